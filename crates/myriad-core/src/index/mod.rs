@@ -1,0 +1,358 @@
+//! `SemanticIndex`: agent embeddings kept L2-normalised in one dense matrix, searched exactly
+//! (brute force) for the top-k cosine matches. Exact on purpose: at 10^6 x 384 a SIMD scan takes
+//! tens of milliseconds, which beats building and tuning an approximate index for this workload,
+//! and results never silently miss an agent.
+
+mod kernels;
+mod persist;
+mod topk;
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use half::f16;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+pub use kernels::kernels;
+use topk::TopK;
+
+/// How vectors are stored. `F16` halves memory and scan time at ~1e-3 score error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    F32,
+    F16,
+}
+
+impl Storage {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(Storage::F32),
+            "f16" => Ok(Storage::F16),
+            other => Err(Error::InvalidArg(format!("storage must be 'f32' or 'f16', got '{other}'"))),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::F32 => "f32",
+            Storage::F16 => "f16",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    pub dim: usize,
+    pub storage: Storage,
+    /// Scan threads; 0 = one per core.
+    pub threads: usize,
+    /// Below this many vectors a search runs on the calling thread: handing work to a pool costs
+    /// more than scanning a few thousand rows.
+    pub parallel_threshold: usize,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions { dim: 384, storage: Storage::F32, threads: 0, parallel_threshold: 16_384 }
+    }
+}
+
+/// One match: an agent id and its cosine similarity to the query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub id: String,
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UpsertStats {
+    pub inserted: usize,
+    pub updated: usize,
+}
+
+enum Rows {
+    F32(Vec<f32>),
+    /// f16 bit patterns (`half::f16::to_bits`), so the SIMD kernel can load them directly.
+    F16(Vec<u16>),
+}
+
+pub struct SemanticIndex {
+    opts: IndexOptions,
+    ids: Vec<String>,
+    slots: HashMap<String, u32>,
+    rows: Rows,
+    pool: Option<rayon::ThreadPool>,
+}
+
+/// Longest accepted id in bytes (UUIDs are 36).
+pub const MAX_ID_BYTES: usize = 1024;
+/// Queries per pass over the matrix in a batch search: each row is loaded once for all of them,
+/// and 32 queries of 384 floats (48 KiB) stay in cache.
+const QUERY_BLOCK: usize = 32;
+
+impl SemanticIndex {
+    pub fn new(opts: IndexOptions) -> Result<Self> {
+        if opts.dim == 0 || opts.dim > 65_536 {
+            return Err(Error::InvalidArg(format!("dim must be in 1..=65536, got {}", opts.dim)));
+        }
+        let threads = if opts.threads == 0 { crate::embed::available_cores() } else { opts.threads };
+        let pool = if threads > 1 {
+            Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("myriad-scan-{i}"))
+                    .build()
+                    .map_err(|e| Error::Internal(format!("scan thread pool: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let rows = match opts.storage {
+            Storage::F32 => Rows::F32(Vec::new()),
+            Storage::F16 => Rows::F16(Vec::new()),
+        };
+        Ok(SemanticIndex { opts: IndexOptions { threads, ..opts }, ids: Vec::new(), slots: HashMap::new(), rows, pool })
+    }
+
+    pub fn options(&self) -> &IndexOptions {
+        &self.opts
+    }
+    pub fn dim(&self) -> usize {
+        self.opts.dim
+    }
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+    pub fn contains(&self, id: &str) -> bool {
+        self.slots.contains_key(id)
+    }
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// Inserts or replaces one vector per id (`vectors` is `ids.len() * dim` floats, row-major).
+    /// Everything is validated before anything changes: a bad batch leaves the index untouched.
+    /// Within a batch, a repeated id keeps its last vector.
+    pub fn upsert(&mut self, ids: &[String], vectors: &[f32]) -> Result<UpsertStats> {
+        let dim = self.opts.dim;
+        check_len(vectors.len(), ids.len(), dim, "vectors")?;
+        for id in ids {
+            check_id(id)?;
+        }
+        let mut normalized = vectors.to_vec();
+        for (i, row) in normalized.chunks_exact_mut(dim).enumerate() {
+            normalize(row, &format!("vector {i} (id '{}')", ids[i]))?;
+        }
+        let mut stats = UpsertStats::default();
+        for (id, row) in ids.iter().zip(normalized.chunks_exact(dim)) {
+            match self.slots.get(id) {
+                Some(&slot) => {
+                    self.write_row(slot as usize, row);
+                    stats.updated += 1;
+                }
+                None => {
+                    if self.ids.len() >= u32::MAX as usize {
+                        return Err(Error::InvalidArg("the index holds at most 2^32 - 1 vectors".into()));
+                    }
+                    self.slots.insert(id.clone(), self.ids.len() as u32);
+                    self.ids.push(id.clone());
+                    self.push_row(row);
+                    stats.inserted += 1;
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Removes ids; fails with `ERR_UNKNOWN_ID` (and removes nothing) if any is absent.
+    pub fn remove(&mut self, ids: &[String]) -> Result<usize> {
+        if let Some(missing) = ids.iter().find(|id| !self.slots.contains_key(id.as_str())) {
+            return Err(Error::UnknownId(missing.clone()));
+        }
+        let mut removed = 0;
+        for id in ids {
+            // A repeated id in the batch is already gone the second time.
+            let Some(slot) = self.slots.remove(id) else { continue };
+            let slot = slot as usize;
+            let last = self.ids.len() - 1;
+            // Keep the matrix dense: the last row moves into the hole.
+            if slot != last {
+                self.copy_row(last, slot);
+                let moved = self.ids[last].clone();
+                self.slots.insert(moved.clone(), slot as u32);
+                self.ids[slot] = moved;
+            }
+            self.ids.pop();
+            self.truncate_rows(last);
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// The stored (normalised) vector of `id`.
+    pub fn get(&self, id: &str) -> Result<Vec<f32>> {
+        let slot = *self.slots.get(id).ok_or_else(|| Error::UnknownId(id.to_string()))? as usize;
+        let dim = self.opts.dim;
+        Ok(match &self.rows {
+            Rows::F32(v) => v[slot * dim..(slot + 1) * dim].to_vec(),
+            Rows::F16(v) => v[slot * dim..(slot + 1) * dim].iter().map(|&b| f16::from_bits(b).to_f32()).collect(),
+        })
+    }
+
+    pub fn top_k(&self, query: &[f32], k: usize) -> Result<Vec<Hit>> {
+        Ok(self.top_k_batch(query, k)?.pop().unwrap_or_default())
+    }
+
+    /// Exact top-k by cosine for each query (`queries` is `n * dim` floats); best first.
+    pub fn top_k_batch(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Hit>>> {
+        let dim = self.opts.dim;
+        if k == 0 {
+            return Err(Error::InvalidArg("k must be a positive integer".into()));
+        }
+        if queries.is_empty() || queries.len() % dim != 0 {
+            return Err(Error::Dimension {
+                what: format!("queries (a multiple of dimension {dim})"),
+                expected: dim * (queries.len() / dim).max(1),
+                got: queries.len(),
+            });
+        }
+        if self.ids.is_empty() {
+            return Err(Error::EmptyIndex);
+        }
+        let mut q = queries.to_vec();
+        for (i, row) in q.chunks_exact_mut(dim).enumerate() {
+            normalize(row, &format!("query {i}"))?;
+        }
+        let k = k.min(self.ids.len());
+        let mut out = Vec::with_capacity(q.len() / dim);
+        for block in q.chunks(QUERY_BLOCK * dim) {
+            for top in self.scan(block, k) {
+                out.push(
+                    top.into_sorted()
+                        .into_iter()
+                        .map(|c| Hit { id: self.ids[c.slot as usize].clone(), score: c.score })
+                        .collect(),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// One pass over all rows for a block of normalised queries, split across the pool when big.
+    fn scan(&self, queries: &[f32], k: usize) -> Vec<TopK> {
+        let n = self.ids.len();
+        match &self.pool {
+            Some(pool) if n >= self.opts.parallel_threshold => {
+                // A few chunks per thread evens out stragglers; 4096 rows keeps chunks worth a hop.
+                let chunk = (n / (self.opts.threads * 4)).max(4096);
+                let ranges: Vec<Range<usize>> = (0..n).step_by(chunk).map(|s| s..(s + chunk).min(n)).collect();
+                pool.install(|| {
+                    ranges
+                        .into_par_iter()
+                        .map(|r| self.scan_rows(queries, k, r))
+                        .reduce_with(|a, b| a.into_iter().zip(b).map(|(x, y)| x.merge(y)).collect())
+                        .unwrap_or_default()
+                })
+            }
+            _ => self.scan_rows(queries, k, 0..n),
+        }
+    }
+
+    fn scan_rows(&self, queries: &[f32], k: usize, rows: Range<usize>) -> Vec<TopK> {
+        let dim = self.opts.dim;
+        let kern = kernels();
+        let mut tops: Vec<TopK> = (0..queries.len() / dim).map(|_| TopK::new(k)).collect();
+        match &self.rows {
+            Rows::F32(data) => {
+                for r in rows {
+                    let row = &data[r * dim..(r + 1) * dim];
+                    for (top, q) in tops.iter_mut().zip(queries.chunks_exact(dim)) {
+                        top.push((kern.f32)(q, row), r as u32);
+                    }
+                }
+            }
+            Rows::F16(data) => {
+                for r in rows {
+                    let row = &data[r * dim..(r + 1) * dim];
+                    for (top, q) in tops.iter_mut().zip(queries.chunks_exact(dim)) {
+                        top.push((kern.f16)(q, row), r as u32);
+                    }
+                }
+            }
+        }
+        tops
+    }
+
+    fn push_row(&mut self, row: &[f32]) {
+        match &mut self.rows {
+            Rows::F32(v) => v.extend_from_slice(row),
+            Rows::F16(v) => v.extend(row.iter().map(|&x| f16::from_f32(x).to_bits())),
+        }
+    }
+
+    fn write_row(&mut self, slot: usize, row: &[f32]) {
+        let dim = self.opts.dim;
+        match &mut self.rows {
+            Rows::F32(v) => v[slot * dim..(slot + 1) * dim].copy_from_slice(row),
+            Rows::F16(v) => {
+                for (d, &x) in v[slot * dim..(slot + 1) * dim].iter_mut().zip(row) {
+                    *d = f16::from_f32(x).to_bits();
+                }
+            }
+        }
+    }
+
+    fn copy_row(&mut self, from: usize, to: usize) {
+        let dim = self.opts.dim;
+        match &mut self.rows {
+            Rows::F32(v) => v.copy_within(from * dim..(from + 1) * dim, to * dim),
+            Rows::F16(v) => v.copy_within(from * dim..(from + 1) * dim, to * dim),
+        }
+    }
+
+    fn truncate_rows(&mut self, count: usize) {
+        let len = count * self.opts.dim;
+        match &mut self.rows {
+            Rows::F32(v) => v.truncate(len),
+            Rows::F16(v) => v.truncate(len),
+        }
+    }
+}
+
+fn check_len(got: usize, rows: usize, dim: usize, what: &str) -> Result<()> {
+    if got != rows * dim {
+        return Err(Error::Dimension {
+            what: format!("{what} for {rows} ids of dimension {dim}"),
+            expected: rows * dim,
+            got,
+        });
+    }
+    Ok(())
+}
+
+fn check_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::InvalidArg("ids must be non-empty strings".into()));
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Err(Error::InvalidArg(format!("id of {} bytes exceeds {MAX_ID_BYTES}", id.len())));
+    }
+    Ok(())
+}
+
+/// Scales `row` to unit length; rejects NaN/inf and the zero vector, which has no direction.
+fn normalize(row: &mut [f32], what: &str) -> Result<()> {
+    if row.iter().any(|v| !v.is_finite()) {
+        return Err(Error::NotFinite(what.to_string()));
+    }
+    let norm = row.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt();
+    if norm == 0.0 || !norm.is_finite() {
+        return Err(Error::ZeroVector(what.to_string()));
+    }
+    let inv = (1.0 / norm) as f32;
+    row.iter_mut().for_each(|v| *v *= inv);
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! Myriad's hot paths in pure Rust. Nothing here knows about N-API: the `myriad-node` crate wraps
+//! these types for JavaScript, and cargo tests exercise them directly.
+
+pub mod embed;
+pub mod error;
+pub mod index;
+pub mod model;
+pub mod runtime;
+
+pub use embed::{Embedder, EmbedderOptions, Encoded, Provider};
+pub use error::{Error, Result};
+pub use index::{Hit, IndexOptions, SemanticIndex, Storage};
+pub use model::{ModelSource, Precision};

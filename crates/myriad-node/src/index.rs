@@ -1,0 +1,195 @@
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
+
+use myriad_core::{IndexOptions, Storage};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::embedder::Embedder;
+use crate::{guarded, invalid, Job};
+
+#[napi(object)]
+#[derive(Default)]
+pub struct IndexCreateOptions {
+    /// Vector dimension (default 384, all-MiniLM-L6-v2's).
+    pub dim: Option<u32>,
+    /// `f32` (default) or `f16`.
+    pub storage: Option<String>,
+    /// Scan threads (default: one per core).
+    pub threads: Option<u32>,
+    /// Index size from which a search is split across threads (default 16384).
+    pub parallel_threshold: Option<u32>,
+}
+
+impl IndexCreateOptions {
+    fn into_core(self) -> myriad_core::Result<IndexOptions> {
+        let d = IndexOptions::default();
+        Ok(IndexOptions {
+            dim: self.dim.map_or(d.dim, |v| v as usize),
+            storage: self.storage.as_deref().map(Storage::parse).transpose()?.unwrap_or(d.storage),
+            threads: self.threads.map_or(d.threads, |v| v as usize),
+            parallel_threshold: self.parallel_threshold.map_or(d.parallel_threshold, |v| v as usize),
+        })
+    }
+}
+
+#[napi(object)]
+pub struct Hit {
+    pub id: String,
+    pub score: f64,
+}
+
+#[napi(object)]
+pub struct UpsertResult {
+    pub inserted: u32,
+    pub updated: u32,
+}
+
+type Shared = Arc<RwLock<myriad_core::SemanticIndex>>;
+
+/// Exact cosine top-k over agent vectors. Mutations and searches run off the JS thread; the
+/// index is shared behind a read-write lock, so searches run concurrently with each other.
+#[napi]
+pub struct SemanticIndex {
+    inner: Shared,
+    /// Kept outside the lock so reading `size` never waits on a running scan.
+    size: Arc<AtomicU32>,
+}
+
+fn read(inner: &Shared) -> myriad_core::Result<std::sync::RwLockReadGuard<'_, myriad_core::SemanticIndex>> {
+    inner.read().map_err(|_| myriad_core::Error::Internal("index lock poisoned".into()))
+}
+
+fn write(inner: &Shared) -> myriad_core::Result<std::sync::RwLockWriteGuard<'_, myriad_core::SemanticIndex>> {
+    inner.write().map_err(|_| myriad_core::Error::Internal("index lock poisoned".into()))
+}
+
+fn to_hits(rows: Vec<Vec<myriad_core::Hit>>) -> Vec<Vec<Hit>> {
+    rows.into_iter()
+        .map(|row| row.into_iter().map(|h| Hit { id: h.id, score: h.score as f64 }).collect())
+        .collect()
+}
+
+fn check_k(k: i64) -> napi::Result<usize> {
+    if k <= 0 || k > u32::MAX as i64 {
+        return Err(invalid(format!("k must be a positive integer, got {k}")));
+    }
+    Ok(k as usize)
+}
+
+#[napi]
+impl SemanticIndex {
+    #[napi(constructor, catch_unwind)]
+    pub fn new(options: Option<IndexCreateOptions>) -> napi::Result<Self> {
+        let index = guarded(|| myriad_core::SemanticIndex::new(options.unwrap_or_default().into_core()?))?;
+        Ok(SemanticIndex { inner: Arc::new(RwLock::new(index)), size: Arc::new(AtomicU32::new(0)) })
+    }
+
+    /// Inserts or replaces one vector per id (`vectors.length == ids.length * dim`).
+    #[napi(ts_return_type = "Promise<UpsertResult>")]
+    pub fn upsert(&self, ids: Vec<String>, vectors: Float32Array) -> AsyncTask<Job<UpsertResult>> {
+        let data = vectors.to_vec();
+        let (inner, size) = (self.inner.clone(), self.size.clone());
+        Job::spawn(move || {
+            let mut index = write(&inner)?;
+            let stats = index.upsert(&ids, &data)?;
+            size.store(index.len() as u32, Ordering::Release);
+            Ok(UpsertResult { inserted: stats.inserted as u32, updated: stats.updated as u32 })
+        })
+    }
+
+    /// Embeds `texts` with `embedder` and upserts them, in one trip off the JS thread.
+    #[napi(ts_return_type = "Promise<UpsertResult>")]
+    pub fn upsert_texts(&self, embedder: &Embedder, ids: Vec<String>, texts: Vec<String>) -> napi::Result<AsyncTask<Job<UpsertResult>>> {
+        if ids.len() != texts.len() {
+            return Err(invalid(format!("{} ids but {} texts", ids.len(), texts.len())));
+        }
+        let (inner, size, model) = (self.inner.clone(), self.size.clone(), embedder.inner.clone());
+        Ok(Job::spawn(move || {
+            let vectors = model.embed(&texts)?;
+            let mut index = write(&inner)?;
+            let stats = index.upsert(&ids, &vectors)?;
+            size.store(index.len() as u32, Ordering::Release);
+            Ok(UpsertResult { inserted: stats.inserted as u32, updated: stats.updated as u32 })
+        }))
+    }
+
+    /// Removes ids; rejects with ERR_UNKNOWN_ID (removing nothing) if any is absent.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn remove(&self, ids: Vec<String>) -> AsyncTask<Job<u32>> {
+        let (inner, size) = (self.inner.clone(), self.size.clone());
+        Job::spawn(move || {
+            let mut index = write(&inner)?;
+            let removed = index.remove(&ids)?;
+            size.store(index.len() as u32, Ordering::Release);
+            Ok(removed as u32)
+        })
+    }
+
+    /// Top-k for each query (`queries.length` a multiple of dim), best first.
+    #[napi(ts_return_type = "Promise<Hit[][]>")]
+    pub fn search(&self, queries: Float32Array, k: i64) -> napi::Result<AsyncTask<Job<Vec<Vec<Hit>>>>> {
+        let k = check_k(k)?;
+        let (inner, q) = (self.inner.clone(), queries.to_vec());
+        Ok(Job::spawn(move || Ok(to_hits(read(&inner)?.top_k_batch(&q, k)?))))
+    }
+
+    /// Embeds `texts` with `embedder` and searches, in one trip off the JS thread.
+    #[napi(ts_return_type = "Promise<Hit[][]>")]
+    pub fn search_texts(&self, embedder: &Embedder, texts: Vec<String>, k: i64) -> napi::Result<AsyncTask<Job<Vec<Vec<Hit>>>>> {
+        let k = check_k(k)?;
+        if texts.is_empty() {
+            return Err(invalid("texts must not be empty"));
+        }
+        let (inner, model) = (self.inner.clone(), embedder.inner.clone());
+        Ok(Job::spawn(move || {
+            let q = model.embed(&texts)?;
+            Ok(to_hits(read(&inner)?.top_k_batch(&q, k)?))
+        }))
+    }
+
+    /// The stored (L2-normalised) vector of `id`; throws ERR_UNKNOWN_ID.
+    #[napi(catch_unwind)]
+    pub fn get(&self, id: String) -> napi::Result<Float32Array> {
+        guarded(|| Ok(Float32Array::new(read(&self.inner)?.get(&id)?)))
+    }
+
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn has(&self, id: String) -> AsyncTask<Job<bool>> {
+        let inner = self.inner.clone();
+        Job::spawn(move || Ok(read(&inner)?.contains(&id)))
+    }
+
+    #[napi(getter)]
+    pub fn size(&self) -> u32 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    #[napi(getter, catch_unwind)]
+    pub fn dim(&self) -> napi::Result<u32> {
+        guarded(|| Ok(read(&self.inner)?.dim() as u32))
+    }
+
+    #[napi(getter, catch_unwind)]
+    pub fn storage(&self) -> napi::Result<String> {
+        guarded(|| Ok(read(&self.inner)?.options().storage.name().to_string()))
+    }
+
+    /// Writes the index to `path` atomically (temporary file + rename).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn save(&self, path: String) -> AsyncTask<Job<()>> {
+        let inner = self.inner.clone();
+        Job::spawn(move || read(&inner)?.save(&PathBuf::from(path)))
+    }
+
+    /// Reads an index written by `save`; `dim` and `storage` come from the file.
+    #[napi(ts_return_type = "Promise<SemanticIndex>")]
+    pub fn load(path: String, options: Option<IndexCreateOptions>) -> AsyncTask<Job<SemanticIndex>> {
+        Job::spawn(move || {
+            let index = myriad_core::SemanticIndex::load(&PathBuf::from(path), options.unwrap_or_default().into_core()?)?;
+            let size = Arc::new(AtomicU32::new(index.len() as u32));
+            Ok(SemanticIndex { inner: Arc::new(RwLock::new(index)), size })
+        })
+    }
+}

@@ -1,0 +1,11 @@
+/**
+ * @myriad-agents/core — run very large populations of LLM agents on one machine.
+ *
+ * The hot paths are Rust behind N-API (crates/myriad-core, crates/myriad-node); this module is the
+ * public TypeScript API over them.
+ */
+export { Embedder, DEFAULT_MODEL, type EmbedderOptions } from './src/embedder.js'
+export { SemanticIndex, type SemanticIndexOptions, type Match, type UpsertResult } from './src/semantic-index.js'
+export { MyriadError, type ErrorCode } from './src/errors.js'
+export { initRuntime, onnxRuntimePath, type RuntimeInfo } from './src/runtime.js'
+export { simdKernels } from './src/kernels.js'
