@@ -25,11 +25,19 @@ pub const MIN_ORT_MINOR: u32 = ort::MINOR_VERSION;
 static LOADED: Mutex<Option<RuntimeInfo>> = Mutex::new(None);
 
 /// Loads ONNX Runtime from `path`, or from `ORT_DYLIB_PATH` when `path` is `None`.
-/// Later calls return the first load's info: a process can hold only one ONNX Runtime.
+/// Later calls return the first load's info, or fail if they name another file: a process can
+/// hold only one ONNX Runtime.
 pub fn init(path: Option<&Path>) -> Result<RuntimeInfo> {
     let mut loaded = LOADED.lock().map_err(|_| Error::Internal("runtime lock poisoned".into()))?;
     if let Some(info) = loaded.as_ref() {
-        return Ok(info.clone());
+        return match path {
+            Some(p) if p != info.path => Err(Error::InvalidArg(format!(
+                "ONNX Runtime {} is already loaded from {}; a process can hold only one",
+                info.version,
+                info.path.display()
+            ))),
+            _ => Ok(info.clone()),
+        };
     }
     let path = match path {
         Some(p) => p.to_path_buf(),
