@@ -32,15 +32,21 @@ impl Ord for Candidate {
 pub struct TopK {
     k: usize,
     heap: BinaryHeap<Candidate>,
+    /// The worst kept score once the heap is full (ties still go through the heap).
+    floor: f32,
 }
 
 impl TopK {
     pub fn new(k: usize) -> Self {
-        TopK { k, heap: BinaryHeap::with_capacity(k + 1) }
+        TopK { k, heap: BinaryHeap::with_capacity(k + 1), floor: f32::NEG_INFINITY }
     }
 
     #[inline]
     pub fn push(&mut self, score: f32, slot: u32) {
+        // Fast reject: once full, almost every row scores below the current worst.
+        if self.heap.len() == self.k && score < self.floor {
+            return;
+        }
         let c = Candidate { score, slot };
         if self.heap.len() < self.k {
             self.heap.push(c);
@@ -48,6 +54,9 @@ impl TopK {
             if c < *worst {
                 *worst = c;
             }
+        }
+        if self.heap.len() == self.k {
+            self.floor = self.heap.peek().map_or(f32::NEG_INFINITY, |w| w.score);
         }
     }
 
