@@ -12,8 +12,7 @@ use crate::error::{Error, Result};
 use crate::model::{ModelFiles, ModelSource};
 use crate::runtime;
 
-/// Texts per ONNX run. Large inputs are sorted by length and cut into chunks of this size, so
-/// padding stays small and memory stays bounded whatever the caller hands us.
+/// Most texts per ONNX run, so memory stays bounded whatever the caller hands us.
 const CHUNK: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +121,7 @@ impl Embedder {
             provider: opts.provider,
         };
         // One tiny run tells the hidden size and warms the session up.
-        embedder.dim = embedder.embed(&["dimension probe"])?.len();
+        embedder.dim = embedder.run(&embedder.tokenize(&["dimension probe"])?)?.len();
         Ok(embedder)
     }
 
@@ -144,40 +143,42 @@ impl Embedder {
 
     /// Tokenises `texts` the way [`Embedder::embed`] does, padded to the longest of them.
     pub fn tokenize<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Encoded> {
-        let inputs: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
-        let encodings = self.tokenizer.encode_batch_fast(inputs, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
-        let seq_len = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
-        let mut input_ids = vec![0i64; texts.len() * seq_len];
-        let mut attention_mask = vec![0i64; texts.len() * seq_len];
-        for (row, enc) in encodings.iter().enumerate() {
-            let base = row * seq_len;
-            for (j, (&id, &m)) in enc.get_ids().iter().zip(enc.get_attention_mask()).enumerate() {
-                input_ids[base + j] = id as i64;
-                attention_mask[base + j] = m as i64;
-            }
-        }
-        Ok(Encoded { batch: texts.len(), seq_len, input_ids, attention_mask })
+        let encodings = self.encode(texts)?;
+        Ok(pad(&encodings.iter().collect::<Vec<_>>()))
     }
 
     /// Embeds `texts` into `texts.len() * dim` floats, row-major, each row L2-normalised.
+    ///
+    /// Texts are tokenised first, sorted by token count and cut into batches whose lengths are
+    /// close (at most [`CHUNK`] texts, padding bounded by [`bucket_limit`]); rows go back in the
+    /// caller's order. Less padding is less work, and it keeps int8 models accurate: their
+    /// dynamic activation scales are per tensor, so a long run of pad tokens would coarsen them.
     pub fn embed<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<f32>> {
-        if texts.len() <= CHUNK {
-            return self.run(&self.tokenize(texts)?);
-        }
-        // Sort by length (a cheap proxy for token count) so each chunk pads little, then put
-        // the rows back in the caller's order.
+        let encodings = self.encode(texts)?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| texts[i].as_ref().len());
+        order.sort_by_key(|&i| encodings[i].len());
         let dim = self.dim;
         let mut out = vec![0f32; texts.len() * dim];
-        for chunk in order.chunks(CHUNK) {
-            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_ref()).collect();
-            let rows = self.run(&self.tokenize(&batch)?)?;
-            for (k, &i) in chunk.iter().enumerate() {
+        let mut start = 0;
+        while start < order.len() {
+            let limit = bucket_limit(encodings[order[start]].len());
+            let mut end = start + 1;
+            while end < order.len() && end - start < CHUNK && encodings[order[end]].len() <= limit {
+                end += 1;
+            }
+            let batch: Vec<&tokenizers::Encoding> = order[start..end].iter().map(|&i| &encodings[i]).collect();
+            let rows = self.run(&pad(&batch))?;
+            for (k, &i) in order[start..end].iter().enumerate() {
                 out[i * dim..(i + 1) * dim].copy_from_slice(&rows[k * dim..(k + 1) * dim]);
             }
+            start = end;
         }
         Ok(out)
+    }
+
+    fn encode<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<tokenizers::Encoding>> {
+        let inputs: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
+        self.tokenizer.encode_batch_fast(inputs, true).map_err(|e| Error::Tokenizer(e.to_string()))
     }
 
     /// Runs the model on an encoded batch and pools it: the step after tokenisation.
@@ -204,6 +205,27 @@ impl Embedder {
         }
         Ok(mean_pool_normalize(hidden, &enc.attention_mask, enc.batch, enc.seq_len, out_shape[2] as usize))
     }
+}
+
+/// The longest token count that may share a batch with a text of `shortest` tokens: padding
+/// stays under a quarter of the batch (plus a few tokens, so short texts still batch together).
+pub fn bucket_limit(shortest: usize) -> usize {
+    shortest + (shortest / 4).max(4)
+}
+
+/// Pads encodings to the longest of them: the `[batch, seq]` tensors the model takes.
+fn pad(encodings: &[&tokenizers::Encoding]) -> Encoded {
+    let seq_len = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
+    let mut input_ids = vec![0i64; encodings.len() * seq_len];
+    let mut attention_mask = vec![0i64; encodings.len() * seq_len];
+    for (row, enc) in encodings.iter().enumerate() {
+        let base = row * seq_len;
+        for (j, (&id, &m)) in enc.get_ids().iter().zip(enc.get_attention_mask()).enumerate() {
+            input_ids[base + j] = id as i64;
+            attention_mask[base + j] = m as i64;
+        }
+    }
+    Encoded { batch: encodings.len(), seq_len, input_ids, attention_mask }
 }
 
 /// sentence-transformers' pooling: average the token vectors where the mask is 1 (denominator

