@@ -56,3 +56,23 @@ test('a relative runtime path is refused rather than resolved against the node b
   t.is(out.code, 'ERR_ORT_NOT_FOUND')
   t.regex(out.message, /absolute/)
 })
+
+test('HF_HOME, HF_HUB_OFFLINE and cacheDir choose the Hugging Face cache', async (t) => {
+  const { Embedder } = await import('../index.js')
+  const { mkdtempSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { dirname, join, resolve } = await import('node:path')
+  const model = await Embedder.load({ offline: true, threads: 1 })
+  // <hub>/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/<commit>/onnx/model.onnx
+  const hub = resolve(dirname(model.modelPath), '../../../..')
+  const viaCacheDir = await Embedder.load({ cacheDir: hub, offline: true, threads: 1 })
+  t.is(viaCacheDir.modelPath, model.modelPath)
+
+  const load = `import { Embedder } from '@myriad-agents/core'; ${report} report(Embedder.load({ threads: 1 }).then((e) => e.modelPath))`
+  const empty = mkdtempSync(join(tmpdir(), 'myriad-hf-'))
+  const missing = await inChild(load, { HF_HOME: empty, HF_HUB_OFFLINE: '1' })
+  t.is(missing.code, 'ERR_MODEL_NOT_FOUND')
+  t.regex(missing.message, /fetch-model/)
+  const found = await inChild(load, { HF_HOME: dirname(hub), HF_HUB_OFFLINE: '1' })
+  t.is(found.ok, model.modelPath)
+})
