@@ -1,14 +1,5 @@
-/** Deterministic data for tests: a seeded PRNG and a plain-JS cosine reference. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Deterministic data for tests and a plain-JS cosine top-k reference. */
+export { cosine, mulberry32 } from '../devkit/math.js'
 
 export function randomVectors(rand: () => number, n: number, dim: number): Float32Array {
   const out = new Float32Array(n * dim)
@@ -33,16 +24,4 @@ export function bruteForceTopK(rows: Float32Array, ids: string[], query: Float32
   })
   scored.sort((a, b) => b.score - a.score || a.i - b.i)
   return scored.slice(0, k).map(({ id, score }) => ({ id, score }))
-}
-
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0
-  let na = 0
-  let nb = 0
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i]
-    na += a[i] * a[i]
-    nb += b[i] * b[i]
-  }
-  return dot / Math.sqrt(na * nb)
 }

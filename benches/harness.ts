@@ -3,6 +3,7 @@ import { cpus, totalmem, platform, release } from 'node:os'
 
 import { Bench } from 'tinybench'
 
+import { mulberry32 } from '../devkit/math.js'
 import { initRuntime, simdKernels } from '../index.js'
 
 export interface Options {
@@ -40,17 +41,8 @@ export function parseArgs(argv: string[]): Options {
   return opts
 }
 
-/** A seeded PRNG (mulberry32): every run builds the same profiles and vectors. */
-export function prng(seed = 42): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The seeded PRNG every suite uses (seed 42 unless a suite says otherwise). */
+export const prng = (seed = 42) => mulberry32(seed)
 
 export interface Stats {
   mean_ms: number

@@ -10,6 +10,8 @@ import * as ort from 'onnxruntime-node'
 import type { Embedder } from '../index.js'
 import { measure, type Stats } from './harness.js'
 
+export { cosine } from '../devkit/math.js'
+
 /** p50 etc. of one bare `session.run` per query, inputs tokenised beforehand by our tokenizer. */
 export async function ortFloor(embedder: Embedder, queries: string[], iterations: number): Promise<Stats> {
   const session = await ort.InferenceSession.create(embedder.modelPath, {
@@ -85,16 +87,4 @@ export function jsTopK(rows: Float32Array, dim: number, query: Float32Array, k: 
     }
   }
   return best
-}
-
-export function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0
-  let na = 0
-  let nb = 0
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i]
-    na += a[i] * a[i]
-    nb += b[i] * b[i]
-  }
-  return dot / Math.sqrt(na * nb)
 }
