@@ -65,6 +65,13 @@ fn write(inner: &Shared) -> myriad_core::Result<std::sync::RwLockWriteGuard<'_, 
     inner.write().map_err(|_| myriad_core::Error::Internal("index lock poisoned".into()))
 }
 
+fn apply_upsert(inner: &Shared, size: &AtomicU32, ids: &[String], vectors: &[f32]) -> myriad_core::Result<UpsertResult> {
+    let mut index = write(inner)?;
+    let stats = index.upsert(ids, vectors)?;
+    size.store(index.len() as u32, Ordering::Release);
+    Ok(UpsertResult { inserted: stats.inserted as u32, updated: stats.updated as u32 })
+}
+
 fn to_hits(rows: Vec<Vec<myriad_core::Hit>>) -> Vec<Vec<Hit>> {
     rows.into_iter()
         .map(|row| row.into_iter().map(|h| Hit { id: h.id, score: h.score as f64 }).collect())
@@ -91,12 +98,7 @@ impl SemanticIndex {
     pub fn upsert(&self, ids: Vec<String>, vectors: Float32Array) -> AsyncTask<Job<UpsertResult>> {
         let data = vectors.to_vec();
         let (inner, size) = (self.inner.clone(), self.size.clone());
-        Job::spawn(move || {
-            let mut index = write(&inner)?;
-            let stats = index.upsert(&ids, &data)?;
-            size.store(index.len() as u32, Ordering::Release);
-            Ok(UpsertResult { inserted: stats.inserted as u32, updated: stats.updated as u32 })
-        })
+        Job::spawn(move || apply_upsert(&inner, &size, &ids, &data))
     }
 
     /// Embeds `texts` with `embedder` and upserts them, in one trip off the JS thread.
@@ -106,13 +108,7 @@ impl SemanticIndex {
             return Err(invalid(format!("{} ids but {} texts", ids.len(), texts.len())));
         }
         let (inner, size, model) = (self.inner.clone(), self.size.clone(), embedder.inner.clone());
-        Ok(Job::spawn(move || {
-            let vectors = model.embed(&texts)?;
-            let mut index = write(&inner)?;
-            let stats = index.upsert(&ids, &vectors)?;
-            size.store(index.len() as u32, Ordering::Release);
-            Ok(UpsertResult { inserted: stats.inserted as u32, updated: stats.updated as u32 })
-        }))
+        Ok(Job::spawn(move || apply_upsert(&inner, &size, &ids, &model.embed(&texts)?)))
     }
 
     /// Removes ids; rejects with ERR_UNKNOWN_ID (removing nothing) if any is absent.
