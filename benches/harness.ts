@@ -54,7 +54,7 @@ export interface Stats {
 
 /** Runs `fn` `iterations` times (after a short warm-up) under tinybench and returns its latency. */
 export async function measure(name: string, iterations: number, fn: () => Promise<unknown> | unknown): Promise<Stats> {
-  const bench = new Bench({ iterations, time: 0, warmup: true, warmupIterations: Math.min(5, iterations), warmupTime: 0, throws: true })
+  const bench = new Bench({ iterations, time: 0, warmup: true, warmupIterations: Math.min(20, iterations), warmupTime: 0, throws: true })
   bench.add(name, fn)
   await bench.run()
   const result = bench.tasks[0].result
