@@ -35,6 +35,8 @@ pub enum Error {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a valid index file: {reason}")]
     CorruptIndex { path: PathBuf, reason: String },
+    #[error("{path} is not a valid registry snapshot: {reason}")]
+    CorruptSnapshot { path: PathBuf, reason: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -57,6 +59,7 @@ impl Error {
             Error::EmptyIndex => "ERR_EMPTY_INDEX",
             Error::Io { .. } => "ERR_IO",
             Error::CorruptIndex { .. } => "ERR_CORRUPT_INDEX",
+            Error::CorruptSnapshot { .. } => "ERR_CORRUPT_SNAPSHOT",
             Error::Internal(_) => "ERR_INTERNAL",
         }
     }

@@ -5,9 +5,11 @@ pub mod embed;
 pub mod error;
 pub mod index;
 pub mod model;
+pub mod registry;
 pub mod runtime;
 
 pub use embed::{Embedder, EmbedderOptions, Encoded, Provider};
 pub use error::{Error, Result};
 pub use index::{Hit, IndexOptions, SemanticIndex, Storage};
 pub use model::{ModelSource, Precision};
+pub use registry::{Outcome, Registry, RegistryOptions};

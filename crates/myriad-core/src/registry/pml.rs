@@ -1,0 +1,256 @@
+//! PML, the Pulse Message Language: Myriad's small versioned JSON protocol between agents and the
+//! runtime (documented in the README). Parsing is strict about what it needs and never panics:
+//! every problem becomes a [`PmlError`] with a stable code and a reason.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+pub const PML_VERSION: u64 = 1;
+/// Largest accepted message, whole (bytes of JSON text).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Largest accepted `body`.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Longest `msgId`, `from`, `to`, `taskId` (UUIDs are 36 bytes).
+pub const MAX_ID_BYTES: usize = 256;
+/// Longest specialty text or query.
+pub const MAX_TEXT_BYTES: usize = 8 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PmlError {
+    pub code: &'static str,
+    pub reason: String,
+}
+
+impl PmlError {
+    pub(crate) fn new(code: &'static str, reason: impl Into<String>) -> Self {
+        PmlError { code, reason: reason.into() }
+    }
+    fn field(reason: impl Into<String>) -> Self {
+        PmlError::new("ERR_PML_FIELD", reason)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Idle,
+    Busy,
+    Offline,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Idle => "idle",
+            Status::Busy => "busy",
+            Status::Offline => "offline",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Status> {
+        match s {
+            "idle" => Some(Status::Idle),
+            "busy" => Some(Status::Busy),
+            "offline" => Some(Status::Offline),
+            _ => None,
+        }
+    }
+}
+
+/// A validated message. `from` is always a non-empty id; `to` is checked per type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub msg_id: String,
+    pub from: String,
+    pub to: Option<String>,
+    /// Milliseconds since the Unix epoch, as the sender stamped it.
+    pub ts: f64,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Register { specialty: String, capacity: u32 },
+    Heartbeat { load: Option<u32>, status: Option<Status> },
+    Request { task_id: String, query: String },
+    Offer { task_id: String },
+    Result { task_id: String, success: bool, latency_ms: Option<f64> },
+    Feedback { task_id: Option<String>, success: bool, latency_ms: Option<f64> },
+    Deregister,
+}
+
+impl Body {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Body::Register { .. } => "register",
+            Body::Heartbeat { .. } => "heartbeat",
+            Body::Request { .. } => "request",
+            Body::Offer { .. } => "offer",
+            Body::Result { .. } => "result",
+            Body::Feedback { .. } => "feedback",
+            Body::Deregister => "deregister",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    // Raw, so that a wrong type here reads as a version or field problem rather than bad JSON.
+    #[serde(borrow)]
+    v: Option<&'a RawValue>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(rename = "msgId", borrow)]
+    msg_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    from: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    to: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ts: Option<&'a RawValue>,
+    #[serde(borrow)]
+    body: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterBody {
+    specialty: String,
+    capacity: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeartbeatBody {
+    load: Option<u32>,
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RequestBody {
+    task_id: String,
+    query: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct OfferBody {
+    task_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct OutcomeBody {
+    task_id: Option<String>,
+    success: bool,
+    latency_ms: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmptyBody {}
+
+/// Parses and validates one PML message.
+pub fn parse(raw: &str) -> Result<Message, PmlError> {
+    if raw.len() > MAX_MESSAGE_BYTES {
+        return Err(PmlError::new("ERR_PML_TOO_LARGE", format!("message of {} bytes exceeds {MAX_MESSAGE_BYTES}", raw.len())));
+    }
+    let env: Envelope = serde_json::from_str(raw).map_err(|e| PmlError::new("ERR_PML_JSON", format!("not a PML JSON object: {e}")))?;
+    match env.v.map(|v| v.get().parse::<u64>()) {
+        Some(Ok(PML_VERSION)) => {}
+        Some(Ok(other)) => return Err(PmlError::new("ERR_PML_VERSION", format!("version {other} is not supported (this is PML {PML_VERSION})"))),
+        _ => return Err(PmlError::new("ERR_PML_VERSION", format!("`v` must be the number {PML_VERSION}"))),
+    }
+    let kind = env.kind.ok_or_else(|| PmlError::field("`type` is missing"))?;
+    let msg_id = id(env.msg_id, "msgId")?;
+    let from = id(env.from, "from")?;
+    let to = env.to.map(|t| id(Some(t), "to")).transpose()?;
+    let ts = env.ts.ok_or_else(|| PmlError::field("`ts` (milliseconds since the epoch) is missing"))?;
+    let ts: f64 = ts.get().parse().map_err(|_| PmlError::field("`ts` must be a number"))?;
+    if !ts.is_finite() || ts < 0.0 {
+        return Err(PmlError::field("`ts` must be a non-negative number"));
+    }
+    let body_raw = env.body.ok_or_else(|| PmlError::field("`body` is missing"))?.get();
+    if body_raw.len() > MAX_BODY_BYTES {
+        return Err(PmlError::new("ERR_PML_TOO_LARGE", format!("body of {} bytes exceeds {MAX_BODY_BYTES}", body_raw.len())));
+    }
+    let body = parse_body(&kind, body_raw)?;
+    if matches!(body, Body::Offer { .. } | Body::Feedback { .. }) && to.is_none() {
+        return Err(PmlError::field(format!("`{kind}` needs `to`")));
+    }
+    Ok(Message { msg_id, from, to, ts, body })
+}
+
+fn parse_body(kind: &str, raw: &str) -> Result<Body, PmlError> {
+    fn de<'a, T: Deserialize<'a>>(kind: &str, raw: &'a str) -> Result<T, PmlError> {
+        serde_json::from_str(raw).map_err(|e| PmlError::field(format!("bad `{kind}` body: {e}")))
+    }
+    Ok(match kind {
+        "register" => {
+            let b: RegisterBody = de(kind, raw)?;
+            text(&b.specialty, "specialty")?;
+            let capacity = b.capacity.unwrap_or(1);
+            if capacity == 0 {
+                return Err(PmlError::field("`capacity` must be at least 1"));
+            }
+            Body::Register { specialty: b.specialty, capacity }
+        }
+        "heartbeat" => {
+            let b: HeartbeatBody = de(kind, raw)?;
+            let status = match b.status.as_deref() {
+                None => None,
+                Some(s) => Some(Status::parse(s).ok_or_else(|| PmlError::field(format!("unknown status '{s}' (idle, busy, offline)")))?),
+            };
+            Body::Heartbeat { load: b.load, status }
+        }
+        "request" => {
+            let b: RequestBody = de(kind, raw)?;
+            text(&b.query, "query")?;
+            Body::Request { task_id: id(Some(b.task_id.into()), "taskId")?, query: b.query }
+        }
+        "offer" => {
+            let b: OfferBody = de(kind, raw)?;
+            Body::Offer { task_id: id(Some(b.task_id.into()), "taskId")? }
+        }
+        "result" | "feedback" => {
+            let b: OutcomeBody = de(kind, raw)?;
+            if let Some(ms) = b.latency_ms {
+                if !ms.is_finite() || ms < 0.0 {
+                    return Err(PmlError::field("`latencyMs` must be a non-negative number"));
+                }
+            }
+            let task_id = b.task_id.map(|t| id(Some(t.into()), "taskId")).transpose()?;
+            if kind == "result" {
+                let task_id = task_id.ok_or_else(|| PmlError::field("`result` needs `taskId`"))?;
+                Body::Result { task_id, success: b.success, latency_ms: b.latency_ms }
+            } else {
+                Body::Feedback { task_id, success: b.success, latency_ms: b.latency_ms }
+            }
+        }
+        "deregister" => {
+            let _: EmptyBody = de(kind, raw)?;
+            Body::Deregister
+        }
+        other => {
+            let shown: String = other.chars().take(40).collect();
+            return Err(PmlError::new("ERR_PML_TYPE", format!("unknown type '{shown}'")));
+        }
+    })
+}
+
+fn id(value: Option<Cow<'_, str>>, name: &str) -> Result<String, PmlError> {
+    let v = value.ok_or_else(|| PmlError::field(format!("`{name}` is missing")))?;
+    if v.is_empty() || v.len() > MAX_ID_BYTES {
+        return Err(PmlError::field(format!("`{name}` must be 1..={MAX_ID_BYTES} bytes")));
+    }
+    Ok(v.into_owned())
+}
+
+fn text(value: &str, name: &str) -> Result<(), PmlError> {
+    if value.len() > MAX_TEXT_BYTES {
+        return Err(PmlError::new("ERR_PML_TOO_LARGE", format!("`{name}` exceeds {MAX_TEXT_BYTES} bytes")));
+    }
+    Ok(())
+}
