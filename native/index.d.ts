@@ -25,6 +25,24 @@ export declare class Embedder {
   get maxSeqLength(): number
 }
 
+/** The agent registry with its trust ledger, driven by PML messages. */
+export declare class Registry {
+  constructor(options?: RegistryCreateOptions | undefined | null)
+  /** Applies a batch of PML messages (JSON text) off the JS thread; one result per message. */
+  process(messages: Array<string>): Promise<ProcessResult[]>
+  /** The same, on the calling thread: for small batches, where a thread hop costs more. */
+  processSync(messages: Array<string>): Array<ProcessResult>
+  /** One message, on the calling thread. */
+  handle(message: string): ProcessResult
+  get(id: string): AgentInfo | null
+  /** Ids of the agents in `status` (`idle`, `busy` or `offline`), sorted. */
+  idsByStatus(status: string): Array<string>
+  counters(): RegistryCounters
+  /** Writes a JSON snapshot (agents, ledgers, remembered msgIds), atomically. */
+  save(path: string): Promise<void>
+  static load(path: string): Promise<Registry>
+}
+
 /**
  * Exact cosine top-k over agent vectors. Mutations and searches run off the JS thread; the
  * index is shared behind a read-write lock, so searches run concurrently with each other.
@@ -51,6 +69,22 @@ export declare class SemanticIndex {
   save(path: string): Promise<void>
   /** Reads an index written by `save`; `dim` and `storage` come from the file. */
   static load(path: string, options?: IndexCreateOptions | undefined | null): Promise<SemanticIndex>
+}
+
+export interface AgentInfo {
+  id: string
+  specialty: string
+  /** Posterior mean success rate over the window (0.5 with no evidence). */
+  trust: number
+  /** Response-time EMA in ms, once any outcome carried a latency. */
+  responseMs?: number
+  capacity: number
+  load: number
+  status: string
+  lastSeen: number
+  /** Outcomes in the trust window / ever recorded. */
+  windowOutcomes: number
+  totalOutcomes: number
 }
 
 export interface EmbedderLoadOptions {
@@ -92,6 +126,32 @@ export interface IndexCreateOptions {
  * later calls report the runtime already loaded.
  */
 export declare function initRuntime(path?: string | undefined | null): RuntimeInfo
+
+export interface PmlErrorInfo {
+  code: string
+  reason: string
+}
+
+export interface ProcessResult {
+  ok: boolean
+  duplicate: boolean
+  type?: string
+  agentId?: string
+  error?: PmlErrorInfo
+}
+
+export interface RegistryCounters {
+  processed: number
+  rejected: number
+  agents: number
+}
+
+export interface RegistryCreateOptions {
+  /** Outcomes per agent that trust is computed from (default 50). */
+  window?: number
+  /** Recent msgIds remembered to drop replays (default 1,000,000). */
+  dedupeCapacity?: number
+}
 
 export interface RuntimeInfo {
   path: string

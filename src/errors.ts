@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'ERR_NO_EMBEDDER'
   | 'ERR_IO'
   | 'ERR_CORRUPT_INDEX'
+  | 'ERR_CORRUPT_SNAPSHOT'
   | 'ERR_INTERNAL'
 
 export class MyriadError extends Error {

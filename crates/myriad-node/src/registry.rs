@@ -1,0 +1,159 @@
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use myriad_core::registry::pml::Status;
+use myriad_core::{Outcome, RegistryOptions};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::{guarded, invalid, Job};
+
+#[napi(object)]
+#[derive(Default)]
+pub struct RegistryCreateOptions {
+    /// Outcomes per agent that trust is computed from (default 50).
+    pub window: Option<u32>,
+    /// Recent msgIds remembered to drop replays (default 1,000,000).
+    pub dedupe_capacity: Option<u32>,
+}
+
+#[napi(object)]
+pub struct PmlErrorInfo {
+    pub code: String,
+    pub reason: String,
+}
+
+#[napi(object)]
+pub struct ProcessResult {
+    pub ok: bool,
+    pub duplicate: bool,
+    #[napi(js_name = "type")]
+    pub kind: Option<String>,
+    pub agent_id: Option<String>,
+    pub error: Option<PmlErrorInfo>,
+}
+
+#[napi(object)]
+pub struct AgentInfo {
+    pub id: String,
+    pub specialty: String,
+    /// Posterior mean success rate over the window (0.5 with no evidence).
+    pub trust: f64,
+    /// Response-time EMA in ms, once any outcome carried a latency.
+    pub response_ms: Option<f64>,
+    pub capacity: u32,
+    pub load: u32,
+    pub status: String,
+    pub last_seen: f64,
+    /// Outcomes in the trust window / ever recorded.
+    pub window_outcomes: u32,
+    pub total_outcomes: f64,
+}
+
+#[napi(object)]
+pub struct RegistryCounters {
+    pub processed: f64,
+    pub rejected: f64,
+    pub agents: u32,
+}
+
+fn to_result(o: Outcome) -> ProcessResult {
+    ProcessResult {
+        ok: o.ok,
+        duplicate: o.duplicate,
+        kind: o.kind.map(str::to_string),
+        agent_id: o.agent_id,
+        error: o.error.map(|e| PmlErrorInfo { code: e.code.to_string(), reason: e.reason }),
+    }
+}
+
+type Shared = Arc<Mutex<myriad_core::Registry>>;
+
+fn lock(inner: &Shared) -> myriad_core::Result<MutexGuard<'_, myriad_core::Registry>> {
+    inner.lock().map_err(|_| myriad_core::Error::Internal("registry lock poisoned".into()))
+}
+
+/// The agent registry with its trust ledger, driven by PML messages.
+#[napi]
+pub struct Registry {
+    inner: Shared,
+}
+
+#[napi]
+impl Registry {
+    #[napi(constructor)]
+    pub fn new(options: Option<RegistryCreateOptions>) -> Self {
+        let o = options.unwrap_or_default();
+        let d = RegistryOptions::default();
+        let opts = RegistryOptions {
+            window: o.window.map_or(d.window, |v| v as usize),
+            dedupe_capacity: o.dedupe_capacity.map_or(d.dedupe_capacity, |v| v as usize),
+        };
+        Registry { inner: Arc::new(Mutex::new(myriad_core::Registry::new(opts))) }
+    }
+
+    /// Applies a batch of PML messages (JSON text) off the JS thread; one result per message.
+    #[napi(ts_return_type = "Promise<ProcessResult[]>")]
+    pub fn process(&self, messages: Vec<String>) -> AsyncTask<Job<Vec<ProcessResult>>> {
+        let inner = self.inner.clone();
+        Job::spawn(move || Ok(lock(&inner)?.process_batch(&messages).into_iter().map(to_result).collect()))
+    }
+
+    /// The same, on the calling thread: for small batches, where a thread hop costs more.
+    #[napi(catch_unwind)]
+    pub fn process_sync(&self, messages: Vec<String>) -> napi::Result<Vec<ProcessResult>> {
+        guarded(|| Ok(lock(&self.inner)?.process_batch(&messages).into_iter().map(to_result).collect()))
+    }
+
+    /// One message, on the calling thread.
+    #[napi(catch_unwind)]
+    pub fn handle(&self, message: String) -> napi::Result<ProcessResult> {
+        guarded(|| Ok(to_result(lock(&self.inner)?.process(&message))))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn get(&self, id: String) -> napi::Result<Option<AgentInfo>> {
+        guarded(|| {
+            Ok(lock(&self.inner)?.get(&id).map(|a| AgentInfo {
+                id: a.id.clone(),
+                specialty: a.specialty.clone(),
+                trust: a.trust(),
+                response_ms: a.ledger.response_ms(),
+                capacity: a.capacity,
+                load: a.load,
+                status: a.status.name().to_string(),
+                last_seen: a.last_seen,
+                window_outcomes: a.ledger.window_len() as u32,
+                total_outcomes: a.ledger.total_outcomes() as f64,
+            }))
+        })
+    }
+
+    /// Ids of the agents in `status` (`idle`, `busy` or `offline`), sorted.
+    #[napi(catch_unwind)]
+    pub fn ids_by_status(&self, status: String) -> napi::Result<Vec<String>> {
+        let status = Status::parse(&status).ok_or_else(|| invalid(format!("status must be idle, busy or offline, got '{status}'")))?;
+        guarded(|| Ok(lock(&self.inner)?.ids_by_status(status).into_iter().map(str::to_string).collect()))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn counters(&self) -> napi::Result<RegistryCounters> {
+        guarded(|| {
+            let reg = lock(&self.inner)?;
+            let (processed, rejected) = reg.counters();
+            Ok(RegistryCounters { processed: processed as f64, rejected: rejected as f64, agents: reg.len() as u32 })
+        })
+    }
+
+    /// Writes a JSON snapshot (agents, ledgers, remembered msgIds), atomically.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn save(&self, path: String) -> AsyncTask<Job<()>> {
+        let inner = self.inner.clone();
+        Job::spawn(move || lock(&inner)?.save(&PathBuf::from(path)))
+    }
+
+    #[napi(ts_return_type = "Promise<Registry>")]
+    pub fn load(path: String) -> AsyncTask<Job<Registry>> {
+        Job::spawn(move || Ok(Registry { inner: Arc::new(Mutex::new(myriad_core::Registry::load(&PathBuf::from(path))?)) }))
+    }
+}
