@@ -6,10 +6,11 @@ import { dirname } from 'node:path'
 
 import { describeMachine, markdownTable, parseArgs, progress, type Row, type Suite } from './harness.js'
 import { matching } from './suites/matching.js'
+import { registry } from './suites/registry.js'
 import { scan } from './suites/scan.js'
 
-/** Later suites (registry, policy, bus, sink, async) register here. */
-const SUITES: Suite[] = [matching, scan]
+/** Later suites (policy, bus, sink, async) register here. */
+const SUITES: Suite[] = [matching, scan, registry]
 const RESULTS = 'bench/results/latest.json'
 
 interface Results {

@@ -28,12 +28,12 @@ export declare class Embedder {
 /** The agent registry with its trust ledger, driven by PML messages. */
 export declare class Registry {
   constructor(options?: RegistryCreateOptions | undefined | null)
-  /** Applies a batch of PML messages (JSON text) off the JS thread; one result per message. */
-  process(messages: Array<string>): Promise<ProcessResult[]>
+  /** Applies a batch of PML messages (JSON text) off the JS thread. */
+  process(messages: Array<string>): Promise<BatchOutcome>
   /** The same, on the calling thread: for small batches, where a thread hop costs more. */
-  processSync(messages: Array<string>): Array<ProcessResult>
-  /** One message, on the calling thread. */
-  handle(message: string): ProcessResult
+  processSync(messages: Array<string>): BatchOutcome
+  /** One message, on the calling thread: its outcome code, or the rejection (index 0). */
+  handle(message: string): number | Rejection
   get(id: string): AgentInfo | null
   /** Ids of the agents in `status` (`idle`, `busy` or `offline`), sorted. */
   idsByStatus(status: string): Array<string>
@@ -87,6 +87,15 @@ export interface AgentInfo {
   totalOutcomes: number
 }
 
+/**
+ * Results of a batch, compact so that a batch of 10^5 messages does not cost 10^5 JS objects made
+ * through N-API: one code per message (see `outcome_code`) plus the rejections in detail.
+ */
+export interface BatchOutcome {
+  codes: Uint32Array
+  rejections: Array<Rejection>
+}
+
 export interface EmbedderLoadOptions {
   /** Hub repo id (default `sentence-transformers/all-MiniLM-L6-v2`) or a local directory. */
   model?: string
@@ -127,19 +136,6 @@ export interface IndexCreateOptions {
  */
 export declare function initRuntime(path?: string | undefined | null): RuntimeInfo
 
-export interface PmlErrorInfo {
-  code: string
-  reason: string
-}
-
-export interface ProcessResult {
-  ok: boolean
-  duplicate: boolean
-  type?: string
-  agentId?: string
-  error?: PmlErrorInfo
-}
-
 export interface RegistryCounters {
   processed: number
   rejected: number
@@ -151,6 +147,13 @@ export interface RegistryCreateOptions {
   window?: number
   /** Recent msgIds remembered to drop replays (default 1,000,000). */
   dedupeCapacity?: number
+}
+
+/** A rejected message of a batch. */
+export interface Rejection {
+  index: number
+  code: string
+  reason: string
 }
 
 export interface RuntimeInfo {

@@ -1,6 +1,6 @@
 import { callNative, invalidArg } from './errors.js'
 import { native, type Binding } from './native.js'
-import type { PmlMessage, PmlStatus, ProcessResult } from './pml.js'
+import { decodeOutcome, type PmlMessage, type PmlStatus, type ProcessResult } from './pml.js'
 import type { Match, SemanticIndex } from './semantic-index.js'
 
 export interface RegistryOptions {
@@ -37,22 +37,28 @@ export class Registry {
     return registry
   }
 
-  /** Applies a batch off the JS thread. */
+  /** Applies a batch off the JS thread; one result per message, in order. */
   async process(messages: (string | PmlMessage)[]): Promise<ProcessResult[]> {
     if (!Array.isArray(messages)) throw invalidArg('messages must be an array')
-    const results = (await callNative(() => this.inner.process(messages.map(encode)))) as ProcessResult[]
-    return this.track(results)
+    const texts = messages.map(encode)
+    return this.decode(texts, await callNative(() => this.inner.process(texts)))
   }
 
   /** Applies a batch on the calling thread (small batches: no thread hop). */
   processSync(messages: (string | PmlMessage)[]): ProcessResult[] {
     if (!Array.isArray(messages)) throw invalidArg('messages must be an array')
-    return this.track(callNative(() => this.inner.processSync(messages.map(encode))) as ProcessResult[])
+    const texts = messages.map(encode)
+    return this.decode(texts, callNative(() => this.inner.processSync(texts)))
   }
 
   /** Applies one message on the calling thread. */
   handle(message: string | PmlMessage): ProcessResult {
-    return this.track([callNative(() => this.inner.handle(encode(message))) as ProcessResult])[0]
+    const text = encode(message)
+    const out = callNative(() => this.inner.handle(text))
+    if (typeof out !== 'number') return decodeOutcome(2 | (7 << 2), out)
+    const result = decodeOutcome(out)
+    this.track(text, result)
+    return result
   }
 
   get(id: string): AgentInfo | undefined {
@@ -111,15 +117,18 @@ export class Registry {
     return callNative(() => this.inner.save(path))
   }
 
-  private track(results: ProcessResult[]): ProcessResult[] {
-    if (this.index) {
-      for (const r of results) {
-        if (!r.ok || r.duplicate || !r.agentId) continue
-        if (r.type === 'register') this.stale.set(r.agentId, 'upsert')
-        else if (r.type === 'deregister') this.stale.set(r.agentId, 'remove')
-      }
-    }
+  private decode(texts: string[], batch: Binding.BatchOutcome): ProcessResult[] {
+    const rejections = new Map(batch.rejections.map((r) => [r.index, r]))
+    const results = Array.from(batch.codes, (code, i) => decodeOutcome(code, rejections.get(i)))
+    results.forEach((r, i) => this.track(texts[i], r))
     return results
+  }
+
+  /** Notes registrations and deregistrations the index has to follow. */
+  private track(text: string, r: ProcessResult): void {
+    if (!this.index || !r.ok || r.duplicate || (r.type !== 'register' && r.type !== 'deregister')) return
+    const from = (JSON.parse(text) as { from: string }).from
+    this.stale.set(from, r.type === 'register' ? 'upsert' : 'remove')
   }
 
   private requireIndex(): SemanticIndex {

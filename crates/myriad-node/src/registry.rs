@@ -17,20 +17,40 @@ pub struct RegistryCreateOptions {
     pub dedupe_capacity: Option<u32>,
 }
 
+/// A rejected message of a batch.
 #[napi(object)]
-pub struct PmlErrorInfo {
+pub struct Rejection {
+    pub index: u32,
     pub code: String,
     pub reason: String,
 }
 
+/// Results of a batch, compact so that a batch of 10^5 messages does not cost 10^5 JS objects made
+/// through N-API: one code per message (see `outcome_code`) plus the rejections in detail.
 #[napi(object)]
-pub struct ProcessResult {
-    pub ok: bool,
-    pub duplicate: bool,
-    #[napi(js_name = "type")]
-    pub kind: Option<String>,
-    pub agent_id: Option<String>,
-    pub error: Option<PmlErrorInfo>,
+pub struct BatchOutcome {
+    pub codes: Uint32Array,
+    pub rejections: Vec<Rejection>,
+}
+
+const KINDS: [&str; 7] = ["register", "heartbeat", "request", "offer", "result", "feedback", "deregister"];
+
+/// `kind_index << 2 | status`, status 0 = applied, 1 = duplicate, 2 = rejected, with
+/// `kind_index` 7 when the message did not parse far enough to have a type.
+fn outcome_code(o: &Outcome) -> u32 {
+    let kind = o.kind.and_then(|k| KINDS.iter().position(|x| *x == k)).unwrap_or(7) as u32;
+    let status = if !o.ok { 2 } else if o.duplicate { 1 } else { 0 };
+    kind << 2 | status
+}
+
+fn batch_outcome(outcomes: Vec<Outcome>) -> BatchOutcome {
+    let codes: Vec<u32> = outcomes.iter().map(outcome_code).collect();
+    let rejections = outcomes
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, o)| o.error.map(|e| Rejection { index: i as u32, code: e.code.to_string(), reason: e.reason }))
+        .collect();
+    BatchOutcome { codes: Uint32Array::new(codes), rejections }
 }
 
 #[napi(object)]
@@ -55,16 +75,6 @@ pub struct RegistryCounters {
     pub processed: f64,
     pub rejected: f64,
     pub agents: u32,
-}
-
-fn to_result(o: Outcome) -> ProcessResult {
-    ProcessResult {
-        ok: o.ok,
-        duplicate: o.duplicate,
-        kind: o.kind.map(str::to_string),
-        agent_id: o.agent_id,
-        error: o.error.map(|e| PmlErrorInfo { code: e.code.to_string(), reason: e.reason }),
-    }
 }
 
 type Shared = Arc<Mutex<myriad_core::Registry>>;
@@ -92,23 +102,29 @@ impl Registry {
         Registry { inner: Arc::new(Mutex::new(myriad_core::Registry::new(opts))) }
     }
 
-    /// Applies a batch of PML messages (JSON text) off the JS thread; one result per message.
-    #[napi(ts_return_type = "Promise<ProcessResult[]>")]
-    pub fn process(&self, messages: Vec<String>) -> AsyncTask<Job<Vec<ProcessResult>>> {
+    /// Applies a batch of PML messages (JSON text) off the JS thread.
+    #[napi(ts_return_type = "Promise<BatchOutcome>")]
+    pub fn process(&self, messages: Vec<String>) -> AsyncTask<Job<BatchOutcome>> {
         let inner = self.inner.clone();
-        Job::spawn(move || Ok(lock(&inner)?.process_batch(&messages).into_iter().map(to_result).collect()))
+        Job::spawn(move || Ok(batch_outcome(lock(&inner)?.process_batch(&messages))))
     }
 
     /// The same, on the calling thread: for small batches, where a thread hop costs more.
     #[napi(catch_unwind)]
-    pub fn process_sync(&self, messages: Vec<String>) -> napi::Result<Vec<ProcessResult>> {
-        guarded(|| Ok(lock(&self.inner)?.process_batch(&messages).into_iter().map(to_result).collect()))
+    pub fn process_sync(&self, messages: Vec<String>) -> napi::Result<BatchOutcome> {
+        guarded(|| Ok(batch_outcome(lock(&self.inner)?.process_batch(&messages))))
     }
 
-    /// One message, on the calling thread.
+    /// One message, on the calling thread: its outcome code, or the rejection (index 0).
     #[napi(catch_unwind)]
-    pub fn handle(&self, message: String) -> napi::Result<ProcessResult> {
-        guarded(|| Ok(to_result(lock(&self.inner)?.process(&message))))
+    pub fn handle(&self, message: String) -> napi::Result<Either<u32, Rejection>> {
+        guarded(|| {
+            let o = lock(&self.inner)?.process(&message);
+            Ok(match o.error {
+                None => Either::A(outcome_code(&o)),
+                Some(e) => Either::B(Rejection { index: 0, code: e.code.to_string(), reason: e.reason }),
+            })
+        })
     }
 
     #[napi(catch_unwind)]

@@ -6,7 +6,11 @@ pub mod ledger;
 pub mod pml;
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
+
+use foldhash::fast::RandomState as FastHash;
+use xxhash_rust::xxh3::xxh3_128_with_seed;
 
 use serde::{Deserialize, Serialize};
 
@@ -53,20 +57,25 @@ pub struct Outcome {
     pub ok: bool,
     /// A replay of a message already applied: nothing changed.
     pub duplicate: bool,
-    /// The message's type and sender, when it parsed.
+    /// The message's type, when it parsed.
     pub kind: Option<&'static str>,
-    pub agent_id: Option<String>,
     pub error: Option<PmlError>,
 }
 
 #[derive(Serialize, Deserialize)]
 pub struct Registry {
     options: RegistryOptions,
-    agents: HashMap<String, Agent>,
-    /// Requests seen, by task id: who asked (feedback and results are checked against it).
-    tasks: HashMap<String, String>,
-    seen: HashSet<String>,
-    seen_order: VecDeque<String>,
+    agents: HashMap<String, Agent, FastHash>,
+    /// Recent requests: task-id digest -> requester digest (feedback is checked against it).
+    /// Bounded like `seen`, oldest forgotten first.
+    tasks: HashMap<u128, u128, FastHash>,
+    task_order: VecDeque<u128>,
+    /// 128-bit digests of applied msgIds (seeded xxh3: no string kept, a collision has odds of
+    /// about 2^-128 per pair), in a set for lookups and a queue for eviction order.
+    seen: HashSet<u128, FastHash>,
+    seen_order: VecDeque<u128>,
+    /// Per-registry seed of the digests (kept in snapshots so they stay comparable).
+    digest_seed: u64,
     processed: u64,
     rejected: u64,
 }
@@ -83,10 +92,12 @@ impl Registry {
     pub fn new(options: RegistryOptions) -> Self {
         Registry {
             options: RegistryOptions { window: options.window.max(1), ..options },
-            agents: HashMap::new(),
-            tasks: HashMap::new(),
-            seen: HashSet::new(),
+            agents: HashMap::default(),
+            tasks: HashMap::default(),
+            task_order: VecDeque::new(),
+            seen: HashSet::default(),
             seen_order: VecDeque::new(),
+            digest_seed: std::collections::hash_map::RandomState::new().build_hasher().finish(),
             processed: 0,
             rejected: 0,
         }
@@ -127,28 +138,29 @@ impl Registry {
     pub fn process(&mut self, raw: &str) -> Outcome {
         let msg = match pml::parse(raw) {
             Ok(m) => m,
-            Err(e) => return self.reject(None, None, e),
+            Err(e) => return self.reject(None, e),
         };
-        let (kind, from) = (msg.body.kind(), msg.from.clone());
-        if self.seen.contains(&msg.msg_id) {
-            return Outcome { ok: true, duplicate: true, kind: Some(kind), agent_id: Some(from), error: None };
+        let kind = msg.body.kind();
+        let digest = self.digest(&msg.msg_id);
+        if self.seen.contains(&digest) {
+            return Outcome { ok: true, duplicate: true, kind: Some(kind), error: None };
         }
         match self.apply(&msg) {
             Ok(()) => {
-                self.remember(msg.msg_id);
+                self.remember(digest);
                 self.processed += 1;
-                Outcome { ok: true, duplicate: false, kind: Some(kind), agent_id: Some(from), error: None }
+                Outcome { ok: true, duplicate: false, kind: Some(kind), error: None }
             }
-            Err(e) => self.reject(Some(kind), Some(from), e),
+            Err(e) => self.reject(Some(kind), e),
         }
     }
 
-    fn reject(&mut self, kind: Option<&'static str>, agent_id: Option<String>, error: PmlError) -> Outcome {
+    fn reject(&mut self, kind: Option<&'static str>, error: PmlError) -> Outcome {
         self.rejected += 1;
-        Outcome { ok: false, duplicate: false, kind, agent_id, error: Some(error) }
+        Outcome { ok: false, duplicate: false, kind, error: Some(error) }
     }
 
-    fn remember(&mut self, msg_id: String) {
+    fn remember(&mut self, digest: u128) {
         if self.options.dedupe_capacity == 0 {
             return;
         }
@@ -157,8 +169,12 @@ impl Registry {
                 self.seen.remove(&oldest);
             }
         }
-        self.seen.insert(msg_id.clone());
-        self.seen_order.push_back(msg_id);
+        self.seen.insert(digest);
+        self.seen_order.push_back(digest);
+    }
+
+    fn digest(&self, text: &str) -> u128 {
+        xxh3_128_with_seed(text.as_bytes(), self.digest_seed)
     }
 
     fn agent_mut(&mut self, id: &str, ts: f64) -> Result<&mut Agent, PmlError> {
@@ -170,12 +186,12 @@ impl Registry {
         Ok(agent)
     }
 
-    fn apply(&mut self, msg: &Message) -> Result<(), PmlError> {
+    fn apply(&mut self, msg: &Message<'_>) -> Result<(), PmlError> {
         match &msg.body {
             Body::Register { specialty, capacity } => {
                 let window = self.options.window;
-                let agent = self.agents.entry(msg.from.clone()).or_insert_with(|| Agent {
-                    id: msg.from.clone(),
+                let agent = self.agents.entry(msg.from.to_string()).or_insert_with(|| Agent {
+                    id: msg.from.to_string(),
                     specialty: String::new(),
                     capacity: 1,
                     load: 0,
@@ -184,7 +200,7 @@ impl Registry {
                     ledger: Ledger::new(window),
                 });
                 // Re-registering updates the profile and keeps the earned trust.
-                agent.specialty = specialty.clone();
+                agent.specialty = specialty.to_string();
                 agent.capacity = *capacity;
                 agent.status = if agent.load >= agent.capacity { Status::Busy } else { Status::Idle };
                 agent.last_seen = agent.last_seen.max(msg.ts);
@@ -198,7 +214,15 @@ impl Registry {
             }
             Body::Request { task_id, .. } => {
                 // Requesters need not be registered agents (users, the runtime).
-                self.tasks.insert(task_id.clone(), msg.from.clone());
+                let (task, requester) = (self.digest(task_id), self.digest(&msg.from));
+                if self.tasks.insert(task, requester).is_none() {
+                    self.task_order.push_back(task);
+                    if self.task_order.len() > self.options.dedupe_capacity.max(1) {
+                        if let Some(oldest) = self.task_order.pop_front() {
+                            self.tasks.remove(&oldest);
+                        }
+                    }
+                }
             }
             Body::Offer { .. } => {
                 self.agent_mut(&msg.from, msg.ts)?;
@@ -210,8 +234,8 @@ impl Registry {
             Body::Feedback { success, latency_ms, task_id } => {
                 let to = msg.to.as_deref().unwrap_or_default();
                 if let Some(task) = task_id {
-                    if let Some(requester) = self.tasks.get(task) {
-                        if requester != &msg.from {
+                    if let Some(&requester) = self.tasks.get(&self.digest(task)) {
+                        if requester != self.digest(&msg.from) {
                             return Err(PmlError::new("ERR_PML_FIELD", format!("task '{task}' was requested by someone else")));
                         }
                     }
@@ -223,7 +247,7 @@ impl Registry {
                 agent.ledger.record(*success, *latency_ms);
             }
             Body::Deregister => {
-                if self.agents.remove(&msg.from).is_none() {
+                if self.agents.remove(msg.from.as_ref()).is_none() {
                     return Err(PmlError::new("ERR_UNKNOWN_AGENT", format!("agent '{}' is not registered", msg.from)));
                 }
             }
@@ -256,7 +280,7 @@ impl Registry {
             return Err(Error::CorruptSnapshot { path: path.to_path_buf(), reason: format!("unsupported version {}", snapshot.version) });
         }
         let reg = snapshot.registry;
-        if reg.seen.len() != reg.seen_order.len() {
+        if reg.seen.len() != reg.seen_order.len() || reg.tasks.len() != reg.task_order.len() {
             return Err(Error::CorruptSnapshot { path: path.to_path_buf(), reason: "msgId set and order disagree".into() });
         }
         Ok(reg)

@@ -58,29 +58,30 @@ impl Status {
     }
 }
 
-/// A validated message. `from` is always a non-empty id; `to` is checked per type.
+/// A validated message, borrowing from the JSON text where it can (no escapes): parsing allocates
+/// only what the registry keeps. `from` is always a non-empty id; `to` is checked per type.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    pub msg_id: String,
-    pub from: String,
-    pub to: Option<String>,
+pub struct Message<'a> {
+    pub msg_id: Cow<'a, str>,
+    pub from: Cow<'a, str>,
+    pub to: Option<Cow<'a, str>>,
     /// Milliseconds since the Unix epoch, as the sender stamped it.
     pub ts: f64,
-    pub body: Body,
+    pub body: Body<'a>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Body {
-    Register { specialty: String, capacity: u32 },
+pub enum Body<'a> {
+    Register { specialty: Cow<'a, str>, capacity: u32 },
     Heartbeat { load: Option<u32>, status: Option<Status> },
-    Request { task_id: String, query: String },
-    Offer { task_id: String },
-    Result { task_id: String, success: bool, latency_ms: Option<f64> },
-    Feedback { task_id: Option<String>, success: bool, latency_ms: Option<f64> },
+    Request { task_id: Cow<'a, str>, query: Cow<'a, str> },
+    Offer { task_id: Cow<'a, str> },
+    Result { task_id: Cow<'a, str>, success: bool, latency_ms: Option<f64> },
+    Feedback { task_id: Option<Cow<'a, str>>, success: bool, latency_ms: Option<f64> },
     Deregister,
 }
 
-impl Body {
+impl Body<'_> {
     pub fn kind(&self) -> &'static str {
         match self {
             Body::Register { .. } => "register",
@@ -115,35 +116,41 @@ struct Envelope<'a> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RegisterBody {
-    specialty: String,
+struct RegisterBody<'a> {
+    #[serde(borrow)]
+    specialty: Cow<'a, str>,
     capacity: Option<u32>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HeartbeatBody {
+struct HeartbeatBody<'a> {
     load: Option<u32>,
-    status: Option<String>,
+    #[serde(borrow)]
+    status: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RequestBody {
-    task_id: String,
-    query: String,
+struct RequestBody<'a> {
+    #[serde(borrow)]
+    task_id: Cow<'a, str>,
+    #[serde(borrow)]
+    query: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct OfferBody {
-    task_id: String,
+struct OfferBody<'a> {
+    #[serde(borrow)]
+    task_id: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct OutcomeBody {
-    task_id: Option<String>,
+struct OutcomeBody<'a> {
+    #[serde(borrow)]
+    task_id: Option<Cow<'a, str>>,
     success: bool,
     latency_ms: Option<f64>,
 }
@@ -153,7 +160,7 @@ struct OutcomeBody {
 struct EmptyBody {}
 
 /// Parses and validates one PML message.
-pub fn parse(raw: &str) -> Result<Message, PmlError> {
+pub fn parse(raw: &str) -> Result<Message<'_>, PmlError> {
     if raw.len() > MAX_MESSAGE_BYTES {
         return Err(PmlError::new("ERR_PML_TOO_LARGE", format!("message of {} bytes exceeds {MAX_MESSAGE_BYTES}", raw.len())));
     }
@@ -183,7 +190,7 @@ pub fn parse(raw: &str) -> Result<Message, PmlError> {
     Ok(Message { msg_id, from, to, ts, body })
 }
 
-fn parse_body(kind: &str, raw: &str) -> Result<Body, PmlError> {
+fn parse_body<'a>(kind: &str, raw: &'a str) -> Result<Body<'a>, PmlError> {
     fn de<'a, T: Deserialize<'a>>(kind: &str, raw: &'a str) -> Result<T, PmlError> {
         serde_json::from_str(raw).map_err(|e| PmlError::field(format!("bad `{kind}` body: {e}")))
     }
@@ -208,11 +215,11 @@ fn parse_body(kind: &str, raw: &str) -> Result<Body, PmlError> {
         "request" => {
             let b: RequestBody = de(kind, raw)?;
             text(&b.query, "query")?;
-            Body::Request { task_id: id(Some(b.task_id.into()), "taskId")?, query: b.query }
+            Body::Request { task_id: id(Some(b.task_id), "taskId")?, query: b.query }
         }
         "offer" => {
             let b: OfferBody = de(kind, raw)?;
-            Body::Offer { task_id: id(Some(b.task_id.into()), "taskId")? }
+            Body::Offer { task_id: id(Some(b.task_id), "taskId")? }
         }
         "result" | "feedback" => {
             let b: OutcomeBody = de(kind, raw)?;
@@ -221,7 +228,7 @@ fn parse_body(kind: &str, raw: &str) -> Result<Body, PmlError> {
                     return Err(PmlError::field("`latencyMs` must be a non-negative number"));
                 }
             }
-            let task_id = b.task_id.map(|t| id(Some(t.into()), "taskId")).transpose()?;
+            let task_id = b.task_id.map(|t| id(Some(t), "taskId")).transpose()?;
             if kind == "result" {
                 let task_id = task_id.ok_or_else(|| PmlError::field("`result` needs `taskId`"))?;
                 Body::Result { task_id, success: b.success, latency_ms: b.latency_ms }
@@ -240,12 +247,12 @@ fn parse_body(kind: &str, raw: &str) -> Result<Body, PmlError> {
     })
 }
 
-fn id(value: Option<Cow<'_, str>>, name: &str) -> Result<String, PmlError> {
+fn id<'a>(value: Option<Cow<'a, str>>, name: &str) -> Result<Cow<'a, str>, PmlError> {
     let v = value.ok_or_else(|| PmlError::field(format!("`{name}` is missing")))?;
     if v.is_empty() || v.len() > MAX_ID_BYTES {
         return Err(PmlError::field(format!("`{name}` must be 1..={MAX_ID_BYTES} bytes")));
     }
-    Ok(v.into_owned())
+    Ok(v)
 }
 
 fn text(value: &str, name: &str) -> Result<(), PmlError> {
