@@ -5,6 +5,7 @@ pub mod embed;
 pub mod error;
 pub mod index;
 pub mod model;
+pub mod policy;
 pub mod registry;
 pub mod runtime;
 
@@ -12,4 +13,5 @@ pub use embed::{Embedder, EmbedderOptions, Encoded, Provider};
 pub use error::{Error, Result};
 pub use index::{Hit, IndexOptions, SemanticIndex, Storage};
 pub use model::{ModelSource, Precision};
+pub use policy::{Choice, Decision, Policy, PolicyOptions, Transition};
 pub use registry::{Outcome, Registry, RegistryOptions};

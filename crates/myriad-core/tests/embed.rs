@@ -2,28 +2,10 @@
 //! (`__test__/fixtures/golden.json`). Needs ONNX Runtime (from node_modules/onnxruntime-node, or
 //! ORT_DYLIB_PATH) and the model in the Hugging Face cache (`npm run fetch-model`).
 
-use std::path::PathBuf;
+mod common;
 
-use myriad_core::{runtime, Embedder, EmbedderOptions, ModelSource, Precision, Provider};
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn load_runtime() {
-    let path = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| {
-        let (os, arch, name) = match (std::env::consts::OS, std::env::consts::ARCH) {
-            ("linux", "x86_64") => ("linux", "x64", "libonnxruntime.so.1"),
-            ("linux", "aarch64") => ("linux", "arm64", "libonnxruntime.so.1"),
-            ("macos", "aarch64") => ("darwin", "arm64", "libonnxruntime.1.dylib"),
-            ("windows", "x86_64") => ("win32", "x64", "onnxruntime.dll"),
-            other => panic!("no onnxruntime-node build for {other:?}; set ORT_DYLIB_PATH"),
-        };
-        repo_root().join("node_modules/onnxruntime-node/bin/napi-v6").join(os).join(arch).join(name)
-    });
-    let info = runtime::init(Some(&path)).expect("ONNX Runtime loads (run `npm ci` first)");
-    assert!(info.version.starts_with("1."), "{info:?}");
-}
+use common::{load_runtime, repo_root};
+use myriad_core::{Embedder, EmbedderOptions, ModelSource, Precision, Provider};
 
 fn golden() -> (Vec<String>, Vec<Vec<f32>>) {
     let text = std::fs::read_to_string(repo_root().join("__test__/fixtures/golden.json")).unwrap();
