@@ -8,6 +8,8 @@ export { Embedder, DEFAULT_MODEL, type EmbedderOptions } from './src/embedder.js
 export { SemanticIndex, type SemanticIndexOptions, type Match, type UpsertResult } from './src/semantic-index.js'
 export { Registry, type RegistryOptions, type AgentInfo } from './src/registry.js'
 export { PML_VERSION, PML_TYPES, type PmlMessage, type PmlType, type PmlStatus, type PmlErrorCode, type ProcessResult } from './src/pml.js'
+export { Policy, type PolicyOptions, type DecideOptions, type TransitionBatch } from './src/policy.js'
+export { buildState, STATE_DIM, MAX_CANDIDATES, type StateInput, type CandidateFeatures } from './src/policy-state.js'
 export { MyriadError, type ErrorCode } from './src/errors.js'
 export { initRuntime, onnxRuntimePath, type RuntimeInfo } from './src/runtime.js'
 export { simdKernels } from './src/kernels.js'

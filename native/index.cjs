@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Embedder = nativeBinding.Embedder
+module.exports.Policy = nativeBinding.Policy
 module.exports.Registry = nativeBinding.Registry
 module.exports.SemanticIndex = nativeBinding.SemanticIndex
 module.exports.initRuntime = nativeBinding.initRuntime

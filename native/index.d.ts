@@ -25,6 +25,30 @@ export declare class Embedder {
   get maxSeqLength(): number
 }
 
+/**
+ * The routing policy (MLP over a 50-dim state). Decisions take a shared lock; updates an
+ * exclusive one.
+ */
+export declare class Policy {
+  /** A policy initialised deterministically from `seed`: untrained until `update` runs. */
+  constructor(options?: PolicyCreateOptions | undefined | null)
+  static loadOnnx(path: string, options?: PolicyCreateOptions | undefined | null): Promise<Policy>
+  static loadSafetensors(path: string, options?: PolicyCreateOptions | undefined | null): Promise<Policy>
+  /** One decision, on the calling thread (a few microseconds). */
+  decide(state: Float32Array, options?: DecideOptions | undefined | null): PolicyDecision
+  /** Decisions for many states (`states.length` a multiple of the state size), off the JS thread. */
+  decideBatch(states: Float32Array, options?: DecideOptions | undefined | null): Promise<BatchDecision>
+  /**
+   * One REINFORCE step over transitions given column-wise: `states` (n x stateDim),
+   * `actions` (n) and `rewards` (n).
+   */
+  update(states: Float32Array, actions: Uint32Array, rewards: Float32Array): Promise<PolicyUpdateStats>
+  exportOnnx(path: string): Promise<void>
+  saveSafetensors(path: string): Promise<void>
+  get stateDim(): number
+  get actions(): number
+}
+
 /** The agent registry with its trust ledger, driven by PML messages. */
 export declare class Registry {
   constructor(options?: RegistryCreateOptions | undefined | null)
@@ -87,6 +111,12 @@ export interface AgentInfo {
   totalOutcomes: number
 }
 
+export interface BatchDecision {
+  actions: Uint32Array
+  /** Row-major, `actions.length * policy.actions`. */
+  probs: Float32Array
+}
+
 /**
  * Results of a batch, compact so that a batch of 10^5 messages does not cost 10^5 JS objects made
  * through N-API: one code per message (see `outcome_code`) plus the rejections in detail.
@@ -94,6 +124,11 @@ export interface AgentInfo {
 export interface BatchOutcome {
   codes: Uint32Array
   rejections: Array<Rejection>
+}
+
+export interface DecideOptions {
+  /** Sample from softmax(logits / temperature); without it the choice is greedy. */
+  temperature?: number
 }
 
 export interface EmbedderLoadOptions {
@@ -135,6 +170,28 @@ export interface IndexCreateOptions {
  * later calls report the runtime already loaded.
  */
 export declare function initRuntime(path?: string | undefined | null): RuntimeInfo
+
+export interface PolicyCreateOptions {
+  /** Layer sizes, input first (default [50, 256, 128, 64, 5]). */
+  sizes?: Array<number>
+  /** Seed of the initial (untrained) weights and of sampling (default 42). */
+  seed?: number
+  learningRate?: number
+  baselineDecay?: number
+  entropyBonus?: number
+}
+
+export interface PolicyDecision {
+  action: number
+  probs: Float32Array
+}
+
+export interface PolicyUpdateStats {
+  transitions: number
+  meanReward: number
+  baseline: number
+  updates: number
+}
 
 export interface RegistryCounters {
   processed: number

@@ -8,6 +8,7 @@
 
 mod embedder;
 mod index;
+mod policy;
 mod registry;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

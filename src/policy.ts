@@ -1,0 +1,84 @@
+import { callNative, invalidArg } from './errors.js'
+import { native, type Binding } from './native.js'
+import { buildState, type StateInput } from './policy-state.js'
+import { toFloat32 } from './validate.js'
+
+export interface PolicyOptions {
+  /** Layer sizes, input first (default [50, 256, 128, 64, 5]). */
+  sizes?: number[]
+  /** Seed of the initial weights (untrained) and of sampling (default 42). */
+  seed?: number
+  /** Adam step size (default 3e-4). */
+  learningRate?: number
+  /** Weight of the newest batch mean in the reward baseline (default 0.1). */
+  baselineDecay?: number
+  /** Entropy weight that keeps the policy exploring (default 0.01). */
+  entropyBonus?: number
+}
+
+export interface DecideOptions {
+  /** Sample from softmax(logits / temperature); without it the choice is greedy. */
+  temperature?: number
+}
+
+export interface TransitionBatch {
+  /** n x stateDim floats. */
+  states: Float32Array
+  actions: Uint32Array | number[]
+  rewards: Float32Array | number[]
+}
+
+/**
+ * Routes a request among its top-k candidates: an MLP (50 -> 256 -> 128 -> 64 -> 5, ReLU) in Rust,
+ * learning online with REINFORCE and a baseline. New policies are untrained (seeded weights).
+ */
+export class Policy {
+  private constructor(private readonly inner: Binding.Policy) {}
+
+  static create(options: PolicyOptions = {}): Policy {
+    return new Policy(callNative(() => new native.Policy(options)))
+  }
+
+  static async loadOnnx(path: string, options: PolicyOptions = {}): Promise<Policy> {
+    return new Policy(await callNative(() => native.Policy.loadOnnx(path, options)))
+  }
+
+  static async loadSafetensors(path: string, options: PolicyOptions = {}): Promise<Policy> {
+    return new Policy(await callNative(() => native.Policy.loadSafetensors(path, options)))
+  }
+
+  /** One decision on the calling thread; `state` is a built state or what to build it from. */
+  decide(state: Float32Array | StateInput, options?: DecideOptions): Binding.PolicyDecision {
+    const vector = state instanceof Float32Array ? state : buildState(state).state
+    return callNative(() => this.inner.decide(vector, options))
+  }
+
+  /** Decisions for n states (n x stateDim floats), off the JS thread. */
+  decideBatch(states: Float32Array, options?: DecideOptions): Promise<Binding.BatchDecision> {
+    return callNative(() => this.inner.decideBatch(toFloat32(states, 'states'), options))
+  }
+
+  /** One REINFORCE step over a batch of (state, action, reward). */
+  update(batch: TransitionBatch): Promise<Binding.PolicyUpdateStats> {
+    if (!batch || !(batch.states instanceof Float32Array)) throw invalidArg('update takes { states: Float32Array, actions, rewards }')
+    const actions = batch.actions instanceof Uint32Array ? batch.actions : Uint32Array.from(batch.actions)
+    const rewards = toFloat32(batch.rewards, 'rewards')
+    return callNative(() => this.inner.update(batch.states, actions, rewards))
+  }
+
+  /** Writes the weights as an ONNX model (input `state`, output `logits`). */
+  exportOnnx(path: string): Promise<void> {
+    return callNative(() => this.inner.exportOnnx(path))
+  }
+
+  saveSafetensors(path: string): Promise<void> {
+    return callNative(() => this.inner.saveSafetensors(path))
+  }
+
+  get stateDim(): number {
+    return this.inner.stateDim
+  }
+  get actions(): number {
+    return this.inner.actions
+  }
+}
