@@ -6,11 +6,12 @@ import { dirname } from 'node:path'
 
 import { describeMachine, markdownTable, parseArgs, progress, type Row, type Suite } from './harness.js'
 import { matching } from './suites/matching.js'
+import { policy } from './suites/policy.js'
 import { registry } from './suites/registry.js'
 import { scan } from './suites/scan.js'
 
-/** Later suites (policy, bus, sink, async) register here. */
-const SUITES: Suite[] = [matching, scan, registry]
+/** Later suites (bus, sink, async) register here. */
+const SUITES: Suite[] = [matching, scan, registry, policy]
 const RESULTS = 'bench/results/latest.json'
 
 interface Results {

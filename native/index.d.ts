@@ -34,8 +34,11 @@ export declare class Policy {
   constructor(options?: PolicyCreateOptions | undefined | null)
   static loadOnnx(path: string, options?: PolicyCreateOptions | undefined | null): Promise<Policy>
   static loadSafetensors(path: string, options?: PolicyCreateOptions | undefined | null): Promise<Policy>
-  /** One decision, on the calling thread (a few microseconds). */
-  decide(state: Float32Array, options?: DecideOptions | undefined | null): PolicyDecision
+  /**
+   * One decision written into `probs` (length = actions), returning the action: no object or
+   * array is created per call, which keeps a decision from JS within a few microseconds.
+   */
+  decideInto(state: Float32Array, probs: Float32Array, temperature?: number | undefined | null): number
   /** Decisions for many states (`states.length` a multiple of the state size), off the JS thread. */
   decideBatch(states: Float32Array, options?: DecideOptions | undefined | null): Promise<BatchDecision>
   /**
@@ -179,11 +182,6 @@ export interface PolicyCreateOptions {
   learningRate?: number
   baselineDecay?: number
   entropyBonus?: number
-}
-
-export interface PolicyDecision {
-  action: number
-  probs: Float32Array
 }
 
 export interface PolicyUpdateStats {

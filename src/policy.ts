@@ -33,7 +33,12 @@ export interface TransitionBatch {
  * learning online with REINFORCE and a baseline. New policies are untrained (seeded weights).
  */
 export class Policy {
-  private constructor(private readonly inner: Binding.Policy) {}
+  /** Cached: reading it through N-API on every decision would cost more than the decision. */
+  private readonly actionCount: number
+
+  private constructor(private readonly inner: Binding.Policy) {
+    this.actionCount = inner.actions
+  }
 
   static create(options: PolicyOptions = {}): Policy {
     return new Policy(callNative(() => new native.Policy(options)))
@@ -48,9 +53,11 @@ export class Policy {
   }
 
   /** One decision on the calling thread; `state` is a built state or what to build it from. */
-  decide(state: Float32Array | StateInput, options?: DecideOptions): Binding.PolicyDecision {
+  decide(state: Float32Array | StateInput, options?: DecideOptions): { action: number; probs: Float32Array } {
     const vector = state instanceof Float32Array ? state : buildState(state).state
-    return callNative(() => this.inner.decide(vector, options))
+    const probs = new Float32Array(this.actionCount)
+    const action = callNative(() => this.inner.decideInto(vector, probs, options?.temperature))
+    return { action, probs }
   }
 
   /** Decisions for n states (n x stateDim floats), off the JS thread. */
@@ -79,6 +86,6 @@ export class Policy {
     return this.inner.stateDim
   }
   get actions(): number {
-    return this.inner.actions
+    return this.actionCount
   }
 }

@@ -40,12 +40,6 @@ pub struct DecideOptions {
 }
 
 #[napi(object)]
-pub struct PolicyDecision {
-    pub action: u32,
-    pub probs: Float32Array,
-}
-
-#[napi(object)]
 pub struct BatchDecision {
     pub actions: Uint32Array,
     /// Row-major, `actions.length * policy.actions`.
@@ -60,11 +54,9 @@ pub struct PolicyUpdateStats {
     pub updates: f64,
 }
 
-fn choice(options: Option<DecideOptions>) -> Choice {
-    match options.and_then(|o| o.temperature) {
-        Some(t) => Choice::Sample { temperature: t as f32 },
-        None => Choice::Greedy,
-    }
+/// Greedy without a temperature, sampled with one.
+fn choice(temperature: Option<f64>) -> Choice {
+    temperature.map_or(Choice::Greedy, |t| Choice::Sample { temperature: t as f32 })
 }
 
 type Shared = Arc<RwLock<myriad_core::Policy>>;
@@ -105,19 +97,26 @@ impl Policy {
         })
     }
 
-    /// One decision, on the calling thread (a few microseconds).
+    /// One decision written into `probs` (length = actions), returning the action: no object or
+    /// array is created per call, which keeps a decision from JS within a few microseconds.
     #[napi(catch_unwind)]
-    pub fn decide(&self, state: Float32Array, options: Option<DecideOptions>) -> napi::Result<PolicyDecision> {
+    pub fn decide_into(&self, state: Float32ArraySlice, mut probs: Float32ArraySlice, temperature: Option<f64>) -> napi::Result<u32> {
         guarded(|| {
-            let d = self.inner.read().map_err(|_| poisoned())?.decide(&state, choice(options))?;
-            Ok(PolicyDecision { action: d.action as u32, probs: Float32Array::new(d.probs) })
+            let d = self.inner.read().map_err(|_| poisoned())?.decide(&state, choice(temperature))?;
+            // SAFETY: a synchronous call on the JS thread: nothing else touches the buffer meanwhile.
+            let out = unsafe { probs.as_mut() };
+            if out.len() != d.probs.len() {
+                return Err(myriad_core::Error::Dimension { what: "probs".into(), expected: d.probs.len(), got: out.len() });
+            }
+            out.copy_from_slice(&d.probs);
+            Ok(d.action as u32)
         })
     }
 
     /// Decisions for many states (`states.length` a multiple of the state size), off the JS thread.
     #[napi(ts_return_type = "Promise<BatchDecision>")]
     pub fn decide_batch(&self, states: Float32Array, options: Option<DecideOptions>) -> AsyncTask<Job<BatchDecision>> {
-        let (inner, states, choice) = (self.inner.clone(), states.to_vec(), choice(options));
+        let (inner, states, choice) = (self.inner.clone(), states.to_vec(), choice(options.and_then(|o| o.temperature)));
         Job::spawn(move || {
             let (actions, probs) = inner.read().map_err(|_| poisoned())?.decide_batch(&states, choice)?;
             Ok(BatchDecision { actions: Uint32Array::new(actions), probs: Float32Array::new(probs) })

@@ -1,5 +1,6 @@
 //! A small dense ReLU network with its own forward and backward passes. Layer products reuse the
-//! index's SIMD row kernels: `W x` is "score every row of W against x".
+//! index's SIMD row kernels (the variant without prefetch: the weights live in cache): `W x` is
+//! "score every row of W against x".
 
 use crate::index::kernels;
 
@@ -14,7 +15,7 @@ pub struct Dense {
 
 impl Dense {
     fn forward(&self, x: &[f32], y: &mut [f32]) {
-        (kernels().f32)(x, &self.weight, y);
+        (kernels().f32_cached)(x, &self.weight, y);
         for (v, b) in y.iter_mut().zip(&self.bias) {
             *v += b;
         }
