@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use myriad_core::registry::pml::Status;
+use myriad_core::registry::pml::{self, Status};
 use myriad_core::{Outcome, RegistryOptions};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -106,7 +106,12 @@ impl Registry {
     #[napi(ts_return_type = "Promise<BatchOutcome>")]
     pub fn process(&self, messages: Vec<String>) -> AsyncTask<Job<BatchOutcome>> {
         let inner = self.inner.clone();
-        Job::spawn(move || Ok(batch_outcome(lock(&inner)?.process_batch(&messages))))
+        Job::spawn(move || {
+            // Parse before taking the lock: batches from concurrent callers parse in parallel.
+            let parsed: Vec<_> = messages.iter().map(|m| pml::parse(m)).collect();
+            let mut registry = lock(&inner)?;
+            Ok(batch_outcome(parsed.into_iter().map(|p| registry.apply_parsed(p)).collect()))
+        })
     }
 
     /// The same, on the calling thread: for small batches, where a thread hop costs more.

@@ -136,7 +136,13 @@ impl Registry {
 
     /// Parses, validates and applies one message.
     pub fn process(&mut self, raw: &str) -> Outcome {
-        let msg = match pml::parse(raw) {
+        self.apply_parsed(pml::parse(raw))
+    }
+
+    /// Applies a message parsed with [`pml::parse`]. Parsing needs no access to the registry, so
+    /// callers can parse a batch before taking the registry's lock and hold it only to apply.
+    pub fn apply_parsed(&mut self, parsed: Result<Message<'_>, PmlError>) -> Outcome {
+        let msg = match parsed {
             Ok(m) => m,
             Err(e) => return self.reject(None, e),
         };
