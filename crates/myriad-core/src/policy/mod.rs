@@ -129,11 +129,15 @@ impl Policy {
         if states.iter().any(|v| !v.is_finite()) {
             return Err(Error::NotFinite("states".into()));
         }
-        let run = |s: &[f32]| self.choose(&self.mlp.forward(s), choice);
+        // Whole blocks go through the blocked kernel; a remainder goes one state at a time.
+        let run = |chunk: &[f32]| -> Vec<Decision> {
+            let logits = if chunk.len() == dim * mlp::BLOCK { self.mlp.forward_block(chunk) } else { chunk.chunks(dim).flat_map(|s| self.mlp.forward(s)).collect() };
+            logits.chunks(self.actions()).map(|l| self.choose(l, choice)).collect()
+        };
         let decisions: Vec<Decision> = if states.len() / dim >= PARALLEL_BATCH {
-            states.par_chunks(dim).map(run).collect()
+            states.par_chunks(dim * mlp::BLOCK).flat_map_iter(run).collect()
         } else {
-            states.chunks(dim).map(run).collect()
+            states.chunks(dim * mlp::BLOCK).flat_map(run).collect()
         };
         let actions = decisions.iter().map(|d| d.action as u32).collect();
         let probs = decisions.into_iter().flat_map(|d| d.probs).collect();
@@ -212,7 +216,7 @@ impl Policy {
             if w.dtype() != safetensors::Dtype::F32 || b.dtype() != safetensors::Dtype::F32 || shape.len() != 2 || b.shape() != [shape[0]] {
                 return Err(Error::InvalidModel(format!("{}: layer {i} is not f32 [out, in] + [out]", path.display())));
             }
-            layers.push(mlp::Dense { outputs: shape[0], inputs: shape[1], weight: from_f32_bytes(w.data()), bias: from_f32_bytes(b.data()) });
+            layers.push(mlp::Dense::new(shape[1], shape[0], from_f32_bytes(w.data()), from_f32_bytes(b.data())));
         }
         if layers.is_empty() || layers.windows(2).any(|p| p[0].outputs != p[1].inputs) {
             return Err(Error::InvalidModel(format!("{}: no chain of l<i>.weight / l<i>.bias layers", path.display())));
