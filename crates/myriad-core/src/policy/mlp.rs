@@ -39,10 +39,11 @@ impl Dense {
         }
     }
 
-    /// `ys = xs W^T + b` for `BLOCK` inputs at once (row-major `[BLOCK][in]` -> `[BLOCK][out]`).
-    fn forward_block(&self, xs: &[f32], ys: &mut [f32]) {
+    /// `ys = xs W^T + b` for `rows` inputs (row-major `[rows][in]` -> `[rows][out]`): a block of
+    /// [`BLOCK`] goes through the register-tiled kernel where the CPU and shape allow.
+    fn forward_rows(&self, xs: &[f32], rows: usize, ys: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if self.outputs % 16 == 0 && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        if rows == BLOCK && self.outputs % 16 == 0 && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             // SAFETY: avx2 and fma were just detected; shapes are checked inside.
             unsafe { gemm_block_avx2(xs, &self.weight_t, &self.bias, self.inputs, self.outputs, ys) };
             return;
@@ -125,51 +126,39 @@ impl Mlp {
         self.layers.last().map_or(0, |l| l.outputs)
     }
 
-    pub fn sizes(&self) -> Vec<usize> {
-        std::iter::once(self.input_dim()).chain(self.layers.iter().map(|l| l.outputs)).collect()
-    }
-
     /// Logits for one input.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        let mut cur = x.to_vec();
-        for (i, layer) in self.layers.iter().enumerate() {
-            let mut next = vec![0f32; layer.outputs];
-            layer.forward(&cur, &mut next);
-            if i + 1 < self.layers.len() {
-                next.iter_mut().for_each(|v| *v = v.max(0.0));
-            }
-            cur = next;
-        }
-        cur
+        self.run(x, 1, None)
     }
 
-    /// Logits for [`BLOCK`] inputs (row-major) in one pass over the weights.
-    pub fn forward_block(&self, xs: &[f32]) -> Vec<f32> {
-        let mut cur = xs.to_vec();
-        for (i, layer) in self.layers.iter().enumerate() {
-            let mut next = vec![0f32; BLOCK * layer.outputs];
-            layer.forward_block(&cur, &mut next);
-            if i + 1 < self.layers.len() {
-                next.iter_mut().for_each(|v| *v = v.max(0.0));
-            }
-            cur = next;
-        }
-        cur
+    /// Logits for `rows` inputs (row-major); a block of [`BLOCK`] takes one pass over the weights.
+    pub fn forward_rows(&self, xs: &[f32], rows: usize) -> Vec<f32> {
+        self.run(xs, rows, None)
     }
 
     /// Forward keeping every layer's input (post-ReLU), for the backward pass.
     fn forward_trace(&self, x: &[f32]) -> (Vec<Vec<f32>>, Vec<f32>) {
         let mut inputs = Vec::with_capacity(self.layers.len());
-        let mut cur = x.to_vec();
+        let logits = self.run(x, 1, Some(&mut inputs));
+        (inputs, logits)
+    }
+
+    /// The layers over `rows` inputs (row-major), ReLU between them; `trace` receives each
+    /// layer's input.
+    fn run(&self, xs: &[f32], rows: usize, mut trace: Option<&mut Vec<Vec<f32>>>) -> Vec<f32> {
+        let mut cur = xs.to_vec();
         for (i, layer) in self.layers.iter().enumerate() {
-            let mut next = vec![0f32; layer.outputs];
-            layer.forward(&cur, &mut next);
+            let mut next = vec![0f32; rows * layer.outputs];
+            layer.forward_rows(&cur, rows, &mut next);
             if i + 1 < self.layers.len() {
                 next.iter_mut().for_each(|v| *v = v.max(0.0));
             }
-            inputs.push(std::mem::replace(&mut cur, next));
+            let input = std::mem::replace(&mut cur, next);
+            if let Some(t) = trace.as_deref_mut() {
+                t.push(input);
+            }
         }
-        (inputs, cur)
+        cur
     }
 
     pub fn zero_grads(&self) -> Grads {

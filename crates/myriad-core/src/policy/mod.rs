@@ -129,9 +129,9 @@ impl Policy {
         if states.iter().any(|v| !v.is_finite()) {
             return Err(Error::NotFinite("states".into()));
         }
-        // Whole blocks go through the blocked kernel; a remainder goes one state at a time.
+        // Chunks of BLOCK states share each pass over the weights.
         let run = |chunk: &[f32]| -> Vec<Decision> {
-            let logits = if chunk.len() == dim * mlp::BLOCK { self.mlp.forward_block(chunk) } else { chunk.chunks(dim).flat_map(|s| self.mlp.forward(s)).collect() };
+            let logits = self.mlp.forward_rows(chunk, chunk.len() / dim);
             logits.chunks(self.actions()).map(|l| self.choose(l, choice)).collect()
         };
         let decisions: Vec<Decision> = if states.len() / dim >= PARALLEL_BATCH {
