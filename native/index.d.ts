@@ -164,7 +164,7 @@ export interface IndexCreateOptions {
   storage?: string
   /** Scan threads (default: one per core). */
   threads?: number
-  /** Index size from which a search is split across threads (default 16384). */
+  /** Index size from which a search is split across threads (default 4096). */
   parallelThreshold?: number
 }
 

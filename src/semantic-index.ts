@@ -10,7 +10,7 @@ export interface SemanticIndexOptions {
   storage?: 'f32' | 'f16'
   /** Scan threads (default: one per core). */
   threads?: number
-  /** Index size from which one search is split across threads (default 16384). */
+  /** Index size from which one search is split across threads (default 4096). */
   parallelThreshold?: number
   /** Lets `upsert`, `topK` and `topKBatch` take texts. */
   embedder?: Embedder

@@ -18,7 +18,7 @@ pub struct IndexCreateOptions {
     pub storage: Option<String>,
     /// Scan threads (default: one per core).
     pub threads: Option<u32>,
-    /// Index size from which a search is split across threads (default 16384).
+    /// Index size from which a search is split across threads (default 4096).
     pub parallel_threshold: Option<u32>,
 }
 
