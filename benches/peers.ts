@@ -8,12 +8,23 @@ import { dirname, join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 
 import type { Embedder } from '../index.js'
-import { measure, type Stats } from './harness.js'
+import { ROOT } from './harness.js'
 
 export { cosine } from '../devkit/math.js'
 
-/** p50 etc. of one bare `session.run` per query, inputs tokenised beforehand by our tokenizer. */
-export async function ortFloor(embedder: Embedder, queries: string[], iterations: number): Promise<Stats> {
+export interface OrtFloor {
+  /** One bare `session.run` on the pre-tokenised `i`-th query (mod the query count). */
+  run(i: number): Promise<unknown>
+  inputNames: readonly string[]
+  release(): Promise<void>
+}
+
+/**
+ * The same ONNX file as `embedder`, opened by onnxruntime-node with the same intra-op threads, fed
+ * the tensors our tokenizer makes (`input_ids`, `attention_mask`, and `token_type_ids` zeros where
+ * the graph declares it). Tokenising, pooling and normalising are left out: this is the model alone.
+ */
+export async function openOrtFloor(embedder: Embedder, queries: string[]): Promise<OrtFloor> {
   const session = await ort.InferenceSession.create(embedder.modelPath, {
     intraOpNumThreads: embedder.threads,
     interOpNumThreads: 1,
@@ -29,26 +40,31 @@ export async function ortFloor(embedder: Embedder, queries: string[], iterations
     if (session.inputNames.includes('token_type_ids')) {
       feed.token_type_ids = new ort.Tensor('int64', new BigInt64Array(t.seqLen), dims)
     }
+    const unknown = session.inputNames.filter((name) => !(name in feed))
+    if (unknown.length) throw new Error(`${embedder.modelPath} wants inputs ${unknown.join(', ')}`)
     return feed
   })
-  let i = 0
-  const stats = await measure('ort floor', iterations, () => session.run(feeds[i++ % feeds.length]))
-  await session.release()
-  return stats
+  return {
+    run: (i) => session.run(feeds[i % feeds.length]),
+    inputNames: session.inputNames,
+    release: () => session.release(),
+  }
 }
 
 export interface PeerEmbedder {
   embed(text: string): Promise<Float32Array>
+  dispose(): Promise<void>
 }
 
 /**
  * transformers.js, fully offline, on the very files our embedder runs: a model folder of symlinks
- * named the way it expects (`onnx/model.onnx`, `onnx/model_int8.onnx`).
+ * under bench/.cache named the way it expects (`onnx/model.onnx` for dtype fp32,
+ * `onnx/model_int8.onnx` for dtype int8 — our `model_qint8_avx512_vnni.onnx`), same intra-op threads.
  */
 export async function transformersPeer(embedder: Embedder, precision: 'fp32' | 'int8'): Promise<PeerEmbedder> {
   const { env, pipeline } = await import('@huggingface/transformers')
   const snapshot = dirname(dirname(embedder.modelPath))
-  const root = join(process.cwd(), 'bench', '.cache', 'transformers-js')
+  const root = join(ROOT, 'bench', '.cache', 'transformers-js')
   const model = join(root, 'sentence-transformers', 'all-MiniLM-L6-v2')
   rmSync(model, { recursive: true, force: true })
   mkdirSync(join(model, 'onnx'), { recursive: true })
@@ -62,17 +78,21 @@ export async function transformersPeer(embedder: Embedder, precision: 'fp32' | '
   const extract = await pipeline('feature-extraction', 'sentence-transformers/all-MiniLM-L6-v2', {
     dtype: precision,
     device: 'cpu',
-    session_options: { intraOpNumThreads: embedder.threads, interOpNumThreads: 1 },
+    session_options: { intraOpNumThreads: embedder.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' },
   })
   return {
     async embed(text: string) {
       const out = await extract(text, { pooling: 'mean', normalize: true })
       return out.data as Float32Array
     },
+    dispose: () => extract.dispose(),
   }
 }
 
-/** The plain JS scan: dot products against normalised rows, keeping the best k. */
+/**
+ * The plain JS scan a Node user would write: dot products against L2-normalised rows (= cosine),
+ * keeping the best k in a small sorted array.
+ */
 export function jsTopK(rows: Float32Array, dim: number, query: Float32Array, k: number): { index: number; score: number }[] {
   const best: { index: number; score: number }[] = []
   const n = rows.length / dim

@@ -8,8 +8,7 @@ import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 
 import { Policy, STATE_DIM } from '../../index.js'
-import { measure, prng, round, type Row, type Suite } from '../harness.js'
-import { verdict } from './matching.js'
+import { measure, round, verdict, type Row, type Suite } from '../harness.js'
 
 interface Layer {
   inputs: number
@@ -58,7 +57,7 @@ export const policy: Suite = {
   name: 'policy',
   title: 'routing decision latency, MLP 50-256-128-64-5 (single call from JS and batched)',
   columns: ['n', 'mean_us', 'std_us', 'p50_us', 'batched_per_s', 'peer_ort_us', 'peer_js_us'],
-  async run(opts, progress) {
+  async run({ opts, progress, rand: seeded }) {
     const ns = opts.n ?? (opts.quick ? [100, 1000] : [10, 50, 100, 500, 1000, 5000])
     const calls = opts.iterations ?? (opts.quick ? 2000 : 20_000)
     const dir = mkdtempSync(join(tmpdir(), 'myriad-bench-policy-'))
@@ -67,7 +66,7 @@ export const policy: Suite = {
     await model.saveSafetensors(join(dir, 'policy.safetensors'))
     const layers = readSafetensors(join(dir, 'policy.safetensors'))
     const session = await ort.InferenceSession.create(join(dir, 'policy.onnx'), { intraOpNumThreads: 1, interOpNumThreads: 1 })
-    const rand = prng(42)
+    const rand = seeded(42)
     const rows: Row[] = []
     for (const n of ns) {
       // One state per agent, cycled through.

@@ -4,8 +4,7 @@
 import { randomUUID } from 'node:crypto'
 
 import { Registry } from '../../index.js'
-import { prng, round, type Row, type Suite } from '../harness.js'
-import { verdict } from './matching.js'
+import { round, verdict, type Row, type Suite } from '../harness.js'
 
 const MESSAGES = 10_000
 const CLIENTS = 50
@@ -52,10 +51,10 @@ export const registry: Suite = {
   name: 'registry',
   title: `PML messages/s: ${MESSAGES.toLocaleString('en')} messages after registering N agents, ${CLIENTS} concurrent clients`,
   columns: ['n', 'clients', 'msgs_per_s', 'batched_msgs_per_s', 'success_rate'],
-  async run(opts, progress) {
+  async run({ opts, progress, rand: seeded }) {
     const ns = opts.n ?? (opts.quick ? [100, 1000] : [10, 50, 100, 500, 1000, 5000])
     const rounds = opts.iterations ?? (opts.quick ? 2 : 10)
-    const rand = prng(42)
+    const rand = seeded(42)
     const rows: Row[] = []
     for (const n of ns) {
       const reg = new Registry()
