@@ -37,6 +37,14 @@ pub enum Error {
     CorruptIndex { path: PathBuf, reason: String },
     #[error("{path} is not a valid registry snapshot: {reason}")]
     CorruptSnapshot { path: PathBuf, reason: String },
+    #[error("invalid topic or id: {0}")]
+    InvalidTopic(String),
+    #[error("payload of {size} bytes exceeds the limit of {limit} bytes")]
+    PayloadTooLarge { size: usize, limit: usize },
+    #[error("the bus is closed")]
+    BusClosed,
+    #[error("could not connect to the broker: {0}")]
+    BusConnect(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -60,6 +68,10 @@ impl Error {
             Error::Io { .. } => "ERR_IO",
             Error::CorruptIndex { .. } => "ERR_CORRUPT_INDEX",
             Error::CorruptSnapshot { .. } => "ERR_CORRUPT_SNAPSHOT",
+            Error::InvalidTopic(_) => "ERR_INVALID_TOPIC",
+            Error::PayloadTooLarge { .. } => "ERR_PAYLOAD_TOO_LARGE",
+            Error::BusClosed => "ERR_BUS_CLOSED",
+            Error::BusConnect(_) => "ERR_BUS_CONNECT",
             Error::Internal(_) => "ERR_INTERNAL",
         }
     }

@@ -1,6 +1,7 @@
 //! Myriad's hot paths in pure Rust. Nothing here knows about N-API: the `myriad-node` crate wraps
 //! these types for JavaScript, and cargo tests exercise them directly.
 
+pub mod bus;
 pub mod embed;
 pub mod error;
 pub mod index;
@@ -9,6 +10,7 @@ pub mod policy;
 pub mod registry;
 pub mod runtime;
 
+pub use bus::{Bus, BusOptions, BusStats, Inbound, Kind, Outbound};
 pub use embed::{Embedder, EmbedderOptions, Encoded, Provider};
 pub use error::{Error, Result};
 pub use index::{Hit, IndexOptions, SemanticIndex, Storage};

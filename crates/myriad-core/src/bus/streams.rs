@@ -1,0 +1,159 @@
+//! Exactly-once and in-order bookkeeping on both ends of the wire.
+//!
+//! Sending: every (destination agent, kind) is a stream of this bus instance (`src`), numbered
+//! 1, 2, 3, ... MQTT keeps one client's messages on one topic in order, so the receiver can check.
+//!
+//! Receiving: a message whose `msgId` was seen within the last `window` messages is a duplicate
+//! (QoS 1 redelivery after a reconnect, or a sender's retry) and is dropped, counted. A `seq` that
+//! jumps ahead of its stream is a gap: reported once, counted, and the message is still delivered.
+//! A `seq` behind its stream that was not seen before arrives late: delivered, counted as reordered.
+
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashSet, HashMapExt, HashSetExt};
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::envelope::Envelope;
+use super::topic::Kind;
+
+/// Next `seq` per (destination, kind) for one sending bus.
+#[derive(Default)]
+pub struct SendCounters {
+    next: HashMap<u64, u64>,
+}
+
+impl SendCounters {
+    pub fn next(&mut self, to: &str, kind: Kind) -> u64 {
+        let seq = self.next.entry(stream_key("", to, kind)).or_insert(0);
+        *seq += 1;
+        *seq
+    }
+}
+
+/// A jump in a stream's sequence: `missing` messages between `expected` and `got` never arrived (yet).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gap {
+    pub agent: String,
+    pub kind: Kind,
+    pub from: String,
+    pub src: String,
+    pub expected: u64,
+    pub got: u64,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    Deliver,
+    Duplicate,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ReceiveCounts {
+    pub duplicates: u64,
+    pub gaps: u64,
+    pub missing: u64,
+    pub reordered: u64,
+}
+
+pub struct ReceiveState {
+    window: usize,
+    seen: HashSet<u64>,
+    seen_order: VecDeque<u64>,
+    last_seq: HashMap<u64, u64>,
+    pub counts: ReceiveCounts,
+}
+
+impl ReceiveState {
+    pub fn new(window: usize) -> Self {
+        ReceiveState {
+            window: window.max(1),
+            seen: HashSet::with_capacity(window.min(1 << 20)),
+            seen_order: VecDeque::with_capacity(window.min(1 << 20)),
+            last_seq: HashMap::new(),
+            counts: ReceiveCounts::default(),
+        }
+    }
+
+    /// Judges one enveloped message addressed to `agent`; a gap it reveals is returned to report.
+    pub fn accept(&mut self, env: &Envelope, agent: &str, kind: Kind) -> (Verdict, Option<Gap>) {
+        let id = xxh3_64(env.msg_id.as_bytes()) ^ xxh3_64(env.src.as_bytes()).rotate_left(17);
+        if !self.seen.insert(id) {
+            self.counts.duplicates += 1;
+            return (Verdict::Duplicate, None);
+        }
+        self.seen_order.push_back(id);
+        if self.seen_order.len() > self.window {
+            if let Some(old) = self.seen_order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        let last = self.last_seq.entry(stream_key(&env.src, agent, kind)).or_insert(0);
+        let mut gap = None;
+        if env.seq > *last + 1 {
+            self.counts.gaps += 1;
+            self.counts.missing += env.seq - *last - 1;
+            gap = Some(Gap {
+                agent: agent.to_string(),
+                kind,
+                from: env.from.clone(),
+                src: env.src.clone(),
+                expected: *last + 1,
+                got: env.seq,
+            });
+        } else if env.seq <= *last {
+            self.counts.reordered += 1;
+            return (Verdict::Deliver, None);
+        }
+        *last = env.seq;
+        (Verdict::Deliver, gap)
+    }
+}
+
+fn stream_key(src: &str, agent: &str, kind: Kind) -> u64 {
+    xxh3_64(src.as_bytes()).rotate_left(7) ^ xxh3_64(agent.as_bytes()) ^ (kind as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(msg_id: &str, seq: u64) -> Envelope {
+        Envelope { msg_id: msg_id.into(), seq, from: "a".into(), src: "s1".into(), ts: 0 }
+    }
+
+    #[test]
+    fn duplicates_are_dropped_and_gaps_reported_once() {
+        let mut r = ReceiveState::new(100);
+        assert_eq!(r.accept(&env("m1", 1), "b", Kind::AgentChat), (Verdict::Deliver, None));
+        assert_eq!(r.accept(&env("m1", 1), "b", Kind::AgentChat).0, Verdict::Duplicate);
+        let (v, gap) = r.accept(&env("m4", 4), "b", Kind::AgentChat);
+        assert_eq!(v, Verdict::Deliver);
+        let gap = gap.unwrap();
+        assert_eq!((gap.expected, gap.got), (2, 4));
+        // The late one is delivered, counted as reordered, not as a second gap.
+        assert_eq!(r.accept(&env("m2", 2), "b", Kind::AgentChat), (Verdict::Deliver, None));
+        assert_eq!(r.counts, ReceiveCounts { duplicates: 1, gaps: 1, missing: 2, reordered: 1 });
+        // Streams are per (src, agent, kind): another kind starts at 1 without a gap.
+        assert_eq!(r.accept(&env("m5", 1), "b", Kind::UserChat), (Verdict::Deliver, None));
+    }
+
+    #[test]
+    fn the_window_bounds_memory() {
+        let mut r = ReceiveState::new(2);
+        for (i, id) in ["x", "y", "z"].iter().enumerate() {
+            r.accept(&env(id, i as u64 + 1), "b", Kind::AgentChat);
+        }
+        assert_eq!(r.seen.len(), 2);
+        // "x" fell out of the window: a replay of it is no longer recognised by msgId.
+        assert_eq!(r.accept(&env("x", 1), "b", Kind::AgentChat).0, Verdict::Deliver);
+    }
+
+    #[test]
+    fn send_counters_count_per_destination_and_kind() {
+        let mut s = SendCounters::default();
+        assert_eq!(s.next("b", Kind::AgentChat), 1);
+        assert_eq!(s.next("b", Kind::AgentChat), 2);
+        assert_eq!(s.next("c", Kind::AgentChat), 1);
+        assert_eq!(s.next("b", Kind::UserSurvey), 1);
+    }
+}

@@ -1,0 +1,251 @@
+//! The two MQTT protocol versions behind one small interface, so the driver (mqtt.rs) is written
+//! once. rumqttc has separate types for 3.1.1 and 5; each impl here maps them to [`WireEvent`].
+//! Under 5 the envelope travels as user properties, under 3.1.1 as a payload header (envelope.rs).
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::envelope::Envelope;
+use super::Qos;
+
+/// What the driver needs to know from one `poll` of the event loop.
+pub(crate) enum WireEvent {
+    /// `receive_max`: how many unacknowledged QoS 1/2 publishes the broker accepts (MQTT 5).
+    ConnAck { session_present: bool, receive_max: Option<u16> },
+    Message { topic: String, payload: Bytes, envelope: Option<Envelope> },
+    /// A QoS 0 publish (pkid 0) or a QoS 1/2 publish with its packet id was written.
+    PublishWritten(u16),
+    /// PUBACK (QoS 1) or PUBCOMP (QoS 2): the broker owns the message.
+    Acked(u16),
+    SubAck { refused: usize },
+    DisconnectWritten,
+    Other,
+}
+
+/// Connection settings common to both versions.
+pub(crate) struct WireConfig {
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+    pub keep_alive: Duration,
+    pub persistent: bool,
+    pub session_expiry_s: u32,
+    pub credentials: Option<(String, String)>,
+    pub tls: Option<rumqttc::TlsConfiguration>,
+    pub max_packet: usize,
+    pub inflight: u16,
+    pub channel_capacity: usize,
+}
+
+pub(crate) trait Wire: Send + 'static {
+    type Client: Clone + Send + Sync + 'static;
+    type Loop: Send + 'static;
+    type Request: Send + 'static;
+
+    fn open(cfg: &WireConfig) -> (Self::Client, Self::Loop);
+    fn poll(lp: &mut Self::Loop) -> impl Future<Output = Result<WireEvent, String>> + Send;
+    /// Requests rumqttc would retransmit: taken out after a connection error, because rumqttc drops
+    /// them when the broker answers with a fresh session (session_present = false).
+    fn take_pending(lp: &mut Self::Loop) -> Vec<Self::Request>;
+    /// The packet id of a QoS 1/2 publish request that already has one (a retransmission).
+    fn retransmit_pkid(request: &Self::Request) -> Option<u16>;
+    /// Queues subscriptions first, then `requests`, ahead of anything new.
+    fn restore_pending(lp: &mut Self::Loop, subscribe: &[(String, Qos)], requests: Vec<Self::Request>) -> usize;
+    fn publish(
+        client: &Self::Client,
+        topic: String,
+        qos: Qos,
+        payload: Bytes,
+        envelope: &Envelope,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    fn disconnect(client: &Self::Client) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// Subscriptions go out in packets of this many filters.
+const FILTERS_PER_SUBSCRIBE: usize = 200;
+
+pub(crate) struct V311;
+
+impl Wire for V311 {
+    type Client = rumqttc::AsyncClient;
+    type Loop = rumqttc::EventLoop;
+    type Request = rumqttc::Request;
+
+    fn open(cfg: &WireConfig) -> (Self::Client, Self::Loop) {
+        let mut o = rumqttc::MqttOptions::new(&cfg.client_id, &cfg.host, cfg.port);
+        o.set_keep_alive(cfg.keep_alive)
+            .set_clean_session(!cfg.persistent)
+            .set_max_packet_size(cfg.max_packet, cfg.max_packet)
+            .set_inflight(cfg.inflight);
+        if let Some((user, password)) = &cfg.credentials {
+            o.set_credentials(user, password);
+        }
+        if let Some(tls) = &cfg.tls {
+            o.set_transport(rumqttc::Transport::tls_with_config(tls.clone()));
+        }
+        rumqttc::AsyncClient::new(o, cfg.channel_capacity)
+    }
+
+    async fn poll(lp: &mut Self::Loop) -> Result<WireEvent, String> {
+        use rumqttc::{Event, Outgoing, Packet, SubscribeReasonCode};
+        Ok(match lp.poll().await.map_err(|e| e.to_string())? {
+            Event::Incoming(Packet::ConnAck(c)) => WireEvent::ConnAck { session_present: c.session_present, receive_max: None },
+            Event::Incoming(Packet::Publish(p)) => {
+                let (envelope, payload) = Envelope::strip(p.payload);
+                WireEvent::Message { topic: p.topic, payload, envelope }
+            }
+            Event::Incoming(Packet::PubAck(a)) => WireEvent::Acked(a.pkid),
+            Event::Incoming(Packet::PubComp(c)) => WireEvent::Acked(c.pkid),
+            Event::Incoming(Packet::SubAck(s)) => WireEvent::SubAck {
+                refused: s.return_codes.iter().filter(|c| matches!(c, SubscribeReasonCode::Failure)).count(),
+            },
+            Event::Outgoing(Outgoing::Publish(pkid)) => WireEvent::PublishWritten(pkid),
+            Event::Outgoing(Outgoing::Disconnect) => WireEvent::DisconnectWritten,
+            _ => WireEvent::Other,
+        })
+    }
+
+    fn take_pending(lp: &mut Self::Loop) -> Vec<Self::Request> {
+        lp.pending.drain(..).collect()
+    }
+
+    fn retransmit_pkid(request: &Self::Request) -> Option<u16> {
+        match request {
+            rumqttc::Request::Publish(p) if p.pkid != 0 => Some(p.pkid),
+            _ => None,
+        }
+    }
+
+    fn restore_pending(lp: &mut Self::Loop, subscribe: &[(String, Qos)], requests: Vec<Self::Request>) -> usize {
+        let packets: Vec<_> = subscribe
+            .chunks(FILTERS_PER_SUBSCRIBE)
+            .map(|chunk| {
+                let filters = chunk.iter().map(|(f, q)| rumqttc::SubscribeFilter::new(f.clone(), qos_v4(*q)));
+                rumqttc::Request::Subscribe(rumqttc::Subscribe::new_many(filters))
+            })
+            .collect();
+        let n = packets.len();
+        for request in requests.into_iter().rev().chain(packets.into_iter().rev()) {
+            lp.pending.push_front(request);
+        }
+        n
+    }
+
+    async fn publish(client: &Self::Client, topic: String, qos: Qos, payload: Bytes, envelope: &Envelope) -> Result<(), String> {
+        client.publish_bytes(topic, qos_v4(qos), false, envelope.prefix(&payload)).await.map_err(|e| e.to_string())
+    }
+
+    async fn disconnect(client: &Self::Client) -> Result<(), String> {
+        client.disconnect().await.map_err(|e| e.to_string())
+    }
+}
+
+pub(crate) struct V5;
+
+impl Wire for V5 {
+    type Client = rumqttc::v5::AsyncClient;
+    type Loop = rumqttc::v5::EventLoop;
+    type Request = rumqttc::v5::Request;
+
+    fn open(cfg: &WireConfig) -> (Self::Client, Self::Loop) {
+        let mut o = rumqttc::v5::MqttOptions::new(&cfg.client_id, &cfg.host, cfg.port);
+        o.set_keep_alive(cfg.keep_alive)
+            .set_clean_start(!cfg.persistent)
+            .set_max_packet_size(Some(cfg.max_packet as u32))
+            .set_outgoing_inflight_upper_limit(cfg.inflight);
+        if cfg.persistent {
+            o.set_session_expiry_interval(Some(cfg.session_expiry_s));
+        }
+        if let Some((user, password)) = &cfg.credentials {
+            o.set_credentials(user, password);
+        }
+        if let Some(tls) = &cfg.tls {
+            o.set_transport(rumqttc::Transport::tls_with_config(tls.clone()));
+        }
+        rumqttc::v5::AsyncClient::new(o, cfg.channel_capacity)
+    }
+
+    async fn poll(lp: &mut Self::Loop) -> Result<WireEvent, String> {
+        use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
+        use rumqttc::v5::Event;
+        use rumqttc::Outgoing;
+        Ok(match lp.poll().await.map_err(|e| e.to_string())? {
+            Event::Incoming(Packet::ConnAck(c)) => WireEvent::ConnAck {
+                session_present: c.session_present,
+                receive_max: c.properties.as_ref().and_then(|p| p.receive_max),
+            },
+            Event::Incoming(Packet::Publish(p)) => {
+                let envelope = p.properties.as_ref().and_then(|props| Envelope::from_user_properties(&props.user_properties));
+                WireEvent::Message { topic: String::from_utf8_lossy(&p.topic).into_owned(), payload: p.payload, envelope }
+            }
+            Event::Incoming(Packet::PubAck(a)) => WireEvent::Acked(a.pkid),
+            Event::Incoming(Packet::PubComp(c)) => WireEvent::Acked(c.pkid),
+            Event::Incoming(Packet::SubAck(s)) => WireEvent::SubAck {
+                refused: s.return_codes.iter().filter(|c| !matches!(c, SubscribeReasonCode::Success(_))).count(),
+            },
+            Event::Outgoing(Outgoing::Publish(pkid)) => WireEvent::PublishWritten(pkid),
+            Event::Outgoing(Outgoing::Disconnect) => WireEvent::DisconnectWritten,
+            _ => WireEvent::Other,
+        })
+    }
+
+    fn take_pending(lp: &mut Self::Loop) -> Vec<Self::Request> {
+        lp.pending.drain(..).collect()
+    }
+
+    fn retransmit_pkid(request: &Self::Request) -> Option<u16> {
+        match request {
+            rumqttc::v5::Request::Publish(p) if p.pkid != 0 => Some(p.pkid),
+            _ => None,
+        }
+    }
+
+    fn restore_pending(lp: &mut Self::Loop, subscribe: &[(String, Qos)], requests: Vec<Self::Request>) -> usize {
+        use rumqttc::v5::mqttbytes::v5::{Filter, Subscribe};
+        let packets: Vec<_> = subscribe
+            .chunks(FILTERS_PER_SUBSCRIBE)
+            .map(|chunk| {
+                let filters = chunk.iter().map(|(f, q)| Filter::new(f.clone(), qos_v5(*q)));
+                rumqttc::v5::Request::Subscribe(Subscribe::new_many(filters, None))
+            })
+            .collect();
+        let n = packets.len();
+        for request in requests.into_iter().rev().chain(packets.into_iter().rev()) {
+            lp.pending.push_front(request);
+        }
+        n
+    }
+
+    async fn publish(client: &Self::Client, topic: String, qos: Qos, payload: Bytes, envelope: &Envelope) -> Result<(), String> {
+        let props = rumqttc::v5::mqttbytes::v5::PublishProperties {
+            user_properties: envelope.to_user_properties(),
+            ..Default::default()
+        };
+        client
+            .publish_bytes_with_properties(topic, qos_v5(qos), false, payload, props)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn disconnect(client: &Self::Client) -> Result<(), String> {
+        client.disconnect().await.map_err(|e| e.to_string())
+    }
+}
+
+fn qos_v4(q: Qos) -> rumqttc::QoS {
+    match q {
+        Qos::AtMostOnce => rumqttc::QoS::AtMostOnce,
+        Qos::AtLeastOnce => rumqttc::QoS::AtLeastOnce,
+        Qos::ExactlyOnce => rumqttc::QoS::ExactlyOnce,
+    }
+}
+
+fn qos_v5(q: Qos) -> rumqttc::v5::mqttbytes::QoS {
+    match q {
+        Qos::AtMostOnce => rumqttc::v5::mqttbytes::QoS::AtMostOnce,
+        Qos::AtLeastOnce => rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+        Qos::ExactlyOnce => rumqttc::v5::mqttbytes::QoS::ExactlyOnce,
+    }
+}

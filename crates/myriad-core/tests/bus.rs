@@ -1,0 +1,313 @@
+//! The bus end to end: the local router, the embedded rumqttd broker, and the Mosquitto on
+//! 127.0.0.1:1883 (started by .ci/run where absent), under MQTT 5 and 3.1.1.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use myriad_core::bus::{Bus, BusOptions, Inbound, Kind, Outbound, Protocol, Qos, SubscribeMode};
+
+const MOSQUITTO: &str = "mqtt://127.0.0.1:1883";
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+fn options(exp: &str, client: &str, agents: &[&str]) -> BusOptions {
+    let mut o = BusOptions::new(exp, client);
+    o.agents = agents.iter().map(|a| a.to_string()).collect();
+    o
+}
+
+fn message(to: &str, kind: Kind, body: String) -> Outbound {
+    Outbound { to: to.into(), kind, from: None, msg_id: None, payload: Bytes::from(body) }
+}
+
+/// Takes from the bus until `n` messages arrived (or fails after `secs`).
+async fn receive(bus: &Bus, n: usize, secs: u64) -> Vec<Inbound> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut got = Vec::new();
+    while got.len() < n {
+        assert!(Instant::now() < deadline, "received {} of {n} messages; stats {:?}", got.len(), bus.stats());
+        got.extend(bus.take(usize::MAX).messages);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    got
+}
+
+/// Sends `count` messages round-robin over agents a0..a9 of `receiver` and checks they all
+/// arrive once, in order per agent, with their envelope.
+async fn round_trip(sender: &Bus, receiver: &Bus, count: usize) {
+    let batch: Vec<Outbound> = (0..count).map(|i| message(&format!("a{}", i % 10), Kind::AgentChat, format!("m{i}"))).collect();
+    sender.publish(batch).await.unwrap();
+    let got = receive(receiver, count, 20).await;
+    assert_eq!(got.len(), count);
+    for agent in 0..10 {
+        let name = format!("a{agent}");
+        let mine: Vec<&Inbound> = got.iter().filter(|m| m.agent == name).collect();
+        let seqs: Vec<u64> = mine.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, (1..=mine.len() as u64).collect::<Vec<_>>(), "per-agent order for {name}");
+    }
+    let first = got.iter().find(|m| m.payload == "m0").expect("m0 delivered");
+    assert_eq!(first.kind, Kind::AgentChat);
+    assert_eq!(first.from, sender.options().client_id);
+    assert!(!first.msg_id.is_empty() && first.ts > 0);
+    assert_eq!(receiver.stats().receive.gaps, 0);
+}
+
+fn agents10() -> Vec<String> {
+    (0..10).map(|i| format!("a{i}")).collect()
+}
+
+#[tokio::test]
+async fn local_transport_delivers_in_order_without_a_broker() {
+    let exp = unique("local");
+    let mut r = options(&exp, "receiver", &[]);
+    r.agents = agents10();
+    r.local = true;
+    let receiver = Bus::connect(r).await.unwrap();
+    let mut s = options(&exp, "sender", &[]);
+    s.local = true;
+    let sender = Bus::connect(s).await.unwrap();
+    round_trip(&sender, &receiver, 1000).await;
+    // A message to an agent nobody serves goes nowhere (no subscriber, as on a broker).
+    sender.publish(vec![message("nobody", Kind::UserChat, "x".into())]).await.unwrap();
+    assert!(receiver.take(usize::MAX).messages.is_empty());
+}
+
+async fn broker_round_trip(url: Option<&str>, protocol: Protocol, mode: SubscribeMode) {
+    let exp = unique("rt");
+    let mut r = options(&exp, &unique("recv"), &[]);
+    r.agents = agents10();
+    r.url = url.map(String::from);
+    r.protocol = protocol;
+    r.subscribe = mode;
+    let receiver = Bus::connect(r).await.unwrap();
+    let mut s = options(&exp, &unique("send"), &[]);
+    s.url = url.map(String::from);
+    s.protocol = protocol;
+    let sender = Bus::connect(s).await.unwrap();
+    round_trip(&sender, &receiver, 2000).await;
+    // QoS 2 (user-survey) and QoS 0 too.
+    let mut s0 = options(&exp, &unique("send0"), &[]);
+    s0.url = url.map(String::from);
+    s0.protocol = protocol;
+    s0.qos = [Qos::AtMostOnce, Qos::AtMostOnce, Qos::ExactlyOnce];
+    let sender0 = Bus::connect(s0).await.unwrap();
+    sender0
+        .publish(vec![message("a1", Kind::UserSurvey, "survey".into()), message("a2", Kind::UserChat, "chat".into())])
+        .await
+        .unwrap();
+    let got = receive(&receiver, 2, 10).await;
+    let mut kinds: Vec<Kind> = got.iter().map(|m| m.kind).collect();
+    kinds.sort_by_key(|k| *k as u8);
+    assert_eq!(kinds, [Kind::UserChat, Kind::UserSurvey]);
+    sender0.close().await.unwrap();
+    sender.close().await.unwrap();
+    receiver.close().await.unwrap();
+    assert_eq!(sender.stats().published, 2000);
+    assert_eq!(receiver.stats().receive.duplicates, 0);
+}
+
+#[tokio::test]
+async fn embedded_broker_mqtt5() {
+    broker_round_trip(None, Protocol::V5, SubscribeMode::Agents).await;
+}
+
+#[tokio::test]
+async fn embedded_broker_mqtt311() {
+    broker_round_trip(None, Protocol::V311, SubscribeMode::Agents).await;
+}
+
+#[tokio::test]
+async fn mosquitto_mqtt5_per_agent_subscriptions() {
+    broker_round_trip(Some(MOSQUITTO), Protocol::V5, SubscribeMode::Agents).await;
+}
+
+#[tokio::test]
+async fn mosquitto_mqtt311_experiment_wildcard() {
+    broker_round_trip(Some(MOSQUITTO), Protocol::V311, SubscribeMode::Experiment).await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_typed_errors() {
+    let exp = unique("bad");
+    let mut o = options(&exp, "c", &[]);
+    o.local = true;
+    o.max_payload = 16;
+    let bus = Bus::connect(o).await.unwrap();
+    let code = |r: myriad_core::Result<()>| r.unwrap_err().code();
+    assert_eq!(code(bus.publish(vec![message("a/b", Kind::AgentChat, "x".into())]).await), "ERR_INVALID_TOPIC");
+    assert_eq!(code(bus.publish(vec![message("a#", Kind::AgentChat, "x".into())]).await), "ERR_INVALID_TOPIC");
+    assert_eq!(code(bus.publish(vec![message("a", Kind::AgentChat, "x".repeat(17))]).await), "ERR_PAYLOAD_TOO_LARGE");
+    bus.close().await.unwrap();
+    assert_eq!(code(bus.publish(vec![message("a", Kind::AgentChat, "x".into())]).await), "ERR_BUS_CLOSED");
+
+    let e = Bus::connect(options("exp/1", "c", &[])).await.err().unwrap();
+    assert_eq!(e.code(), "ERR_INVALID_TOPIC");
+    let mut unreachable = options(&exp, "c", &[]);
+    unreachable.url = Some("mqtt://127.0.0.1:1".into());
+    assert_eq!(Bus::connect(unreachable).await.err().unwrap().code(), "ERR_BUS_CONNECT");
+    let mut bad_url = options(&exp, "c", &[]);
+    bad_url.url = Some("http://x".into());
+    assert_eq!(Bus::connect(bad_url).await.err().unwrap().code(), "ERR_INVALID_ARG");
+}
+
+/// A Mosquitto of this test's own on a free port, with persistence in a temporary directory.
+struct OwnMosquitto {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<tokio::process::Child>,
+}
+
+impl OwnMosquitto {
+    async fn start() -> OwnMosquitto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        // Mosquitto started as root drops to the `mosquitto` user: it must be able to write here.
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        let conf = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 1000\n",
+            dir.path().display()
+        );
+        std::fs::write(dir.path().join("mosquitto.conf"), conf).unwrap();
+        let mut m = OwnMosquitto { port, dir, child: None };
+        m.spawn().await;
+        m
+    }
+
+    async fn spawn(&mut self) {
+        let child = tokio::process::Command::new("mosquitto")
+            .arg("-c")
+            .arg(self.dir.path().join("mosquitto.conf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("mosquitto must be installed (apt install mosquitto)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not listen on {}", self.port);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGTERM (Mosquitto saves its sessions and queues), wait, start again.
+    async fn restart(&mut self) {
+        let mut child = self.child.take().unwrap();
+        let pid = child.id().unwrap() as i32;
+        std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+        child.wait().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.spawn().await;
+    }
+
+    fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restart_mid_stream_loses_nothing() {
+    for protocol in [Protocol::V311, Protocol::V5] {
+        let mut broker = OwnMosquitto::start().await;
+        let exp = unique("restart");
+        let mut r = options(&exp, &unique("recv"), &[]);
+        r.agents = agents10();
+        r.url = Some(broker.url());
+        r.protocol = protocol;
+        let receiver = Bus::connect(r).await.unwrap();
+        let mut s = options(&exp, &unique("send"), &[]);
+        s.url = Some(broker.url());
+        s.protocol = protocol;
+        let sender = std::sync::Arc::new(Bus::connect(s).await.unwrap());
+
+        const TOTAL: usize = 20_000;
+        const BATCH: usize = 250;
+        let publisher = tokio::spawn({
+            let sender = sender.clone();
+            async move {
+                for b in 0..TOTAL / BATCH {
+                    let batch = (b * BATCH..(b + 1) * BATCH).map(|i| message(&format!("a{}", i % 10), Kind::AgentChat, format!("m{i}"))).collect();
+                    sender.publish(batch).await.expect("every batch is accepted, across the restart");
+                }
+            }
+        });
+        // Restart once a quarter of the messages went through.
+        let t0 = Instant::now();
+        while sender.stats().published < (TOTAL / 4) as u64 {
+            assert!(t0.elapsed() < Duration::from_secs(20), "{protocol:?}: stalled before the restart: {:?}", sender.stats());
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        eprintln!("{protocol:?}: restarting");
+        broker.restart().await;
+        eprintln!("{protocol:?}: restarted");
+        if tokio::time::timeout(Duration::from_secs(30), publisher).await.is_err() {
+            panic!("{protocol:?}: publishing stalled after the restart: sender {:?} receiver {:?}", sender.stats(), receiver.stats());
+        }
+        let mut gaps = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut got = Vec::new();
+        while got.len() < TOTAL && Instant::now() < deadline {
+            let t = receiver.take(usize::MAX);
+            got.extend(t.messages);
+            gaps.extend(t.gaps);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        eprintln!("{protocol:?}: gaps {:?} stats {:?}", gaps.iter().take(3).collect::<Vec<_>>(), receiver.stats());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let late = receiver.take(usize::MAX).messages;
+        let mut bodies: Vec<String> = got.iter().chain(&late).map(|m| String::from_utf8_lossy(&m.payload).into_owned()).collect();
+        bodies.sort();
+        bodies.dedup();
+        assert_eq!(got.len() + late.len(), TOTAL, "{protocol:?}: exactly one delivery per message");
+        assert_eq!(bodies.len(), TOTAL, "{protocol:?}: every message arrived");
+        assert!(sender.stats().reconnects >= 1 && receiver.stats().reconnects >= 1, "{protocol:?}: both reconnected");
+        assert_eq!(receiver.stats().receive.gaps, 0, "{protocol:?}: QoS 1 with a persistent session leaves no gap");
+        eprintln!("{protocol:?}: closing");
+        tokio::time::timeout(Duration::from_secs(10), sender.close()).await.expect("sender closes").unwrap();
+        tokio::time::timeout(Duration::from_secs(10), receiver.close()).await.expect("receiver closes").unwrap();
+    }
+}
+
+#[tokio::test]
+async fn interop_with_mosquitto_clients_both_ways() {
+    let exp = unique("interop");
+    let mut o = options(&exp, &unique("bus"), &["a1", "a2"]);
+    o.url = Some(MOSQUITTO.into());
+    let bus = Bus::connect(o).await.unwrap();
+
+    // mosquitto_sub receives what the bus publishes, with the envelope as MQTT 5 user properties.
+    let sub = tokio::process::Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", "1883", "-V", "5", "-q", "1", "-C", "3", "-W", "10", "-F", "%t|%p|%P"])
+        .args(["-t", &format!("exps/{exp}/agents/+/+")])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub (apt install mosquitto-clients)");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let batch = (0..3).map(|i| message("a1", Kind::AgentChat, format!("hello {i}"))).collect();
+    bus.publish(batch).await.unwrap();
+    let out = sub.wait_with_output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "mosquitto_sub printed: {text}");
+    assert!(lines[0].starts_with(&format!("exps/{exp}/agents/a1/agent-chat|hello 0|")), "{}", lines[0]);
+    assert!(lines[2].contains("seq:3") && lines[0].contains("msgId:"), "user properties: {}", lines[0]);
+
+    // The bus receives what mosquitto_pub publishes: no envelope, so empty fields, still delivered.
+    let status = tokio::process::Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", "1883", "-q", "1", "-m", "from the outside"])
+        .args(["-t", &format!("exps/{exp}/agents/a2/user-chat")])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    // The bus serves a1 too, so its own three messages come back first.
+    let got: Vec<Inbound> = receive(&bus, 4, 10).await.into_iter().filter(|m| m.kind == Kind::UserChat).collect();
+    assert_eq!((got[0].agent.as_str(), got[0].kind, &got[0].payload[..]), ("a2", Kind::UserChat, &b"from the outside"[..]));
+    assert_eq!((got[0].from.as_str(), got[0].msg_id.as_str(), got[0].seq), ("", "", 0));
+    assert_eq!(bus.stats().foreign, 1);
+    bus.close().await.unwrap();
+}
