@@ -16,6 +16,10 @@ export type ErrorCode =
   | 'ERR_IO'
   | 'ERR_CORRUPT_INDEX'
   | 'ERR_CORRUPT_SNAPSHOT'
+  | 'ERR_INVALID_TOPIC'
+  | 'ERR_PAYLOAD_TOO_LARGE'
+  | 'ERR_BUS_CLOSED'
+  | 'ERR_BUS_CONNECT'
   | 'ERR_INTERNAL'
 
 export class MyriadError extends Error {

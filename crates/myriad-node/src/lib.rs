@@ -6,6 +6,7 @@
 
 #![deny(clippy::all)]
 
+mod bus;
 mod embedder;
 mod index;
 mod policy;

@@ -85,7 +85,9 @@ impl Wire for V311 {
         if let Some(tls) = &cfg.tls {
             o.set_transport(rumqttc::Transport::tls_with_config(tls.clone()));
         }
-        rumqttc::AsyncClient::new(o, cfg.channel_capacity)
+        let (client, mut lp) = rumqttc::AsyncClient::new(o, cfg.channel_capacity);
+        lp.set_network_options(network_options());
+        (client, lp)
     }
 
     async fn poll(lp: &mut Self::Loop) -> Result<WireEvent, String> {
@@ -164,6 +166,7 @@ impl Wire for V5 {
         if let Some(tls) = &cfg.tls {
             o.set_transport(rumqttc::Transport::tls_with_config(tls.clone()));
         }
+        o.set_network_options(network_options());
         rumqttc::v5::AsyncClient::new(o, cfg.channel_capacity)
     }
 
@@ -232,6 +235,14 @@ impl Wire for V5 {
     async fn disconnect(client: &Self::Client) -> Result<(), String> {
         client.disconnect().await.map_err(|e| e.to_string())
     }
+}
+
+/// TCP_NODELAY: small packets (acks, short messages) go out at once instead of waiting for Nagle
+/// to coalesce them against the peer's delayed ACK (40 ms stalls with brokers that do not set it).
+fn network_options() -> rumqttc::NetworkOptions {
+    let mut n = rumqttc::NetworkOptions::new();
+    n.set_tcp_nodelay(true);
+    n
 }
 
 fn qos_v4(q: Qos) -> rumqttc::QoS {

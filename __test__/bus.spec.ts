@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto'
+
+import test from 'ava'
+
+import { Bus, MyriadError, type BusMessage, type BusOptions } from '../index.js'
+
+const MOSQUITTO = 'mqtt://127.0.0.1:1883'
+const agents = Array.from({ length: 20 }, (_, i) => `agent-${i}`)
+
+/** Collects inbound batches until `n` messages arrived. */
+function collect(bus: Bus, n: number, timeoutMs = 15_000): Promise<{ messages: BusMessage[]; batches: number }> {
+  return new Promise((resolve, reject) => {
+    const messages: BusMessage[] = []
+    let batches = 0
+    const timer = setTimeout(() => reject(new Error(`received ${messages.length} of ${n}; stats ${JSON.stringify(bus.stats())}`)), timeoutMs)
+    bus.onMessages((batch) => {
+      batches++
+      messages.push(...batch)
+      if (messages.length >= n) {
+        clearTimeout(timer)
+        resolve({ messages, batches })
+      }
+    })
+  })
+}
+
+async function roundTrip(t: import('ava').ExecutionContext, base: Omit<BusOptions, 'exp'>) {
+  const exp = `ava-${randomUUID().slice(0, 8)}`
+  const receiver = await Bus.connect({ ...base, exp, group: 'receivers', agents })
+  const sender = await Bus.connect({ ...base, exp, group: 'senders' })
+  const count = 5000
+  const arrived = collect(receiver, count)
+  const batch = Array.from({ length: count }, (_, i) => ({
+    to: agents[i % agents.length],
+    kind: 'agent-chat' as const,
+    from: `agent-${(i + 1) % agents.length}`,
+    payload: i % 2 ? JSON.stringify({ i, text: 'héllo' }) : Buffer.from(`binary-${i}`),
+  }))
+  t.is(await sender.publish(batch), count)
+  const { messages, batches } = await arrived
+  t.is(messages.length, count)
+  t.true(batches < count / 2, `delivered in batches, not one by one (${batches} batches)`)
+  const first = messages.find((m) => m.agentId === 'agent-1' && m.seq === 1)!
+  t.deepEqual(JSON.parse(first.payload.toString()), { i: 1, text: 'héllo' })
+  t.is(first.exp, exp)
+  t.is(first.kind, 'agent-chat')
+  t.is(first.from, 'agent-2')
+  t.truthy(first.msgId)
+  t.true(first.ts > Date.now() - 60_000)
+  // In order per recipient: seq 1, 2, 3, ... with no gaps.
+  for (const agent of agents) {
+    const seqs = messages.filter((m) => m.agentId === agent).map((m) => m.seq)
+    t.deepEqual(seqs, seqs.map((_, i) => i + 1), agent)
+  }
+  t.is(receiver.stats().gaps, 0)
+  t.is(receiver.stats().duplicates, 0)
+  await sender.close()
+  await receiver.close()
+  t.is(sender.stats().published, count)
+}
+
+test('local transport: batches in, batches out, in order, no broker', (t) => roundTrip(t, { transport: 'local' }))
+test('embedded broker (rumqttd), MQTT 5', (t) => roundTrip(t, {}))
+test('embedded broker (rumqttd), MQTT 3.1.1', (t) => roundTrip(t, { protocol: 4 }))
+test('Mosquitto, MQTT 5, per-agent subscriptions', (t) => roundTrip(t, { url: MOSQUITTO }))
+test('Mosquitto, MQTT 3.1.1, one experiment wildcard', (t) => roundTrip(t, { url: MOSQUITTO, protocol: 4, subscribe: 'experiment' }))
+
+test('a replayed msgId is delivered once', async (t) => {
+  const exp = `ava-${randomUUID().slice(0, 8)}`
+  const receiver = await Bus.connect({ url: MOSQUITTO, exp, group: 'r', agents: ['a'] })
+  const sender = await Bus.connect({ url: MOSQUITTO, exp, group: 's' })
+  const arrived = collect(receiver, 2)
+  await sender.publish([{ to: 'a', kind: 'user-chat', payload: 'once', msgId: 'fixed-id' }])
+  await sender.publish([{ to: 'a', kind: 'user-chat', payload: 'once again', msgId: 'fixed-id' }])
+  await sender.publish([{ to: 'a', kind: 'user-survey', payload: 'next' }])
+  const { messages } = await arrived
+  t.deepEqual(messages.map((m) => m.payload.toString()), ['once', 'next'])
+  t.is(receiver.stats().duplicates, 1)
+  await sender.close()
+  await receiver.close()
+})
+
+test('bad input and use after close are typed errors', async (t) => {
+  const bus = await Bus.connect({ transport: 'local', exp: `ava-${randomUUID().slice(0, 8)}`, maxPayload: 8 })
+  const code = async (p: Promise<unknown>) => ((await t.throwsAsync(p, { instanceOf: MyriadError })) as MyriadError).code
+  t.is(await code(bus.publish([{ to: 'a/b', kind: 'agent-chat', payload: 'x' }])), 'ERR_INVALID_TOPIC')
+  t.is(await code(bus.publish([{ to: 'a+', kind: 'agent-chat', payload: 'x' }])), 'ERR_INVALID_TOPIC')
+  t.is(await code(bus.publish([{ to: 'a', kind: 'agent-chat', payload: 'x'.repeat(9) }])), 'ERR_PAYLOAD_TOO_LARGE')
+  t.is(await code(bus.publish([{ to: 'a', kind: 'gossip' as 'agent-chat', payload: 'x' }])), 'ERR_INVALID_ARG')
+  t.is(await code(bus.publish([{ to: 'a\nb', kind: 'agent-chat', payload: 'x' }])), 'ERR_INVALID_ARG')
+  await bus.close()
+  t.is(await code(bus.publish([{ to: 'a', kind: 'agent-chat', payload: 'x' }])), 'ERR_BUS_CLOSED')
+  t.is(await code(Bus.connect({ exp: 'no/slash' })), 'ERR_INVALID_TOPIC')
+  t.is(await code(Bus.connect({ exp: 'e', url: 'mqtt://127.0.0.1:1', connectTimeoutMs: 2000 })), 'ERR_BUS_CONNECT')
+  t.is(await code(Bus.connect({ exp: 'e', url: 'mqtt://127.0.0.1:1883', qos: { 'agent-chat': 3 as 1 } })), 'ERR_INVALID_ARG')
+})

@@ -1,0 +1,279 @@
+use std::sync::Arc;
+
+use bytes::Bytes;
+use myriad_core::bus::{Bus, BusOptions, Kind, Outbound, Protocol, Qos, SubscribeMode, TlsOptions};
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+use crate::{guarded, invalid, to_js};
+
+#[napi(object)]
+#[derive(Default)]
+pub struct NativeBusConfig {
+    pub url: Option<String>,
+    pub local: Option<bool>,
+    pub exp: String,
+    pub client_id: String,
+    pub agents: Option<Vec<String>>,
+    /// 'agents' (default) or 'experiment'.
+    pub subscribe: Option<String>,
+    /// 5 (default) or 4 (MQTT 3.1.1).
+    pub protocol: Option<u32>,
+    /// QoS of agent-chat, user-chat, user-survey.
+    pub qos: Option<Vec<u32>>,
+    pub persistent: Option<bool>,
+    pub session_expiry_s: Option<u32>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub tls: Option<bool>,
+    pub tls_ca: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub max_payload: Option<u32>,
+    pub inflight: Option<u32>,
+    pub inbox_capacity: Option<u32>,
+    pub dedupe_window: Option<u32>,
+    pub keep_alive_s: Option<u32>,
+    pub connect_timeout_ms: Option<u32>,
+    pub close_timeout_ms: Option<u32>,
+}
+
+fn options(c: NativeBusConfig) -> Result<BusOptions> {
+    let mut o = BusOptions::new(c.exp, c.client_id);
+    o.url = c.url;
+    o.local = c.local.unwrap_or(false);
+    o.agents = c.agents.unwrap_or_default();
+    o.subscribe = match c.subscribe.as_deref() {
+        None | Some("agents") => SubscribeMode::Agents,
+        Some("experiment") => SubscribeMode::Experiment,
+        Some(other) => return Err(invalid(format!("subscribe must be 'agents' or 'experiment', got {other:?}"))),
+    };
+    o.protocol = match c.protocol {
+        None | Some(5) => Protocol::V5,
+        Some(4) | Some(3) => Protocol::V311,
+        Some(other) => return Err(invalid(format!("protocol must be 5 or 4 (3.1.1), got {other}"))),
+    };
+    if let Some(q) = c.qos {
+        if q.len() != 3 {
+            return Err(invalid("qos needs three levels: agent-chat, user-chat, user-survey"));
+        }
+        for (i, level) in q.into_iter().enumerate() {
+            o.qos[i] = Qos::from_u8(level.min(255) as u8).map_err(to_js)?;
+        }
+    }
+    o.persistent = c.persistent.unwrap_or(o.persistent);
+    o.session_expiry_s = c.session_expiry_s.unwrap_or(o.session_expiry_s);
+    o.username = c.username;
+    o.password = c.password;
+    if c.tls.unwrap_or(false) || c.tls_ca.is_some() || c.tls_cert.is_some() {
+        o.tls = Some(TlsOptions { ca: c.tls_ca.map(Into::into), cert: c.tls_cert.map(Into::into), key: c.tls_key.map(Into::into) });
+    }
+    o.max_payload = c.max_payload.map(|v| v as usize).unwrap_or(o.max_payload);
+    if let Some(v) = c.inflight {
+        o.inflight = u16::try_from(v).map_err(|_| invalid("inflight must be in 1..=65534"))?;
+    }
+    o.inbox_capacity = c.inbox_capacity.map(|v| v as usize).unwrap_or(o.inbox_capacity);
+    o.dedupe_window = c.dedupe_window.map(|v| v as usize).unwrap_or(o.dedupe_window);
+    if let Some(v) = c.keep_alive_s {
+        o.keep_alive_s = u16::try_from(v).map_err(|_| invalid("keepAliveS must be at most 65535"))?;
+    }
+    o.connect_timeout_ms = c.connect_timeout_ms.map(u64::from).unwrap_or(o.connect_timeout_ms);
+    o.close_timeout_ms = c.close_timeout_ms.map(u64::from).unwrap_or(o.close_timeout_ms);
+    Ok(o)
+}
+
+/// Inbound messages in columns: `meta` holds `agent \n from \n msgId` per message (ids cannot
+/// contain newlines); payload `i` is `payloads[ends[i-1]..ends[i]]`. One N-API value per column
+/// instead of eight per message.
+#[napi(object)]
+pub struct InboundColumns {
+    pub count: u32,
+    pub meta: String,
+    pub kinds: Uint8Array,
+    pub seqs: Float64Array,
+    pub ts: Float64Array,
+    pub payloads: Buffer,
+    pub ends: Uint32Array,
+    pub gaps: Vec<GapInfo>,
+}
+
+#[napi(object)]
+pub struct GapInfo {
+    pub agent_id: String,
+    pub kind: String,
+    pub from: String,
+    pub expected: f64,
+    pub got: f64,
+}
+
+#[napi(object)]
+pub struct NativeBusStats {
+    pub published: f64,
+    pub delivered: f64,
+    pub foreign: f64,
+    pub not_ours: f64,
+    pub duplicates: f64,
+    pub gaps: f64,
+    pub missing: f64,
+    pub reordered: f64,
+    pub reconnects: f64,
+    pub inflight: f64,
+    pub queued: f64,
+}
+
+#[napi]
+pub struct NativeBus {
+    bus: Arc<Bus>,
+}
+
+#[napi]
+impl NativeBus {
+    #[napi(factory)]
+    pub async fn connect(config: NativeBusConfig) -> Result<NativeBus> {
+        let opts = options(config)?;
+        let bus = Bus::connect(opts).await.map_err(to_js)?;
+        Ok(NativeBus { bus: Arc::new(bus) })
+    }
+
+    /// A batch in columns: recipients joined by '\n', one kind index each, payloads concatenated
+    /// with their end offsets; `from` and `msgIds` optional ('\n'-joined, empty entry = default).
+    #[napi]
+    pub async fn publish(
+        &self,
+        to: String,
+        kinds: Uint8Array,
+        payloads: Buffer,
+        ends: Uint32Array,
+        from: Option<String>,
+        msg_ids: Option<String>,
+    ) -> Result<u32> {
+        let batch = guarded(|| Ok(outbound(&to, &kinds, &payloads, &ends, from.as_deref(), msg_ids.as_deref())))??;
+        let n = batch.len() as u32;
+        self.bus.publish(batch).await.map_err(to_js)?;
+        Ok(n)
+    }
+
+    /// Registers the function called (with no arguments) when messages wait to be taken: once per
+    /// non-empty stretch, so the JS side takes one batch per event-loop turn.
+    #[napi]
+    pub fn on_inbound(&self, callback: ThreadsafeFunction<(), (), (), Status, false>) -> Result<()> {
+        self.bus.inbox().set_waker(move || {
+            callback.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        });
+        Ok(())
+    }
+
+    #[napi]
+    pub fn take(&self, max: Option<u32>) -> Result<InboundColumns> {
+        guarded(|| Ok(columns(self.bus.take(max.map(|m| m as usize).unwrap_or(usize::MAX)))))
+    }
+
+    #[napi]
+    pub async fn drain(&self) -> Result<()> {
+        self.bus.drain().await.map_err(to_js)
+    }
+
+    #[napi]
+    pub async fn close(&self) -> Result<()> {
+        self.bus.close().await.map_err(to_js)
+    }
+
+    #[napi]
+    pub fn stats(&self) -> NativeBusStats {
+        let s = self.bus.stats();
+        NativeBusStats {
+            published: s.published as f64,
+            delivered: s.delivered as f64,
+            foreign: s.foreign as f64,
+            not_ours: s.not_ours as f64,
+            duplicates: s.receive.duplicates as f64,
+            gaps: s.receive.gaps as f64,
+            missing: s.receive.missing as f64,
+            reordered: s.receive.reordered as f64,
+            reconnects: s.reconnects as f64,
+            inflight: s.inflight as f64,
+            queued: s.queued as f64,
+        }
+    }
+}
+
+fn outbound(to: &str, kinds: &[u8], payloads: &[u8], ends: &[u32], from: Option<&str>, msg_ids: Option<&str>) -> Result<Vec<Outbound>> {
+    let recipients: Vec<&str> = if to.is_empty() { Vec::new() } else { to.split('\n').collect() };
+    let n = recipients.len();
+    if kinds.len() != n || ends.len() != n {
+        return Err(invalid(format!("batch columns disagree: {n} recipients, {} kinds, {} payload ends", kinds.len(), ends.len())));
+    }
+    let column = |joined: Option<&str>, what: &str| -> Result<Vec<Option<String>>> {
+        match joined {
+            None => Ok(vec![None; n]),
+            Some(s) => {
+                let v: Vec<Option<String>> = s.split('\n').map(|x| (!x.is_empty()).then(|| x.to_string())).collect();
+                if v.len() != n {
+                    return Err(invalid(format!("{what}: {} entries for {n} messages", v.len())));
+                }
+                Ok(v)
+            }
+        }
+    };
+    let froms = column(from, "from")?;
+    let ids = column(msg_ids, "msgIds")?;
+    let all = Bytes::copy_from_slice(payloads);
+    let mut start = 0usize;
+    let mut out = Vec::with_capacity(n);
+    for (i, ((to, from), msg_id)) in recipients.into_iter().zip(froms).zip(ids).enumerate() {
+        let end = ends[i] as usize;
+        if end < start || end > all.len() {
+            return Err(invalid(format!("message {i}: payload end {end} is out of order or past the buffer")));
+        }
+        let kind = Kind::from_index(kinds[i]).ok_or_else(|| invalid(format!("message {i}: unknown kind index {}", kinds[i])))?;
+        out.push(Outbound { to: to.to_string(), kind, from, msg_id, payload: all.slice(start..end) });
+        start = end;
+    }
+    Ok(out)
+}
+
+fn columns(taken: myriad_core::bus::Taken) -> InboundColumns {
+    let n = taken.messages.len();
+    let mut meta = String::with_capacity(n * 48);
+    let mut kinds = Vec::with_capacity(n);
+    let mut seqs = Vec::with_capacity(n);
+    let mut ts = Vec::with_capacity(n);
+    let mut ends = Vec::with_capacity(n);
+    let mut payloads = Vec::with_capacity(taken.messages.iter().map(|m| m.payload.len()).sum());
+    for (i, m) in taken.messages.iter().enumerate() {
+        if i > 0 {
+            meta.push('\n');
+        }
+        // Foreign senders may put anything in an id: newlines would shift the columns.
+        for (j, field) in [&m.agent, &m.from, &m.msg_id].into_iter().enumerate() {
+            if j > 0 {
+                meta.push('\n');
+            }
+            if field.contains('\n') {
+                meta.push_str(&field.replace('\n', " "));
+            } else {
+                meta.push_str(field);
+            }
+        }
+        kinds.push(m.kind as u8);
+        seqs.push(m.seq as f64);
+        ts.push(m.ts as f64);
+        payloads.extend_from_slice(&m.payload);
+        ends.push(payloads.len() as u32);
+    }
+    InboundColumns {
+        count: n as u32,
+        meta,
+        kinds: Uint8Array::new(kinds),
+        seqs: Float64Array::new(seqs),
+        ts: Float64Array::new(ts),
+        payloads: Buffer::from(payloads),
+        ends: Uint32Array::new(ends),
+        gaps: taken
+            .gaps
+            .into_iter()
+            .map(|g| GapInfo { agent_id: g.agent, kind: g.kind.as_str().into(), from: g.from, expected: g.expected as f64, got: g.got as f64 })
+            .collect(),
+    }
+}
