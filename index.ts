@@ -10,7 +10,7 @@ export { Registry, type RegistryOptions, type AgentInfo } from './src/registry.j
 export { PML_VERSION, PML_TYPES, type PmlMessage, type PmlType, type PmlStatus, type PmlErrorCode, type ProcessResult } from './src/pml.js'
 export { Policy, type PolicyOptions, type DecideOptions, type TransitionBatch } from './src/policy.js'
 export { buildState, STATE_DIM, MAX_CANDIDATES, type StateInput, type CandidateFeatures } from './src/policy-state.js'
-export { Bus, MESSAGE_KINDS, type BusOptions, type BusMessage, type BusGap, type BusStats, type OutboundMessage, type MessageKind, type QosLevel } from './src/bus.js'
+export { Bus, MESSAGE_KINDS, embeddedBrokerUrl, type BusOptions, type BusMessage, type BusGap, type BusStats, type OutboundMessage, type MessageKind, type QosLevel } from './src/bus.js'
 export { MyriadError, type ErrorCode } from './src/errors.js'
 export { initRuntime, onnxRuntimePath, type RuntimeInfo } from './src/runtime.js'
 export { simdKernels } from './src/kernels.js'

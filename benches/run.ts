@@ -14,13 +14,14 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join, relative } from 'node:path'
 
 import { ROOT, USAGE, describeMachine, markdownTable, parseArgs, prng, progress, type Machine, type Row, type Suite } from './harness.js'
+import { bus } from './suites/bus.js'
 import { matching } from './suites/matching.js'
 import { policy } from './suites/policy.js'
 import { registry } from './suites/registry.js'
 import { scan } from './suites/scan.js'
 
-/** Every suite, in run order. Later suites (bus, sink, async) are one module each, added here. */
-const SUITES: Suite[] = [matching, scan, registry, policy]
+/** Every suite, in run order. Later suites (sink, async) are one module each, added here. */
+const SUITES: Suite[] = [matching, scan, registry, policy, bus]
 const RESULTS = join(ROOT, 'bench', 'results', 'latest.json')
 
 interface SuiteResult {

@@ -836,8 +836,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Embedder = nativeBinding.Embedder
+module.exports.NativeBus = nativeBinding.NativeBus
 module.exports.Policy = nativeBinding.Policy
 module.exports.Registry = nativeBinding.Registry
 module.exports.SemanticIndex = nativeBinding.SemanticIndex
+module.exports.embeddedBrokerUrl = nativeBinding.embeddedBrokerUrl
 module.exports.initRuntime = nativeBinding.initRuntime
 module.exports.simdKernels = nativeBinding.simdKernels

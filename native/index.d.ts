@@ -25,6 +25,26 @@ export declare class Embedder {
   get maxSeqLength(): number
 }
 
+export declare class NativeBus {
+  static connect(config: NativeBusConfig): Promise<NativeBus>
+  /**
+   * A batch in columns: recipients joined by '
+  ', one kind index each, payloads concatenated
+   * with their end offsets; `from` and `msgIds` optional ('
+  '-joined, empty entry = default).
+   */
+  publish(to: string, kinds: Uint8Array, payloads: Buffer, ends: Uint32Array, from?: string | undefined | null, msgIds?: string | undefined | null): Promise<number>
+  /**
+   * Registers the function called (with no arguments) when messages wait to be taken: once per
+   * non-empty stretch, so the JS side takes one batch per event-loop turn.
+   */
+  onInbound(callback: (() => void)): void
+  take(max?: number | undefined | null): InboundColumns
+  drain(): Promise<void>
+  close(): Promise<void>
+  stats(): NativeBusStats
+}
+
 /**
  * The routing policy (MLP over a 50-dim state). Decisions take a shared lock; updates an
  * exclusive one.
@@ -134,6 +154,12 @@ export interface DecideOptions {
   temperature?: number
 }
 
+/**
+ * `mqtt://127.0.0.1:<port>` of the embedded broker (started on first use), for MQTT 5 (default)
+ * or 4 (3.1.1): for other clients (mqtt.js, mosquitto_sub) to reach the same broker.
+ */
+export declare function embeddedBrokerUrl(protocol?: number | undefined | null): string
+
 export interface EmbedderLoadOptions {
   /** Hub repo id (default `sentence-transformers/all-MiniLM-L6-v2`) or a local directory. */
   model?: string
@@ -152,9 +178,35 @@ export interface EmbedderLoadOptions {
   provider?: string
 }
 
+export interface GapInfo {
+  agentId: string
+  kind: string
+  from: string
+  expected: number
+  got: number
+}
+
 export interface Hit {
   id: string
   score: number
+}
+
+/**
+ * Inbound messages in columns: `meta` holds `agent
+from
+msgId` per message (ids cannot
+ * contain newlines); payload `i` is `payloads[ends[i-1]..ends[i]]`. One N-API value per column
+ * instead of eight per message.
+ */
+export interface InboundColumns {
+  count: number
+  meta: string
+  kinds: Uint8Array
+  seqs: Float64Array
+  ts: Float64Array
+  payloads: Buffer
+  ends: Uint32Array
+  gaps: Array<GapInfo>
 }
 
 export interface IndexCreateOptions {
@@ -173,6 +225,49 @@ export interface IndexCreateOptions {
  * later calls report the runtime already loaded.
  */
 export declare function initRuntime(path?: string | undefined | null): RuntimeInfo
+
+export interface NativeBusConfig {
+  url?: string
+  local?: boolean
+  exp: string
+  clientId: string
+  agents?: Array<string>
+  /** 'agents' (default) or 'experiment'. */
+  subscribe?: string
+  /** 5 (default) or 4 (MQTT 3.1.1). */
+  protocol?: number
+  /** QoS of agent-chat, user-chat, user-survey. */
+  qos?: Array<number>
+  persistent?: boolean
+  sessionExpiryS?: number
+  username?: string
+  password?: string
+  tls?: boolean
+  tlsCa?: string
+  tlsCert?: string
+  tlsKey?: string
+  maxPayload?: number
+  inflight?: number
+  inboxCapacity?: number
+  dedupeWindow?: number
+  keepAliveS?: number
+  connectTimeoutMs?: number
+  closeTimeoutMs?: number
+}
+
+export interface NativeBusStats {
+  published: number
+  delivered: number
+  foreign: number
+  notOurs: number
+  duplicates: number
+  gaps: number
+  missing: number
+  reordered: number
+  reconnects: number
+  inflight: number
+  queued: number
+}
 
 export interface PolicyCreateOptions {
   /** Layer sizes, input first (default [50, 256, 128, 64, 5]). */

@@ -178,6 +178,11 @@ export class Bus {
   }
 }
 
+/** The embedded broker's URL (started on first use) for MQTT 5 or 4 (3.1.1), for other clients to reach it. */
+export function embeddedBrokerUrl(protocol: 5 | 4 = 5): string {
+  return callNative(() => native.embeddedBrokerUrl(protocol))
+}
+
 const KIND_INDEX: Record<string, number | undefined> = Object.fromEntries(MESSAGE_KINDS.map((k, i) => [k, i]))
 
 function toMessages(exp: string, cols: Binding.InboundColumns): BusMessage[] {

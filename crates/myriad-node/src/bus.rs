@@ -277,3 +277,15 @@ fn columns(taken: myriad_core::bus::Taken) -> InboundColumns {
             .collect(),
     }
 }
+
+/// `mqtt://127.0.0.1:<port>` of the embedded broker (started on first use), for MQTT 5 (default)
+/// or 4 (3.1.1): for other clients (mqtt.js, mosquitto_sub) to reach the same broker.
+#[napi]
+pub fn embedded_broker_url(protocol: Option<u32>) -> Result<String> {
+    let protocol = match protocol {
+        None | Some(5) => Protocol::V5,
+        Some(4) | Some(3) => Protocol::V311,
+        Some(other) => return Err(invalid(format!("protocol must be 5 or 4, got {other}"))),
+    };
+    guarded(|| myriad_core::bus::embedded_broker_url(protocol))
+}

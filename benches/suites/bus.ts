@@ -1,0 +1,221 @@
+// Suite `bus`: end-to-end MQTT throughput. 200,000 messages of ~200 bytes addressed round-robin to
+// 1,000 agents, one publisher connection and one subscriber connection, QoS 0 and QoS 1, against
+// Mosquitto (127.0.0.1:1883, as configured on the machine) and the embedded broker (rumqttd),
+// side by side in the same run with mqtt.js; plus the in-process `local` transport.
+//
+// msgs_per_s = messages received / (last receipt - first publish). lost = sent - received once
+// nothing more arrived for 2 s. js_cpu_us_per_msg = CPU time of the JS main thread (Linux:
+// /proc/self/task/<pid>/stat; elsewhere process.cpuUsage, which also counts Rust threads) / sent.
+import { readFileSync } from 'node:fs'
+
+import mqtt from 'mqtt'
+
+import { Bus, embeddedBrokerUrl, type BusMessage } from '../../index.js'
+import { collectGarbage, round, verdict, type Context, type Row, type Suite } from '../harness.js'
+
+const MESSAGES = 200_000
+const QUICK_MESSAGES = 20_000
+const AGENTS = 1000
+const BATCH = 1000
+const BATCHES_IN_FLIGHT = 8
+const IDLE_MS = 2000
+/** mqtt.js publishes awaiting their callback at once. */
+const MQTTJS_WINDOW = 1000
+const MOSQUITTO = 'mqtt://127.0.0.1:1883'
+
+const agents = Array.from({ length: AGENTS }, (_, i) => `agent-${String(i).padStart(4, '0')}`)
+/** ~200 bytes of JSON per message, made before the clock starts (the clients' cost is measured, not JSON.stringify's). */
+let bodies: string[] = []
+const body = (i: number) => bodies[i]
+function makeBodies(n: number) {
+  if (bodies.length < n) bodies = Array.from({ length: n }, (_, i) => JSON.stringify({ i, from: agents[(i + 1) % AGENTS], text: 'x'.repeat(150) }))
+}
+
+/** CPU time of the main thread in microseconds (user + system). */
+function mainThreadCpuUs(): number {
+  if (process.platform === 'linux') {
+    try {
+      const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      // Fields 14 and 15 of stat (utime, stime) in clock ticks; 100 per second on Linux.
+      return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100
+    } catch {
+      // fall through
+    }
+  }
+  const u = process.cpuUsage()
+  return u.user + u.system
+}
+
+interface Outcome {
+  received: number
+  seconds: number
+  cpuUs: number
+}
+
+/** Waits until `count()` reaches `n` or stops growing for IDLE_MS; returns the time of the last receipt. */
+async function settle(count: () => number, last: () => number, n: number): Promise<void> {
+  let seen = -1
+  let since = performance.now()
+  while (count() < n) {
+    await new Promise((r) => setTimeout(r, 20))
+    if (count() !== seen) {
+      seen = count()
+      since = performance.now()
+    } else if (performance.now() - since > IDLE_MS) {
+      return
+    }
+  }
+  void last
+}
+
+async function runMyriad(url: string | undefined, qos: 0 | 1, n: number, local: boolean): Promise<Outcome> {
+  const exp = `bench-${process.pid}-${Date.now()}`
+  const base = local ? { transport: 'local' as const } : { url, session: 'clean' as const }
+  const qosByKind = { 'agent-chat': qos, 'user-chat': qos, 'user-survey': qos } as const
+  const sub = await Bus.connect({ ...base, exp, group: 'sub', agents, qos: qosByKind })
+  const pub = await Bus.connect({ ...base, exp, group: 'pub', qos: qosByKind })
+  let received = 0
+  let lastAt = 0
+  sub.onMessages((batch: BusMessage[]) => {
+    received += batch.length
+    lastAt = performance.now()
+  })
+  collectGarbage()
+  const cpu0 = mainThreadCpuUs()
+  const t0 = performance.now()
+  const inFlight = new Set<Promise<number>>()
+  for (let start = 0; start < n; start += BATCH) {
+    const batch = []
+    for (let i = start; i < Math.min(n, start + BATCH); i++) batch.push({ to: agents[i % AGENTS], kind: 'agent-chat' as const, payload: body(i) })
+    const p = pub.publish(batch)
+    inFlight.add(p)
+    void p.finally(() => inFlight.delete(p))
+    if (inFlight.size >= BATCHES_IN_FLIGHT) await Promise.race(inFlight)
+  }
+  await Promise.all(inFlight)
+  await settle(() => received, () => lastAt, n)
+  const cpuUs = mainThreadCpuUs() - cpu0
+  const seconds = (lastAt - t0) / 1000
+  await pub.close()
+  await sub.close()
+  return { received, seconds, cpuUs }
+}
+
+async function runMqttJs(url: string, qos: 0 | 1, n: number): Promise<Outcome> {
+  const exp = `bench-mqttjs-${process.pid}-${Date.now()}`
+  const sub = await mqtt.connectAsync(url, { clientId: `${exp}-sub`, clean: true, connectTimeout: 10_000, reconnectPeriod: 0 })
+  const pub = await mqtt.connectAsync(url, { clientId: `${exp}-pub`, clean: true, connectTimeout: 10_000, reconnectPeriod: 0 })
+  await sub.subscribeAsync(`exps/${exp}/agents/+/+`, { qos })
+  let received = 0
+  let lastAt = 0
+  sub.on('message', () => {
+    received++
+    lastAt = performance.now()
+  })
+  collectGarbage()
+  const cpu0 = mainThreadCpuUs()
+  const t0 = performance.now()
+  // At most WINDOW publishes awaiting their callback (written for QoS 0, PUBACK for QoS 1), as a
+  // careful mqtt.js user would: firing all 200,000 at once stacks a socket 'drain' listener per
+  // message and slows mqtt.js ~100-fold.
+  await new Promise<void>((resolve, reject) => {
+    let next = 0
+    let done = 0
+    let scheduled = false
+    const pump = () => {
+      scheduled = false
+      while (next < n && next - done < MQTTJS_WINDOW) {
+        const i = next++
+        pub.publish(`exps/${exp}/agents/${agents[i % AGENTS]}/agent-chat`, body(i), { qos }, (err) => {
+          if (err) return reject(err)
+          if (++done === n) return resolve()
+          if (!scheduled) {
+            scheduled = true
+            queueMicrotask(pump)
+          }
+        })
+      }
+    }
+    pump()
+  })
+  await settle(() => received, () => lastAt, n)
+  const cpuUs = mainThreadCpuUs() - cpu0
+  const seconds = (lastAt - t0) / 1000
+  await pub.endAsync()
+  await sub.endAsync()
+  return { received, seconds, cpuUs }
+}
+
+function row(broker: string, qos: number, client: string, n: number, o: Outcome): Row {
+  return {
+    broker,
+    qos,
+    client,
+    messages: n,
+    msgs_per_s: Math.round(o.received / o.seconds),
+    lost: n - Math.min(n, o.received),
+    js_cpu_us_per_msg: round(o.cpuUs / n, 2),
+    seconds: round(o.seconds, 2),
+  }
+}
+
+export const bus: Suite = {
+  name: 'bus',
+  title: `MQTT fan-out end to end: 200,000 messages (~200 B) to ${AGENTS} agents, one publisher + one subscriber connection, vs mqtt.js`,
+  columns: ['broker', 'qos', 'client', 'messages', 'msgs_per_s', 'lost', 'js_cpu_us_per_msg'],
+  async run(ctx: Context) {
+    const { opts, progress, note } = ctx
+    const n = opts.quick ? QUICK_MESSAGES : MESSAGES
+    makeBodies(n * 5)
+    const rows: Row[] = []
+    // mqtt.js speaks MQTT 3.1.1 by default, ours 5: the embedded broker has a listener for each.
+    const brokers: [string, string, string][] = [
+      ['mosquitto', MOSQUITTO, MOSQUITTO],
+      ['embedded', embeddedBrokerUrl(4), embeddedBrokerUrl(5)],
+    ]
+    for (const [broker, theirUrl, url] of brokers) {
+      for (const qos of [0, 1] as const) {
+        // mqtt.js first, then ours: alternate order would not change a broker-bound figure.
+        const theirs = await runMqttJs(theirUrl, qos, n)
+        rows.push(row(broker, qos, 'mqtt.js', n, theirs))
+        progress(`${broker} qos ${qos} mqtt.js: ${rows.at(-1)!.msgs_per_s} msgs/s, lost ${rows.at(-1)!.lost}`)
+        const ours = await runMyriad(url, qos, n, false)
+        rows.push(row(broker, qos, 'myriad', n, ours))
+        progress(`${broker} qos ${qos} myriad: ${rows.at(-1)!.msgs_per_s} msgs/s, lost ${rows.at(-1)!.lost}`)
+      }
+    }
+    const local = await runMyriad(undefined, 1, n * 5, true)
+    rows.push(row('local', 1, 'myriad', n * 5, local))
+    progress(`local: ${rows.at(-1)!.msgs_per_s} msgs/s`)
+    note(`Mosquitto as configured on this machine (defaults unless its mosquitto.conf says otherwise); myriad publishes in batches of ${BATCH}, up to ${BATCHES_IN_FLIGHT} in flight; mqtt.js publishes every message at once and waits for the callbacks`)
+    note('no libmosquitto-dev here: no native-client ceiling row')
+    return rows
+  },
+  verdicts(rows) {
+    const get = (broker: string, qos: number, client: string) => rows.find((r) => r.broker === broker && r.qos === qos && r.client === client)
+    const out: string[] = []
+    for (const broker of ['mosquitto', 'embedded']) {
+      const q0 = [get(broker, 0, 'myriad'), get(broker, 0, 'mqtt.js')]
+      const q1 = [get(broker, 1, 'myriad'), get(broker, 1, 'mqtt.js')]
+      if (q0[0] && q0[1]) {
+        const ratio = (q0[0].msgs_per_s as number) / (q0[1].msgs_per_s as number)
+        out.push(verdict(ratio >= 1.2, `${broker} QoS 0: ${ratio.toFixed(2)}x mqtt.js (target >= 1.2x)`))
+      }
+      if (q1[0] && q1[1]) {
+        const ok = q1[0].lost === 0 && (q1[0].msgs_per_s as number) >= (q1[1].msgs_per_s as number)
+        out.push(verdict(ok, `${broker} QoS 1: lost ${q1[0].lost}, ${q1[0].msgs_per_s} msgs/s vs mqtt.js ${q1[1].msgs_per_s} (lost ${q1[1].lost}) (target: 0 lost at >= mqtt.js's rate)`))
+      }
+      for (const qos of [0, 1]) {
+        const [ours, theirs] = [get(broker, qos, 'myriad'), get(broker, qos, 'mqtt.js')]
+        if (ours && theirs) {
+          const ratio = (ours.js_cpu_us_per_msg as number) / (theirs.js_cpu_us_per_msg as number)
+          out.push(verdict(ratio <= 0.2, `${broker} QoS ${qos}: JS CPU ${ours.js_cpu_us_per_msg} us/msg = ${ratio.toFixed(2)} of mqtt.js's ${theirs.js_cpu_us_per_msg} (target <= 0.2)`))
+        }
+      }
+    }
+    const local = get('local', 1, 'myriad')
+    if (local) out.push(verdict((local.msgs_per_s as number) >= 1_000_000 && local.lost === 0, `local transport: ${local.msgs_per_s} msgs/s, lost ${local.lost} (target >= 1,000,000, 0 lost)`))
+    return out
+  },
+}
