@@ -5,7 +5,8 @@
 //! woken once per non-empty stretch (`set_waker`) and takes everything queued in one go.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -31,7 +32,13 @@ pub struct Taken {
     pub gaps: Vec<Gap>,
 }
 
-type Waker = Box<dyn Fn() + Send + Sync>;
+type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// Wakes come at most this often while messages trickle in, so that each consumer turn takes a
+/// batch rather than a handful (a wake costs the JS thread several microseconds); a queue of
+/// `WAKE_NOW` messages or more wakes at once.
+const MIN_WAKE_GAP: Duration = Duration::from_millis(1);
+const WAKE_NOW: usize = 256;
 
 pub struct Inbox {
     capacity: usize,
@@ -39,6 +46,7 @@ pub struct Inbox {
     space: Notify,
     waker: Mutex<Option<Waker>>,
     wake_pending: AtomicBool,
+    last_wake: Mutex<Option<Instant>>,
 }
 
 impl Inbox {
@@ -49,12 +57,13 @@ impl Inbox {
             space: Notify::new(),
             waker: Mutex::new(None),
             wake_pending: AtomicBool::new(false),
+            last_wake: Mutex::new(None),
         }
     }
 
     /// Called (from any thread) when messages arrive and the consumer has not been told yet.
     pub fn set_waker(&self, waker: impl Fn() + Send + Sync + 'static) {
-        *self.waker.lock().unwrap() = Some(Box::new(waker));
+        *self.waker.lock().unwrap() = Some(Arc::new(waker));
         if !self.queue.lock().unwrap().messages.is_empty() {
             self.wake();
         }
@@ -114,13 +123,29 @@ impl Inbox {
     }
 
     fn wake(&self) {
-        if !self.wake_pending.swap(true, Ordering::SeqCst) {
-            if let Some(w) = self.waker.lock().unwrap().as_ref() {
-                w();
-            } else {
-                // Nobody to tell yet: the next set_waker call wakes.
-                self.wake_pending.store(false, Ordering::SeqCst);
-            }
+        if self.wake_pending.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Some(waker) = self.waker.lock().unwrap().clone() else {
+            // Nobody to tell yet: the next set_waker call wakes.
+            self.wake_pending.store(false, Ordering::SeqCst);
+            return;
+        };
+        let now = Instant::now();
+        let wait = {
+            let mut last = self.last_wake.lock().unwrap();
+            let since = last.map(|t| now.saturating_duration_since(t)).unwrap_or(MIN_WAKE_GAP);
+            let wait = if since >= MIN_WAKE_GAP || self.len() >= WAKE_NOW { Duration::ZERO } else { MIN_WAKE_GAP - since };
+            *last = Some(now + wait);
+            wait
+        };
+        if wait.is_zero() {
+            waker();
+        } else {
+            super::runtime().spawn(async move {
+                tokio::time::sleep(wait).await;
+                waker();
+            });
         }
     }
 }
