@@ -1,0 +1,491 @@
+// `LLM`: the public client. A call goes: ladder check -> prompt budget -> route (breaker, failover)
+// -> admission (token buckets, provider and global semaphores) -> HTTP attempt -> retry loop.
+import { DEFAULT_BREAKER, type BreakerOptions } from './breaker.js'
+import { DEFAULT_BUDGET, estimatePromptTokens, trimToBudget, type BudgetOptions } from './budget.js'
+import { LLMError, asLLMError, isProviderFault } from './errors.js'
+import { DEFAULT_LADDER, DegradationLadder, type Degradation } from './ladder.js'
+import { Semaphore } from './limits.js'
+import { MetricsRecorder, type LLMMetrics } from './metrics.js'
+import { Provider, configError } from './provider.js'
+import { DEFAULT_BACKOFF, retryDelayMs, type BackoffOptions } from './retry.js'
+import { CallScope } from './scope.js'
+import { SseDecoder } from './sse.js'
+import { LLMStream } from './stream.js'
+import { parseStructured, prepareSchema, repairPrompt, responseFormatFor, type OutputSchema, type PreparedSchema } from './structured.js'
+import { postJson, openStream, classify, type AttemptTimeouts } from './transport.js'
+import type { CallOptions, ChatMessage, ChatRequest, ChatResult, DegradationStep, LLMConfig, StreamRequest, StreamResult } from './types.js'
+import { chatBody, readChatReply, readEmbeddings, readStreamEvent } from './wire.js'
+
+export interface JsonRequest<T> extends ChatRequest {
+  schema: OutputSchema<T>
+  /** Name sent with `response_format: json_schema` (default `output`). */
+  schemaName?: string
+  /** How the schema reaches the model (default `json_schema`; `none` for servers without response_format). */
+  mode?: 'json_schema' | 'json_object' | 'none'
+  /** false: no second round with the validation error (default true). */
+  repair?: boolean
+}
+
+export interface JsonResult<T> extends ChatResult {
+  data: T
+  /** The first reply failed validation and the repair round fixed it. */
+  repaired: boolean
+}
+
+export interface EmbedRequest extends CallOptions {
+  input: string | string[]
+}
+
+export interface EmbedResult {
+  vectors: number[][]
+  provider: string
+  model: string
+  attempts: number
+  latencyMs: number
+}
+
+export interface RecordedCall {
+  kind: 'chat' | 'json' | 'stream' | 'embed'
+  request: CallOptions
+  /** Date.now() when it was recorded. */
+  at: number
+}
+
+interface Route {
+  provider: Provider
+  model: string
+}
+
+interface Exchanged<R> {
+  value: R
+  provider: Provider
+  model: string
+  attempts: number
+}
+
+const DEFAULTS = { concurrency: 1024, retries: 3, timeoutMs: 60_000, connectTimeoutMs: 10_000, idleTimeoutMs: 30_000 }
+
+export class LLM {
+  private readonly providers: Provider[]
+  private readonly byName = new Map<string, Provider>()
+  private readonly global: Semaphore
+  private readonly recorder = new MetricsRecorder()
+  private readonly ladder: DegradationLadder
+  private readonly backoff: BackoffOptions
+  private readonly budget: BudgetOptions
+  private readonly timeouts: AttemptTimeouts
+  private readonly retries: number
+  private readonly timeoutMs: number
+  private readonly schemas = new WeakMap<object, PreparedSchema<unknown>>()
+  private recorded: RecordedCall[] = []
+  private readonly recordLimit: number
+  private closed = false
+  /** Some provider has a tokens-per-minute bucket, which needs an estimate before sending. */
+  private readonly tokenLimited: boolean
+
+  constructor(config: LLMConfig) {
+    if (!config?.providers?.length) throw configError('LLM needs at least one provider')
+    const positive = (name: string, value: number | undefined, fallback: number) => {
+      const v = value ?? fallback
+      if (!(v > 0)) throw configError(`${name} must be positive, got ${value}`)
+      return v
+    }
+    const concurrency = positive('concurrency', config.concurrency, DEFAULTS.concurrency)
+    this.timeoutMs = positive('timeoutMs', config.timeoutMs, DEFAULTS.timeoutMs)
+    this.retries = config.retries ?? DEFAULTS.retries
+    if (!Number.isInteger(this.retries) || this.retries < 0) throw configError(`retries must be a whole number >= 0, got ${config.retries}`)
+    this.timeouts = {
+      headersTimeoutMs: positive('headersTimeoutMs', config.headersTimeoutMs, this.timeoutMs),
+      idleTimeoutMs: positive('idleTimeoutMs', config.idleTimeoutMs, DEFAULTS.idleTimeoutMs),
+    }
+    const connectTimeoutMs = positive('connectTimeoutMs', config.connectTimeoutMs, DEFAULTS.connectTimeoutMs)
+    this.backoff = { ...DEFAULT_BACKOFF, ...config.backoff }
+    this.budget = { ...DEFAULT_BUDGET, ...config.budget }
+    const breaker: BreakerOptions = { ...DEFAULT_BREAKER, ...config.breaker }
+    const ladder = { ...DEFAULT_LADDER, ...config.ladder }
+    this.recordLimit = ladder.recordLimit
+    this.global = new Semaphore(concurrency)
+    this.providers = config.providers.map((p) => new Provider(p, breaker, { connectTimeoutMs }, () => {}))
+    for (const p of this.providers) {
+      if (this.byName.has(p.name)) throw configError(`two providers are named '${p.name}'`)
+      this.byName.set(p.name, p)
+    }
+    this.tokenLimited = this.providers.some((p) => p.tokenBucket !== undefined)
+    this.ladder = new DegradationLadder(ladder, () => ({
+      anyAvailable: this.providers.some((p) => p.breaker.available()),
+      primaryClosed: this.providers[0].breaker.state === 'closed',
+    }))
+  }
+
+  /** One chat completion. */
+  chat(request: ChatRequest): Promise<ChatResult> {
+    return this.run('chat', request, (scope, degradation) => this.chatExchange(scope, request, request.messages, degradation))
+  }
+
+  /**
+   * A chat completion parsed as JSON and validated against `schema` (zod or JSON Schema). A reply
+   * that fails gets one more round with the validation error in the prompt; then ERR_LLM_PARSE.
+   */
+  json<T>(request: JsonRequest<T>): Promise<JsonResult<T>> {
+    return this.run('json', request, async (scope, degradation) => {
+      const { validator, jsonSchema } = this.prepared(request.schema)
+      const withFormat: ChatRequest = { ...request, responseFormat: responseFormatFor(request.mode ?? 'json_schema', request.schemaName ?? 'output', jsonSchema) }
+      const first = await this.chatExchange(scope, withFormat, request.messages, degradation)
+      const parsed = parseStructured(first.text, validator)
+      if (parsed.ok) return { ...first, data: parsed.value, repaired: false }
+      if (request.repair === false) throw this.parseError(first, parsed.issues)
+      this.recorder.repairs++
+      const repairMessages: ChatMessage[] = [...request.messages, first.message, { role: 'user', content: repairPrompt(parsed.issues, jsonSchema) }]
+      const second = await this.chatExchange(scope, withFormat, repairMessages, degradation)
+      const reparsed = parseStructured(second.text, validator)
+      if (!reparsed.ok) throw this.parseError(second, reparsed.issues)
+      return { ...second, attempts: first.attempts + second.attempts, data: reparsed.value, repaired: true }
+    })
+  }
+
+  /**
+   * A streamed chat completion: iterate it for chunks, await `.result` for the whole reply.
+   * Failures before the first chunk are retried like `chat`; after it they reject (text already
+   * handed out cannot be taken back).
+   */
+  stream(request: StreamRequest): LLMStream {
+    return new LLMStream((stream) => this.run('stream', request, (scope, degradation) => this.streamExchange(scope, request, stream, degradation)))
+  }
+
+  /** Embeddings for one text or many (`/embeddings`). */
+  embed(request: EmbedRequest): Promise<EmbedResult> {
+    return this.run('embed', request, async (scope, degradation) => {
+      const input = request.input
+      const count = Array.isArray(input) ? input.length : 1
+      const estimate = Math.ceil((Array.isArray(input) ? input.join('').length : input.length) / this.budget.charsPerToken)
+      const done = await this.exchange(scope, request, estimate, degradation, async (route) => {
+        const json = await postJson(route.provider, '/embeddings', JSON.stringify({ model: route.model, input }), scope, this.timeouts, route.model)
+        return readEmbeddings(json, count, route.provider.name, route.model)
+      })
+      this.countTokens(done.provider, done.model, done.value.promptTokens ?? estimate, 0, estimate)
+      return { vectors: done.value.vectors, provider: done.provider.name, model: done.model, attempts: done.attempts, latencyMs: performance.now() - scope.startedAt }
+    })
+  }
+
+  metrics(): LLMMetrics {
+    const providers: LLMMetrics['providers'] = {}
+    for (const p of this.providers) providers[p.name] = p.snapshot()
+    return this.recorder.snapshot(providers)
+  }
+
+  /** The degradation ladder's step now, and why. */
+  degradation(): Degradation {
+    return this.ladder.current()
+  }
+
+  /** Holds the ladder at a step (an operator's override); null returns it to measuring. */
+  degrade(step: DegradationStep | null): void {
+    this.ladder.force(step)
+  }
+
+  /** Calls the `record-only` step kept instead of sending, oldest first; the list is emptied. */
+  takeRecorded(): RecordedCall[] {
+    const calls = this.recorded
+    this.recorded = []
+    return calls
+  }
+
+  /** Rejects new calls with ERR_LLM_CLOSED, lets calls in flight finish, closes the sockets. */
+  async close(): Promise<void> {
+    this.closed = true
+    await Promise.all(this.providers.map((p) => p.close()))
+  }
+
+  /** The frame of every call: metrics, timeout and cancellation, the ladder. Every call settles here. */
+  private async run<R>(kind: RecordedCall['kind'], request: CallOptions, body: (scope: CallScope, degradation: Degradation) => Promise<R>): Promise<R> {
+    this.recorder.callStarted(performance.now())
+    const scope = new CallScope(request.timeoutMs ?? this.timeoutMs, request.signal)
+    try {
+      if (this.closed) throw new LLMError('closed', 'the LLM client is closed')
+      scope.check()
+      const degradation = this.ladder.current()
+      if (degradation.step === 'record-only') {
+        this.keep(kind, request)
+        throw new LLMError('skipped', `not sent, recorded: ${degradation.reason}`, { recorded: true })
+      }
+      if (degradation.step === 'skip-non-critical' && request.critical === false) {
+        throw new LLMError('skipped', `non-critical call skipped: ${degradation.reason}`)
+      }
+      const result = await body(scope, degradation)
+      this.recorder.callEnded(performance.now(), scope.startedAt)
+      return result
+    } catch (error) {
+      const failure = asLLMError(error)
+      this.recorder.callEnded(performance.now(), scope.startedAt, failure.failure)
+      throw failure
+    } finally {
+      scope.dispose()
+    }
+  }
+
+  private async chatExchange(scope: CallScope, request: ChatRequest, messages: ChatMessage[], degradation: Degradation): Promise<ChatResult> {
+    const { sent, estimate, trimmed } = this.fitBudget(request, messages)
+    const done = await this.exchange(scope, request, estimate + (request.maxTokens ?? 0), degradation, async (route) => {
+      const json = await postJson(route.provider, '/chat/completions', chatBody(request, sent, route.model, false), scope, this.timeouts, route.model)
+      return readChatReply(json, route.provider.name, route.model)
+    })
+    const reply = done.value
+    const promptTokens = reply.promptTokens ?? (estimate || estimatePromptTokens(sent, this.budget))
+    const completionTokens = reply.completionTokens ?? Math.ceil(reply.text.length / this.budget.charsPerToken)
+    this.countTokens(done.provider, done.model, promptTokens, completionTokens, estimate + (request.maxTokens ?? 0))
+    return {
+      text: reply.text,
+      message: reply.message,
+      toolCalls: reply.toolCalls,
+      finishReason: reply.finishReason,
+      usage: { promptTokens, completionTokens },
+      provider: done.provider.name,
+      model: done.model,
+      attempts: done.attempts,
+      latencyMs: performance.now() - scope.startedAt,
+      trimmed,
+      degradation: degradation.step,
+    }
+  }
+
+  private async streamExchange(scope: CallScope, request: StreamRequest, stream: LLMStream, degradation: Degradation): Promise<StreamResult> {
+    const { sent, estimate, trimmed } = this.fitBudget(request, request.messages)
+    let emitted = false
+    const done = await this.exchange(
+      scope,
+      request,
+      estimate + (request.maxTokens ?? 0),
+      degradation,
+      async (route) => {
+        const body = await openStream(route.provider, '/chat/completions', chatBody(request, sent, route.model, true), scope, this.timeouts, route.model)
+        const decoder = new SseDecoder()
+        let text = ''
+        let finishReason: string | null = null
+        let promptTokens: number | undefined
+        let completionTokens: number | undefined
+        let stoppedEarly = false
+        const stop = () => {
+          stoppedEarly = true
+          body.destroy()
+        }
+        stream.onStop = stop
+        if (stream.stopRequested) stop()
+        try {
+          // Read to the end even after [DONE]: leaving the loop early would destroy the body and
+          // with it a socket the pool could reuse.
+          let sawDone = false
+          reading: for await (const bytes of body) {
+            if (sawDone) continue
+            for (const data of decoder.push(bytes as Uint8Array)) {
+              if (data === '[DONE]') {
+                sawDone = true
+                break
+              }
+              const event = readStreamEvent(data, route.provider.name, route.model)
+              if (event.promptTokens !== undefined) promptTokens = event.promptTokens
+              if (event.completionTokens !== undefined) completionTokens = event.completionTokens
+              if (event.finishReason) finishReason = event.finishReason
+              if (!event.delta && !event.finishReason) continue
+              text += event.delta
+              const chunk = { delta: event.delta, text, finishReason }
+              emitted = true
+              stream.push(chunk)
+              if (request.until?.(text, chunk)) {
+                stop()
+                break reading
+              }
+            }
+          }
+        } catch (error) {
+          // Closing the body ourselves ends the loop with an error that is not a failure.
+          if (!stoppedEarly) throw classify(error, scope, route.provider.name, route.model)
+        } finally {
+          stream.onStop = undefined
+        }
+        return { text, finishReason, promptTokens, completionTokens, stoppedEarly }
+      },
+      () => !emitted,
+    )
+    const reply = done.value
+    const promptTokens = reply.promptTokens ?? estimate
+    const completionTokens = reply.completionTokens ?? Math.ceil(reply.text.length / this.budget.charsPerToken)
+    this.countTokens(done.provider, done.model, promptTokens, completionTokens, estimate + (request.maxTokens ?? 0))
+    return {
+      text: reply.text,
+      message: { role: 'assistant', content: reply.text },
+      toolCalls: [],
+      finishReason: reply.finishReason,
+      usage: { promptTokens, completionTokens },
+      provider: done.provider.name,
+      model: done.model,
+      attempts: done.attempts,
+      latencyMs: performance.now() - scope.startedAt,
+      trimmed,
+      degradation: degradation.step,
+      stoppedEarly: reply.stoppedEarly,
+    }
+  }
+
+  /** The retry loop: route, attempt, and on a retryable failure wait (backoff or Retry-After) and go again. */
+  private async exchange<R>(
+    scope: CallScope,
+    request: CallOptions,
+    estimatedTokens: number,
+    degradation: Degradation,
+    send: (route: Route) => Promise<R>,
+    mayRetry: () => boolean = () => true,
+  ): Promise<Exchanged<R>> {
+    const maxRetries = request.retries ?? this.retries
+    let previous: Provider | undefined
+    for (let attempt = 1; ; attempt++) {
+      scope.check()
+      const route = this.route(request, degradation)
+      if (previous && previous !== route.provider) this.recorder.failovers++
+      previous = route.provider
+      let failure: LLMError
+      try {
+        return { value: await this.attempt(scope, route, estimatedTokens, send), provider: route.provider, model: route.model, attempts: attempt }
+      } catch (error) {
+        failure = asLLMError(error)
+      }
+      const delay = scope.reason || !mayRetry() ? undefined : retryDelayMs(failure, attempt, maxRetries, this.backoff, scope.remainingMs)
+      if (delay === undefined) {
+        failure.details.attempts = attempt
+        throw failure
+      }
+      this.recorder.retries++
+      await scope.sleep(delay)
+    }
+  }
+
+  /** One attempt on one route: admission, the HTTP exchange, and what it teaches breaker, AIMD and ladder. */
+  private async attempt<R>(scope: CallScope, route: Route, estimatedTokens: number, send: (route: Route) => Promise<R>): Promise<R> {
+    const provider = route.provider
+    try {
+      await this.admit(scope, provider, estimatedTokens)
+    } catch (error) {
+      provider.breaker.cancelProbe()
+      throw error
+    }
+    const startedAt = performance.now()
+    provider.attempts++
+    this.recorder.attemptStarted()
+    try {
+      const value = await send(route)
+      const latency = performance.now() - startedAt
+      provider.breaker.record(false, latency)
+      provider.sampleLatency(latency, false)
+      this.ladder.record(false)
+      return value
+    } catch (error) {
+      const failure = asLLMError(error)
+      if (failure.failure === 'aborted') {
+        // The caller gave up: that says nothing about the provider.
+        provider.breaker.cancelProbe()
+      } else {
+        const latency = performance.now() - startedAt
+        const fault = isProviderFault(failure.failure)
+        if (fault) provider.failures++
+        provider.breaker.record(fault, latency)
+        provider.sampleLatency(latency, fault)
+        this.ladder.record(fault)
+      }
+      throw failure
+    } finally {
+      this.recorder.attemptEnded()
+      provider.slots.release()
+      this.global.release()
+    }
+  }
+
+  /** Token buckets first (waiting there holds no slot), then the provider's slot, then a global one. */
+  private async admit(scope: CallScope, provider: Provider, estimatedTokens: number): Promise<void> {
+    if (provider.requestBucket || provider.tokenBucket) {
+      const wait = Math.max(provider.requestBucket?.reserve(1) ?? 0, provider.tokenBucket?.reserve(estimatedTokens) ?? 0)
+      if (wait > 0) {
+        const refund = () => {
+          provider.requestBucket?.refund(1)
+          provider.tokenBucket?.refund(estimatedTokens)
+        }
+        if (wait >= scope.remainingMs) {
+          refund()
+          throw new LLMError('rate_limit', `${provider.name}: its requests/tokens per minute would delay this call ${Math.round(wait)} ms, past its deadline`, { provider: provider.name })
+        }
+        try {
+          await scope.sleep(wait)
+        } catch (error) {
+          refund()
+          throw error
+        }
+      }
+    }
+    if (!provider.slots.tryAcquire()) {
+      const place = provider.slots.acquire()
+      await scope.waitFor(place.ready, place.abandon)
+    }
+    if (!this.global.tryAcquire()) {
+      const place = this.global.acquire()
+      try {
+        await scope.waitFor(place.ready, place.abandon)
+      } catch (error) {
+        provider.slots.release()
+        throw error
+      }
+    }
+  }
+
+  /** The requested (or first) provider if its breaker lets the call through, else the next that does. */
+  private route(request: CallOptions, degradation: Degradation): Route {
+    const first = request.provider === undefined ? this.providers[0] : this.byName.get(request.provider)
+    if (!first) throw new LLMError('request', `no provider named '${request.provider}'`)
+    if (first.breaker.allow()) return { provider: first, model: this.modelFor(first, first, request, degradation) }
+    if (request.failover !== false) {
+      for (const p of this.providers) {
+        if (p !== first && p.breaker.allow()) return { provider: p, model: this.modelFor(p, first, request, degradation) }
+      }
+    }
+    throw new LLMError('circuit_open', `circuit open for ${request.failover === false ? first.name : 'every provider'}`, { provider: first.name })
+  }
+
+  /** The requested model where the provider serves it; its default elsewhere; its cheaper model when the ladder says so. */
+  private modelFor(provider: Provider, first: Provider, request: CallOptions, degradation: Degradation): string {
+    if (degradation.level >= 1 && provider.fallbackModel) return provider.fallbackModel
+    if (request.model && (provider === first || provider.models.includes(request.model))) return request.model
+    return provider.models[0]
+  }
+
+  private fitBudget(request: CallOptions, messages: ChatMessage[]): { sent: ChatMessage[]; estimate: number; trimmed: number } {
+    const budget = request.maxPromptTokens === false ? Infinity : (request.maxPromptTokens ?? this.budget.maxPromptTokens)
+    if (budget === Infinity) return { sent: messages, estimate: this.tokenLimited ? estimatePromptTokens(messages, this.budget) : 0, trimmed: 0 }
+    const fitted = trimToBudget(messages, budget, this.budget)
+    this.recorder.trimmedMessages += fitted.trimmed
+    return { sent: fitted.messages, estimate: fitted.tokens, trimmed: fitted.trimmed }
+  }
+
+  private countTokens(provider: Provider, model: string, promptTokens: number, completionTokens: number, reserved: number): void {
+    this.recorder.tokensIn += promptTokens
+    this.recorder.tokensOut += completionTokens
+    this.recorder.cost += provider.costOf(model, promptTokens, completionTokens)
+    // The tokens bucket took an estimate before sending; settle it against what was used.
+    provider.tokenBucket?.refund(reserved - promptTokens - completionTokens)
+  }
+
+  private prepared<T>(schema: OutputSchema<T>): PreparedSchema<T> {
+    let prepared = this.schemas.get(schema)
+    if (!prepared) {
+      prepared = prepareSchema(schema)
+      this.schemas.set(schema, prepared)
+    }
+    return prepared as PreparedSchema<T>
+  }
+
+  private parseError(reply: ChatResult, issues: string): LLMError {
+    return new LLMError('parse', `the reply does not match the schema: ${issues}`, { provider: reply.provider, model: reply.model, raw: reply.text, issues })
+  }
+
+  private keep(kind: RecordedCall['kind'], request: CallOptions) {
+    if (this.recorded.length >= this.recordLimit) this.recorded.shift()
+    this.recorded.push({ kind, request, at: Date.now() })
+    this.recorder.recorded++
+  }
+}

@@ -1,0 +1,109 @@
+// The degradation ladder: how much the layer gives up when providers struggle, in steps a caller
+// can read (`llm.degradation()`) and the client applies to every call it routes.
+import type { DegradationStep } from './types.js'
+
+export interface LadderOptions {
+  /** Sliding window over which the failure rate is measured (default 10,000 ms). */
+  windowMs: number
+  /** Attempts needed in the window before the failure rate counts (default 20). */
+  minAttempts: number
+  /** Failure rate from which calls use the provider's `fallbackModel` (default 0.2). */
+  fallbackModelAt: number
+  /** Failure rate from which calls marked `critical: false` are skipped (default 0.5). */
+  skipNonCriticalAt: number
+  /** Calls kept by `record-only` for `takeRecorded()`; the oldest go first past this (default 10,000). */
+  recordLimit: number
+}
+
+export const DEFAULT_LADDER: LadderOptions = { windowMs: 10_000, minAttempts: 20, fallbackModelAt: 0.2, skipNonCriticalAt: 0.5, recordLimit: 10_000 }
+
+export const STEPS: readonly DegradationStep[] = ['normal', 'fallback-model', 'skip-non-critical', 'record-only']
+
+export interface Degradation {
+  step: DegradationStep
+  /** 0 normal .. 3 record-only. */
+  level: number
+  reason: string
+  /** Set by `llm.degrade(step)` rather than measured. */
+  forced: boolean
+  /** Recent failure rate of provider attempts (network, timeout, 429, 5xx). */
+  failureRate: number
+}
+
+const BUCKETS = 10
+
+/** Attempts and failures in a sliding time window of BUCKETS buckets. */
+class FailureWindow {
+  private attempts = new Uint32Array(BUCKETS)
+  private failures = new Uint32Array(BUCKETS)
+  private bucket = 0
+  private bucketStart = 0
+
+  constructor(private readonly windowMs: number) {}
+
+  add(failed: boolean, now: number) {
+    this.advance(now)
+    this.attempts[this.bucket]++
+    if (failed) this.failures[this.bucket]++
+  }
+
+  totals(now: number): { attempts: number; failures: number } {
+    this.advance(now)
+    let attempts = 0
+    let failures = 0
+    for (let i = 0; i < BUCKETS; i++) {
+      attempts += this.attempts[i]
+      failures += this.failures[i]
+    }
+    return { attempts, failures }
+  }
+
+  private advance(now: number) {
+    const width = this.windowMs / BUCKETS
+    let steps = Math.floor((now - this.bucketStart) / width)
+    if (steps <= 0) return
+    if (steps > BUCKETS) steps = BUCKETS
+    for (let i = 0; i < steps; i++) {
+      this.bucket = (this.bucket + 1) % BUCKETS
+      this.attempts[this.bucket] = 0
+      this.failures[this.bucket] = 0
+    }
+    this.bucketStart = now - ((now - this.bucketStart) % width)
+  }
+}
+
+export class DegradationLadder {
+  private window: FailureWindow
+  private forced: DegradationStep | null = null
+
+  constructor(
+    private readonly opts: LadderOptions,
+    /** Is any provider able to take a call now? Is the first (preferred) one healthy? */
+    private readonly health: () => { anyAvailable: boolean; primaryClosed: boolean },
+  ) {
+    this.window = new FailureWindow(opts.windowMs)
+  }
+
+  record(failed: boolean, now = performance.now()): void {
+    this.window.add(failed, now)
+  }
+
+  force(step: DegradationStep | null): void {
+    this.forced = step
+  }
+
+  current(now = performance.now()): Degradation {
+    const { attempts, failures } = this.window.totals(now)
+    const failureRate = attempts > 0 ? failures / attempts : 0
+    const measured = attempts >= this.opts.minAttempts
+    const of = (step: DegradationStep, reason: string, forced = false): Degradation => ({ step, level: STEPS.indexOf(step), reason, forced, failureRate })
+    if (this.forced) return of(this.forced, 'set by degrade()', true)
+    const { anyAvailable, primaryClosed } = this.health()
+    if (!anyAvailable) return of('record-only', 'every provider circuit is open')
+    const percent = `${Math.round(failureRate * 100)}% of ${attempts} recent attempts failed`
+    if (measured && failureRate >= this.opts.skipNonCriticalAt) return of('skip-non-critical', percent)
+    if (measured && failureRate >= this.opts.fallbackModelAt) return of('fallback-model', percent)
+    if (!primaryClosed) return of('fallback-model', 'the first provider circuit is not closed')
+    return of('normal', attempts > 0 ? percent : 'no recent attempts')
+  }
+}

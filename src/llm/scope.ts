@@ -1,0 +1,93 @@
+// One call's deadline and cancellation: a single timer and the caller's signal, shared by every
+// wait of the call (token buckets, queues, backoff) and by each HTTP attempt.
+import { LLMError } from './errors.js'
+
+export class CallScope {
+  readonly startedAt: number
+  readonly deadline: number
+  /** Set once the call is cancelled (its timeout fired or the caller aborted); every wait rejects with it. */
+  reason: LLMError | undefined
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private controller: AbortController | undefined
+  private cancelWait: (() => void) | undefined
+  private readonly onCallerAbort: (() => void) | undefined
+
+  constructor(
+    timeoutMs: number,
+    private readonly callerSignal: AbortSignal | undefined,
+  ) {
+    this.startedAt = performance.now()
+    this.deadline = this.startedAt + timeoutMs
+    if (callerSignal?.aborted) {
+      this.reason = new LLMError('aborted', 'the call was aborted before it started', {}, { cause: callerSignal.reason })
+      return
+    }
+    if (Number.isFinite(timeoutMs)) {
+      this.timer = setTimeout(() => this.cancel(new LLMError('timeout', `the call did not finish within ${timeoutMs} ms`)), timeoutMs)
+    }
+    if (callerSignal) {
+      this.onCallerAbort = () => this.cancel(new LLMError('aborted', 'the call was aborted', {}, { cause: callerSignal.reason }))
+      callerSignal.addEventListener('abort', this.onCallerAbort, { once: true })
+    }
+  }
+
+  get remainingMs(): number {
+    return this.deadline - performance.now()
+  }
+
+  /** The signal for the HTTP attempt in progress (one controller per call: a cancelled call makes no further attempt). */
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController()
+    return this.controller.signal
+  }
+
+  /** Throws the cancellation reason, if any (checked between the steps of a call). */
+  check(): void {
+    if (this.reason) throw this.reason
+  }
+
+  /** Waits `ms`, or rejects as soon as the call is cancelled. */
+  sleep(ms: number): Promise<void> {
+    this.check()
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.cancelWait = undefined
+        resolve()
+      }, ms)
+      this.cancelWait = () => {
+        clearTimeout(timer)
+        reject(this.reason)
+      }
+    })
+  }
+
+  /** Waits for `ready`; on cancellation calls `abandon` and rejects with the reason. */
+  waitFor(ready: Promise<void>, abandon: () => void): Promise<void> {
+    this.check()
+    return new Promise((resolve, reject) => {
+      this.cancelWait = () => {
+        abandon()
+        reject(this.reason)
+      }
+      ready.then(() => {
+        if (this.reason) return // cancelled meanwhile: cancelWait already abandoned and rejected
+        this.cancelWait = undefined
+        resolve()
+      })
+    })
+  }
+
+  cancel(reason: LLMError): void {
+    if (this.reason) return
+    this.reason = reason
+    const wait = this.cancelWait
+    this.cancelWait = undefined
+    wait?.()
+    this.controller?.abort(reason)
+  }
+
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer)
+    if (this.onCallerAbort) this.callerSignal?.removeEventListener('abort', this.onCallerAbort)
+  }
+}
