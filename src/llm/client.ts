@@ -3,7 +3,7 @@
 import { DEFAULT_BREAKER, type BreakerOptions } from './breaker.js'
 import { DEFAULT_BUDGET, estimatePromptTokens, trimToBudget, type BudgetOptions } from './budget.js'
 import { LLMError, asLLMError, isProviderFault } from './errors.js'
-import { DEFAULT_LADDER, DegradationLadder, type Degradation } from './ladder.js'
+import { DEFAULT_LADDER, DegradationLadder, STEPS, type Degradation } from './ladder.js'
 import { Semaphore } from './limits.js'
 import { MetricsRecorder, type LLMMetrics } from './metrics.js'
 import { Provider, configError } from './provider.js'
@@ -63,6 +63,8 @@ interface Exchanged<R> {
   attempts: number
 }
 
+const [FALLBACK_MODEL, SKIP_NON_CRITICAL, RECORD_ONLY] = [1, 2, 3]
+
 const DEFAULTS = { concurrency: 1024, retries: 3, timeoutMs: 60_000, connectTimeoutMs: 10_000, idleTimeoutMs: 30_000 }
 
 export class LLM {
@@ -111,15 +113,16 @@ export class LLM {
       this.byName.set(p.name, p)
     }
     this.tokenLimited = this.providers.some((p) => p.tokenBucket !== undefined)
-    this.ladder = new DegradationLadder(ladder, () => ({
-      anyAvailable: this.providers.some((p) => p.breaker.available()),
-      primaryClosed: this.providers[0].breaker.state === 'closed',
-    }))
+    this.ladder = new DegradationLadder(
+      ladder,
+      () => this.providers.some((p) => p.breaker.available()),
+      () => this.providers[0].breaker.state === 'closed',
+    )
   }
 
   /** One chat completion. */
   chat(request: ChatRequest): Promise<ChatResult> {
-    return this.run('chat', request, (scope, degradation) => this.chatExchange(scope, request, request.messages, degradation))
+    return this.run('chat', request, (scope, level) => this.chatExchange(scope, request, request.messages, level))
   }
 
   /**
@@ -127,16 +130,16 @@ export class LLM {
    * that fails gets one more round with the validation error in the prompt; then ERR_LLM_PARSE.
    */
   json<T>(request: JsonRequest<T>): Promise<JsonResult<T>> {
-    return this.run('json', request, async (scope, degradation) => {
+    return this.run('json', request, async (scope, level) => {
       const { validator, jsonSchema } = this.prepared(request.schema)
       const withFormat: ChatRequest = { ...request, responseFormat: responseFormatFor(request.mode ?? 'json_schema', request.schemaName ?? 'output', jsonSchema) }
-      const first = await this.chatExchange(scope, withFormat, request.messages, degradation)
+      const first = await this.chatExchange(scope, withFormat, request.messages, level)
       const parsed = parseStructured(first.text, validator)
       if (parsed.ok) return { ...first, data: parsed.value, repaired: false }
       if (request.repair === false) throw this.parseError(first, parsed.issues)
       this.recorder.repairs++
       const repairMessages: ChatMessage[] = [...request.messages, first.message, { role: 'user', content: repairPrompt(parsed.issues, jsonSchema) }]
-      const second = await this.chatExchange(scope, withFormat, repairMessages, degradation)
+      const second = await this.chatExchange(scope, withFormat, repairMessages, level)
       const reparsed = parseStructured(second.text, validator)
       if (!reparsed.ok) throw this.parseError(second, reparsed.issues)
       return { ...second, attempts: first.attempts + second.attempts, data: reparsed.value, repaired: true }
@@ -149,16 +152,16 @@ export class LLM {
    * handed out cannot be taken back).
    */
   stream(request: StreamRequest): LLMStream {
-    return new LLMStream((stream) => this.run('stream', request, (scope, degradation) => this.streamExchange(scope, request, stream, degradation)))
+    return new LLMStream((stream) => this.run('stream', request, (scope, level) => this.streamExchange(scope, request, stream, level)))
   }
 
   /** Embeddings for one text or many (`/embeddings`). */
   embed(request: EmbedRequest): Promise<EmbedResult> {
-    return this.run('embed', request, async (scope, degradation) => {
+    return this.run('embed', request, async (scope, level) => {
       const input = request.input
       const count = Array.isArray(input) ? input.length : 1
       const estimate = Math.ceil((Array.isArray(input) ? input.join('').length : input.length) / this.budget.charsPerToken)
-      const done = await this.exchange(scope, request, estimate, degradation, async (route) => {
+      const done = await this.exchange(scope, request, estimate, level, async (route) => {
         const json = await postJson(route.provider, '/embeddings', JSON.stringify({ model: route.model, input }), scope, this.timeouts, route.model)
         return readEmbeddings(json, count, route.provider.name, route.model)
       })
@@ -197,21 +200,21 @@ export class LLM {
   }
 
   /** The frame of every call: metrics, timeout and cancellation, the ladder. Every call settles here. */
-  private async run<R>(kind: RecordedCall['kind'], request: CallOptions, body: (scope: CallScope, degradation: Degradation) => Promise<R>): Promise<R> {
+  private async run<R>(kind: RecordedCall['kind'], request: CallOptions, body: (scope: CallScope, level: number) => Promise<R>): Promise<R> {
     this.recorder.callStarted(performance.now())
     const scope = new CallScope(request.timeoutMs ?? this.timeoutMs, request.signal)
     try {
       if (this.closed) throw new LLMError('closed', 'the LLM client is closed')
       scope.check()
-      const degradation = this.ladder.current()
-      if (degradation.step === 'record-only') {
+      const level = this.ladder.level()
+      if (level === RECORD_ONLY) {
         this.keep(kind, request)
-        throw new LLMError('skipped', `not sent, recorded: ${degradation.reason}`, { recorded: true })
+        throw new LLMError('skipped', `not sent, recorded: ${this.ladder.current().reason}`, { recorded: true })
       }
-      if (degradation.step === 'skip-non-critical' && request.critical === false) {
-        throw new LLMError('skipped', `non-critical call skipped: ${degradation.reason}`)
+      if (level === SKIP_NON_CRITICAL && request.critical === false) {
+        throw new LLMError('skipped', `non-critical call skipped: ${this.ladder.current().reason}`)
       }
-      const result = await body(scope, degradation)
+      const result = await body(scope, level)
       this.recorder.callEnded(performance.now(), scope.startedAt)
       return result
     } catch (error) {
@@ -223,9 +226,9 @@ export class LLM {
     }
   }
 
-  private async chatExchange(scope: CallScope, request: ChatRequest, messages: ChatMessage[], degradation: Degradation): Promise<ChatResult> {
+  private async chatExchange(scope: CallScope, request: ChatRequest, messages: ChatMessage[], level: number): Promise<ChatResult> {
     const { sent, estimate, trimmed } = this.fitBudget(request, messages)
-    const done = await this.exchange(scope, request, estimate + (request.maxTokens ?? 0), degradation, async (route) => {
+    const done = await this.exchange(scope, request, estimate + (request.maxTokens ?? 0), level, async (route) => {
       const json = await postJson(route.provider, '/chat/completions', chatBody(request, sent, route.model, false), scope, this.timeouts, route.model)
       return readChatReply(json, route.provider.name, route.model)
     })
@@ -244,18 +247,18 @@ export class LLM {
       attempts: done.attempts,
       latencyMs: performance.now() - scope.startedAt,
       trimmed,
-      degradation: degradation.step,
+      degradation: STEPS[level],
     }
   }
 
-  private async streamExchange(scope: CallScope, request: StreamRequest, stream: LLMStream, degradation: Degradation): Promise<StreamResult> {
+  private async streamExchange(scope: CallScope, request: StreamRequest, stream: LLMStream, level: number): Promise<StreamResult> {
     const { sent, estimate, trimmed } = this.fitBudget(request, request.messages)
     let emitted = false
     const done = await this.exchange(
       scope,
       request,
       estimate + (request.maxTokens ?? 0),
-      degradation,
+      level,
       async (route) => {
         const body = await openStream(route.provider, '/chat/completions', chatBody(request, sent, route.model, true), scope, this.timeouts, route.model)
         const decoder = new SseDecoder()
@@ -321,34 +324,59 @@ export class LLM {
       attempts: done.attempts,
       latencyMs: performance.now() - scope.startedAt,
       trimmed,
-      degradation: degradation.step,
+      degradation: STEPS[level],
       stoppedEarly: reply.stoppedEarly,
     }
   }
 
-  /** The retry loop: route, attempt, and on a retryable failure wait (backoff or Retry-After) and go again. */
+  /**
+   * The retry loop: route (breaker, failover), admit, send, and on a retryable failure wait
+   * (backoff or Retry-After) and go again. Each attempt's outcome feeds the provider's breaker and
+   * AIMD limit and the ladder. One function rather than loop + attempt: this runs for every call.
+   */
   private async exchange<R>(
     scope: CallScope,
     request: CallOptions,
     estimatedTokens: number,
-    degradation: Degradation,
+    level: number,
     send: (route: Route) => Promise<R>,
-    mayRetry: () => boolean = () => true,
+    mayRetry?: () => boolean,
   ): Promise<Exchanged<R>> {
     const maxRetries = request.retries ?? this.retries
     let previous: Provider | undefined
     for (let attempt = 1; ; attempt++) {
       scope.check()
-      const route = this.route(request, degradation)
-      if (previous && previous !== route.provider) this.recorder.failovers++
-      previous = route.provider
+      const route = this.route(request, level)
+      const provider = route.provider
+      if (previous && previous !== provider) this.recorder.failovers++
+      previous = provider
       let failure: LLMError
       try {
-        return { value: await this.attempt(scope, route, estimatedTokens, send), provider: route.provider, model: route.model, attempts: attempt }
+        const admitting = this.admit(scope, provider, estimatedTokens)
+        if (admitting) await admitting
+      } catch (error) {
+        provider.breaker.cancelProbe()
+        throw error
+      }
+      const startedAt = performance.now()
+      provider.attempts++
+      this.recorder.attemptStarted()
+      try {
+        const value = await send(route)
+        const latency = performance.now() - startedAt
+        provider.breaker.record(false, latency)
+        provider.sampleLatency(latency, false)
+        this.ladder.record(false)
+        return { value, provider, model: route.model, attempts: attempt }
       } catch (error) {
         failure = asLLMError(error)
+        this.learn(provider, failure, performance.now() - startedAt)
+      } finally {
+        this.recorder.attemptEnded()
+        provider.slots.release()
+        this.global.release()
       }
-      const delay = scope.reason || !mayRetry() ? undefined : retryDelayMs(failure, attempt, maxRetries, this.backoff, scope.remainingMs)
+      const delay = scope.reason || (mayRetry && !mayRetry()) ? undefined : retryDelayMs(failure, attempt, maxRetries, this.backoff, scope.remainingMs)
       if (delay === undefined) {
         failure.details.attempts = attempt
         throw failure
@@ -358,48 +386,33 @@ export class LLM {
     }
   }
 
-  /** One attempt on one route: admission, the HTTP exchange, and what it teaches breaker, AIMD and ladder. */
-  private async attempt<R>(scope: CallScope, route: Route, estimatedTokens: number, send: (route: Route) => Promise<R>): Promise<R> {
-    const provider = route.provider
-    try {
-      await this.admit(scope, provider, estimatedTokens)
-    } catch (error) {
+  /** What a failed attempt tells the provider's breaker and AIMD limit and the ladder. */
+  private learn(provider: Provider, failure: LLMError, latencyMs: number): void {
+    if (failure.failure === 'aborted') {
+      // The caller gave up: that says nothing about the provider.
       provider.breaker.cancelProbe()
-      throw error
+      return
     }
-    const startedAt = performance.now()
-    provider.attempts++
-    this.recorder.attemptStarted()
-    try {
-      const value = await send(route)
-      const latency = performance.now() - startedAt
-      provider.breaker.record(false, latency)
-      provider.sampleLatency(latency, false)
-      this.ladder.record(false)
-      return value
-    } catch (error) {
-      const failure = asLLMError(error)
-      if (failure.failure === 'aborted') {
-        // The caller gave up: that says nothing about the provider.
-        provider.breaker.cancelProbe()
-      } else {
-        const latency = performance.now() - startedAt
-        const fault = isProviderFault(failure.failure)
-        if (fault) provider.failures++
-        provider.breaker.record(fault, latency)
-        provider.sampleLatency(latency, fault)
-        this.ladder.record(fault)
-      }
-      throw failure
-    } finally {
-      this.recorder.attemptEnded()
-      provider.slots.release()
-      this.global.release()
-    }
+    const fault = isProviderFault(failure.failure)
+    if (fault) provider.failures++
+    provider.breaker.record(fault, latencyMs)
+    provider.sampleLatency(latencyMs, fault)
+    this.ladder.record(fault)
   }
 
-  /** Token buckets first (waiting there holds no slot), then the provider's slot, then a global one. */
-  private async admit(scope: CallScope, provider: Provider, estimatedTokens: number): Promise<void> {
+  /**
+   * Token buckets first (waiting there holds no slot), then the provider's slot, then a global one.
+   * Returns undefined when admitted at once (the common case, without a promise), else a promise.
+   */
+  private admit(scope: CallScope, provider: Provider, estimatedTokens: number): Promise<void> | undefined {
+    if (!provider.requestBucket && !provider.tokenBucket && provider.slots.tryAcquire()) {
+      if (this.global.tryAcquire()) return undefined
+      return this.waitGlobal(scope, provider)
+    }
+    return this.admitSlowly(scope, provider, estimatedTokens)
+  }
+
+  private async admitSlowly(scope: CallScope, provider: Provider, estimatedTokens: number): Promise<void> {
     if (provider.requestBucket || provider.tokenBucket) {
       const wait = Math.max(provider.requestBucket?.reserve(1) ?? 0, provider.tokenBucket?.reserve(estimatedTokens) ?? 0)
       if (wait > 0) {
@@ -423,33 +436,36 @@ export class LLM {
       const place = provider.slots.acquire()
       await scope.waitFor(place.ready, place.abandon)
     }
-    if (!this.global.tryAcquire()) {
-      const place = this.global.acquire()
-      try {
-        await scope.waitFor(place.ready, place.abandon)
-      } catch (error) {
-        provider.slots.release()
-        throw error
-      }
+    if (!this.global.tryAcquire()) await this.waitGlobal(scope, provider)
+  }
+
+  /** Waits for a global slot while holding the provider's, which is given back if the wait fails. */
+  private async waitGlobal(scope: CallScope, provider: Provider): Promise<void> {
+    const place = this.global.acquire()
+    try {
+      await scope.waitFor(place.ready, place.abandon)
+    } catch (error) {
+      provider.slots.release()
+      throw error
     }
   }
 
   /** The requested (or first) provider if its breaker lets the call through, else the next that does. */
-  private route(request: CallOptions, degradation: Degradation): Route {
+  private route(request: CallOptions, level: number): Route {
     const first = request.provider === undefined ? this.providers[0] : this.byName.get(request.provider)
     if (!first) throw new LLMError('request', `no provider named '${request.provider}'`)
-    if (first.breaker.allow()) return { provider: first, model: this.modelFor(first, first, request, degradation) }
+    if (first.breaker.allow()) return { provider: first, model: this.modelFor(first, first, request, level) }
     if (request.failover !== false) {
       for (const p of this.providers) {
-        if (p !== first && p.breaker.allow()) return { provider: p, model: this.modelFor(p, first, request, degradation) }
+        if (p !== first && p.breaker.allow()) return { provider: p, model: this.modelFor(p, first, request, level) }
       }
     }
     throw new LLMError('circuit_open', `circuit open for ${request.failover === false ? first.name : 'every provider'}`, { provider: first.name })
   }
 
   /** The requested model where the provider serves it; its default elsewhere; its cheaper model when the ladder says so. */
-  private modelFor(provider: Provider, first: Provider, request: CallOptions, degradation: Degradation): string {
-    if (degradation.level >= 1 && provider.fallbackModel) return provider.fallbackModel
+  private modelFor(provider: Provider, first: Provider, request: CallOptions, level: number): string {
+    if (level >= FALLBACK_MODEL && provider.fallbackModel) return provider.fallbackModel
     if (request.model && (provider === first || provider.models.includes(request.model))) return request.model
     return provider.models[0]
   }

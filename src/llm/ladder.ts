@@ -38,6 +38,8 @@ class FailureWindow {
   private failures = new Uint32Array(BUCKETS)
   private bucket = 0
   private bucketStart = 0
+  totalAttempts = 0
+  totalFailures = 0
 
   constructor(private readonly windowMs: number) {}
 
@@ -47,7 +49,8 @@ class FailureWindow {
     if (failed) this.failures[this.bucket]++
   }
 
-  totals(now: number): { attempts: number; failures: number } {
+  /** Sums the window into `totalAttempts` and `totalFailures` (fields, not a returned object: this runs per call). */
+  sum(now: number): void {
     this.advance(now)
     let attempts = 0
     let failures = 0
@@ -55,7 +58,8 @@ class FailureWindow {
       attempts += this.attempts[i]
       failures += this.failures[i]
     }
-    return { attempts, failures }
+    this.totalAttempts = attempts
+    this.totalFailures = failures
   }
 
   private advance(now: number) {
@@ -78,8 +82,10 @@ export class DegradationLadder {
 
   constructor(
     private readonly opts: LadderOptions,
-    /** Is any provider able to take a call now? Is the first (preferred) one healthy? */
-    private readonly health: () => { anyAvailable: boolean; primaryClosed: boolean },
+    /** Can any provider take a call now? */
+    private readonly anyAvailable: () => boolean,
+    /** Is the first (preferred) provider's circuit closed? */
+    private readonly primaryClosed: () => boolean,
   ) {
     this.window = new FailureWindow(opts.windowMs)
   }
@@ -92,18 +98,36 @@ export class DegradationLadder {
     this.forced = step
   }
 
+  /** The step index now (0 normal .. 3 record-only); allocation-free, for every call. */
+  level(now = performance.now()): number {
+    return this.evaluate(now)
+  }
+
   current(now = performance.now()): Degradation {
-    const { attempts, failures } = this.window.totals(now)
-    const failureRate = attempts > 0 ? failures / attempts : 0
-    const measured = attempts >= this.opts.minAttempts
-    const of = (step: DegradationStep, reason: string, forced = false): Degradation => ({ step, level: STEPS.indexOf(step), reason, forced, failureRate })
-    if (this.forced) return of(this.forced, 'set by degrade()', true)
-    const { anyAvailable, primaryClosed } = this.health()
-    if (!anyAvailable) return of('record-only', 'every provider circuit is open')
+    const level = this.evaluate(now)
+    this.window.sum(now)
+    const attempts = this.window.totalAttempts
+    const failureRate = attempts > 0 ? this.window.totalFailures / attempts : 0
+    const step = STEPS[level]
     const percent = `${Math.round(failureRate * 100)}% of ${attempts} recent attempts failed`
-    if (measured && failureRate >= this.opts.skipNonCriticalAt) return of('skip-non-critical', percent)
-    if (measured && failureRate >= this.opts.fallbackModelAt) return of('fallback-model', percent)
-    if (!primaryClosed) return of('fallback-model', 'the first provider circuit is not closed')
-    return of('normal', attempts > 0 ? percent : 'no recent attempts')
+    let reason: string
+    if (this.forced) reason = 'set by degrade()'
+    else if (step === 'record-only') reason = 'every provider circuit is open'
+    else if (step === 'fallback-model' && !(attempts >= this.opts.minAttempts && failureRate >= this.opts.fallbackModelAt)) reason = 'the first provider circuit is not closed'
+    else reason = attempts > 0 ? percent : 'no recent attempts'
+    return { step, level, reason, forced: this.forced !== null, failureRate }
+  }
+
+  private evaluate(now: number): number {
+    if (this.forced) return STEPS.indexOf(this.forced)
+    if (!this.anyAvailable()) return 3
+    this.window.sum(now)
+    const attempts = this.window.totalAttempts
+    if (attempts >= this.opts.minAttempts) {
+      const failureRate = this.window.totalFailures / attempts
+      if (failureRate >= this.opts.skipNonCriticalAt) return 2
+      if (failureRate >= this.opts.fallbackModelAt) return 1
+    }
+    return this.primaryClosed() ? 0 : 1
   }
 }

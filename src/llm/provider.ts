@@ -48,7 +48,7 @@ export class Provider {
     this.fallbackModel = config.fallbackModel
     this.prices = config.prices ?? {}
     this.basePath = url.pathname.replace(/\/+$/, '')
-    this.headers = { 'content-type': 'application/json', accept: 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}), ...config.headers }
+    this.headers = { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}), ...config.headers }
     const concurrency = config.limits?.concurrency ?? DEFAULT_PROVIDER_CONCURRENCY
     const adaptive = config.limits?.adaptive ?? true
     this.adaptive = adaptive === false ? undefined : new AdaptiveLimit(concurrency, { ...DEFAULT_ADAPTIVE, ...(adaptive === true ? {} : adaptive) })

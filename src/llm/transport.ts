@@ -17,7 +17,7 @@ type Body = Dispatcher.ResponseData['body']
 async function send(provider: Provider, path: string, payload: string, scope: CallScope, timeouts: AttemptTimeouts, model: string): Promise<Body> {
   let response: Dispatcher.ResponseData
   try {
-    response = await provider.pool.request({
+    const options: Dispatcher.RequestOptions = {
       path: provider.basePath + path,
       method: 'POST',
       headers: provider.headers,
@@ -25,9 +25,13 @@ async function send(provider: Provider, path: string, payload: string, scope: Ca
       signal: scope.signal,
       headersTimeout: Math.max(1, Math.min(timeouts.headersTimeoutMs, scope.remainingMs)),
       bodyTimeout: timeouts.idleTimeoutMs,
+    }
+    if (provider.pipelined) {
       // Pipelining POSTs needs both: undici otherwise holds them until the socket is idle.
-      ...(provider.pipelined ? { idempotent: true, blocking: false } : {}),
-    })
+      options.idempotent = true
+      options.blocking = false
+    }
+    response = await provider.pool.request(options)
   } catch (error) {
     throw classify(error, scope, provider.name, model)
   }

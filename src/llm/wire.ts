@@ -47,7 +47,7 @@ export function readChatReply(json: unknown, provider: string, model: string): C
   const toolCalls = Array.isArray(message.tool_calls) ? message.tool_calls : []
   const text = typeof message.content === 'string' ? message.content : ''
   return {
-    message: { role: 'assistant', content: message.content ?? null, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
+    message: toolCalls.length ? { role: 'assistant', content: message.content ?? null, tool_calls: toolCalls } : { role: 'assistant', content: text },
     text,
     toolCalls,
     finishReason: choice.finish_reason ?? null,
