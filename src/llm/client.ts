@@ -343,13 +343,10 @@ export class LLM {
     mayRetry?: () => boolean,
   ): Promise<Exchanged<R>> {
     const maxRetries = request.retries ?? this.retries
-    let previous: Provider | undefined
     for (let attempt = 1; ; attempt++) {
       scope.check()
       const route = this.route(request, level)
       const provider = route.provider
-      if (previous && previous !== provider) this.recorder.failovers++
-      previous = provider
       let failure: LLMError
       try {
         const admitting = this.admit(scope, provider, estimatedTokens)
@@ -457,7 +454,10 @@ export class LLM {
     if (first.breaker.allow()) return { provider: first, model: this.modelFor(first, first, request, level) }
     if (request.failover !== false) {
       for (const p of this.providers) {
-        if (p !== first && p.breaker.allow()) return { provider: p, model: this.modelFor(p, first, request, level) }
+        if (p !== first && p.breaker.allow()) {
+          this.recorder.failovers++
+          return { provider: p, model: this.modelFor(p, first, request, level) }
+        }
       }
     }
     throw new LLMError('circuit_open', `circuit open for ${request.failover === false ? first.name : 'every provider'}`, { provider: first.name })

@@ -55,6 +55,7 @@ export interface LLMMetrics {
   repairs: number
   /** HTTP attempts sent. */
   attempts: number
+  /** Attempts sent to another provider than the requested (or first) one because its circuit was open. */
   failovers: number
   /** Calls finished over their wall time, ms, queueing and retries included. */
   latency: { p50: number; p95: number; p99: number; mean: number; max: number }
