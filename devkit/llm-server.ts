@@ -83,6 +83,8 @@ export interface ServerStats {
   peakInflight: number
   models: Record<string, number>
   authorization: string | undefined
+  /** Streams the client closed before the server finished them. */
+  streamsCut: number
 }
 
 interface ChatBody {
@@ -96,7 +98,7 @@ export class LLMServer {
   readonly url: string
   readonly rules: Rule[]
   readonly received: ChatBody[] = []
-  readonly stats: ServerStats = { requests: 0, byStatus: {}, resets: 0, hangs: 0, inflight: 0, peakInflight: 0, models: {}, authorization: undefined }
+  readonly stats: ServerStats = { requests: 0, byStatus: {}, resets: 0, hangs: 0, inflight: 0, peakInflight: 0, models: {}, authorization: undefined, streamsCut: 0 }
   private readonly random: () => number
   private readonly sockets = new Set<Socket>()
 
@@ -220,6 +222,9 @@ export class LLMServer {
     const event = (delta: object, finish: string | null) =>
       `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+    res.on('close', () => {
+      if (!res.writableFinished) this.stats.streamsCut++
+    })
     let i = 0
     const next = () => {
       if (res.destroyed) return

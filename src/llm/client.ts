@@ -46,7 +46,8 @@ export interface EmbedResult {
 
 export interface RecordedCall {
   kind: 'chat' | 'json' | 'stream' | 'embed'
-  request: CallOptions
+  /** The request as the caller passed it, to send again later. */
+  request: ChatRequest | EmbedRequest
   /** Date.now() when it was recorded. */
   at: number
 }
@@ -200,7 +201,7 @@ export class LLM {
   }
 
   /** The frame of every call: metrics, timeout and cancellation, the ladder. Every call settles here. */
-  private async run<R>(kind: RecordedCall['kind'], request: CallOptions, body: (scope: CallScope, level: number) => Promise<R>): Promise<R> {
+  private async run<R>(kind: RecordedCall['kind'], request: ChatRequest | EmbedRequest, body: (scope: CallScope, level: number) => Promise<R>): Promise<R> {
     this.recorder.callStarted(performance.now())
     const scope = new CallScope(request.timeoutMs ?? this.timeoutMs, request.signal)
     try {
@@ -267,10 +268,17 @@ export class LLM {
         let promptTokens: number | undefined
         let completionTokens: number | undefined
         let stoppedEarly = false
+        let idleError: LLMError | undefined
         const stop = () => {
           stoppedEarly = true
           body.destroy()
         }
+        // Our own idle timer, refreshed per read: undici's bodyTimeout ticks at ~0.5 s and a stream
+        // that trickles faster than that never trips it.
+        const idle = setTimeout(() => {
+          idleError = new LLMError('timeout', `${route.provider.name}: no stream data for ${this.timeouts.idleTimeoutMs} ms`, { provider: route.provider.name, model: route.model })
+          body.destroy(idleError)
+        }, this.timeouts.idleTimeoutMs)
         stream.onStop = stop
         if (stream.stopRequested) stop()
         try {
@@ -278,6 +286,7 @@ export class LLM {
           // with it a socket the pool could reuse.
           let sawDone = false
           reading: for await (const bytes of body) {
+            idle.refresh()
             if (sawDone) continue
             for (const data of decoder.push(bytes as Uint8Array)) {
               if (data === '[DONE]') {
@@ -301,8 +310,9 @@ export class LLM {
           }
         } catch (error) {
           // Closing the body ourselves ends the loop with an error that is not a failure.
-          if (!stoppedEarly) throw classify(error, scope, route.provider.name, route.model)
+          if (!stoppedEarly) throw idleError ?? classify(error, scope, route.provider.name, route.model)
         } finally {
+          clearTimeout(idle)
           stream.onStop = undefined
         }
         return { text, finishReason, promptTokens, completionTokens, stoppedEarly }
@@ -499,7 +509,7 @@ export class LLM {
     return new LLMError('parse', `the reply does not match the schema: ${issues}`, { provider: reply.provider, model: reply.model, raw: reply.text, issues })
   }
 
-  private keep(kind: RecordedCall['kind'], request: CallOptions) {
+  private keep(kind: RecordedCall['kind'], request: RecordedCall['request']) {
     if (this.recorded.length >= this.recordLimit) this.recorded.shift()
     this.recorded.push({ kind, request, at: Date.now() })
     this.recorder.recorded++

@@ -53,7 +53,7 @@ export interface ProviderConfig {
     /** Most requests in flight to this provider (default 256). */
     concurrency?: number
     /** AIMD between `min` and `concurrency`; false keeps the limit fixed (default on). */
-    adaptive?: boolean | AdaptiveOptions
+    adaptive?: boolean | Partial<AdaptiveOptions>
     requestsPerMinute?: number
     tokensPerMinute?: number
   }
@@ -76,9 +76,9 @@ export interface LLMConfig {
   /** Whole call, queueing and retries included (default 60,000 ms). */
   timeoutMs?: number
   connectTimeoutMs?: number
-  /** Time to the response headers of one attempt (default: `timeoutMs`). */
+  /** Time to the response headers of one attempt (default: `timeoutMs`; undici checks it on a ~0.5 s tick). */
   headersTimeoutMs?: number
-  /** Longest silence between body chunks of one attempt (default 30,000 ms). */
+  /** Longest silence between body chunks of one attempt (default 30,000 ms; exact for streams, ~0.5 s ticks otherwise). */
   idleTimeoutMs?: number
   backoff?: Partial<BackoffOptions>
   breaker?: Partial<BreakerOptions>
