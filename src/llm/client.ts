@@ -162,10 +162,11 @@ export class LLM {
       const input = request.input
       const count = Array.isArray(input) ? input.length : 1
       const estimate = Math.ceil((Array.isArray(input) ? input.join('').length : input.length) / this.budget.charsPerToken)
-      const done = await this.exchange(scope, request, estimate, level, async (route) => {
-        const json = await postJson(route.provider, '/embeddings', JSON.stringify({ model: route.model, input }), scope, this.timeouts, route.model)
-        return readEmbeddings(json, count, route.provider.name, route.model)
-      })
+      const done = await this.exchange(scope, request, estimate, level, (route) =>
+        postJson(route.provider, '/embeddings', JSON.stringify({ model: route.model, input }), scope, this.timeouts, route.model, (json) =>
+          readEmbeddings(json, count, route.provider.name, route.model),
+        ),
+      )
       this.countTokens(done.provider, done.model, done.value.promptTokens ?? estimate, 0, estimate)
       return { vectors: done.value.vectors, provider: done.provider.name, model: done.model, attempts: done.attempts, latencyMs: performance.now() - scope.startedAt }
     })
@@ -229,10 +230,11 @@ export class LLM {
 
   private async chatExchange(scope: CallScope, request: ChatRequest, messages: ChatMessage[], level: number): Promise<ChatResult> {
     const { sent, estimate, trimmed } = this.fitBudget(request, messages)
-    const done = await this.exchange(scope, request, estimate + (request.maxTokens ?? 0), level, async (route) => {
-      const json = await postJson(route.provider, '/chat/completions', chatBody(request, sent, route.model, false), scope, this.timeouts, route.model)
-      return readChatReply(json, route.provider.name, route.model)
-    })
+    const done = await this.exchange(scope, request, estimate + (request.maxTokens ?? 0), level, (route) =>
+      postJson(route.provider, '/chat/completions', chatBody(request, sent, route.model, false), scope, this.timeouts, route.model, (json) =>
+        readChatReply(json, route.provider.name, route.model),
+      ),
+    )
     const reply = done.value
     const promptTokens = reply.promptTokens ?? (estimate || estimatePromptTokens(sent, this.budget))
     const completionTokens = reply.completionTokens ?? Math.ceil(reply.text.length / this.budget.charsPerToken)

@@ -77,31 +77,43 @@ export interface AdaptiveOptions {
   min: number
   /** Where it starts (default: the provider's concurrency, the ceiling): AIMD lowers it on trouble. */
   initial?: number
-  /** A latency above this multiple of the baseline is congestion (default 2). */
+  /** A window median above this multiple of the baseline is congestion (default 3). */
   latencyTolerance: number
   /** Multiplicative decrease on congestion (default 0.75). */
   backoffRatio: number
-  /** Samples over which the baseline (lowest recent latency) is re-learned (default 500). */
-  baselineWindow: number
+  /** Windows whose fastest tenth the baseline is learned from (default 20). */
+  baselineWindows: number
 }
 
-export const DEFAULT_ADAPTIVE: AdaptiveOptions = { min: 1, latencyTolerance: 2, backoffRatio: 0.75, baselineWindow: 500 }
+export const DEFAULT_ADAPTIVE: AdaptiveOptions = { min: 1, latencyTolerance: 3, backoffRatio: 0.75, baselineWindows: 20 }
+
+/** Samples per window at most (a window is `limit` attempts; the median needs no more). */
+const MAX_WINDOW = 128
 
 /**
- * Additive-increase / multiplicative-decrease on the provider's concurrency. Congestion is an
- * overload failure (429, 5xx, timeout, reset) or a latency above `latencyTolerance` x the baseline,
- * the lowest latency seen over the last `baselineWindow` samples: past the provider's knee, latency
- * climbs with concurrency, so the limit settles near the knee. The limit grows by one per window of
- * `limit` good samples while it is being used, and drops at most once per window, so one burst of
- * failures from requests sent together counts as one signal.
+ * Additive-increase / multiplicative-decrease on a provider's concurrency, judged once per window
+ * of `limit` attempts (at most 128), so that one window is about one round trip of the whole limit:
+ *
+ * - decrease (x `backoffRatio`) when the window had an overload failure (429, 5xx, timeout, reset)
+ *   or its median latency is above `latencyTolerance` x the baseline; past a provider's knee,
+ *   latency climbs with concurrency, so the limit settles near the knee;
+ * - else increase by one when the window used the whole limit (growing a limit nobody reaches
+ *   would only make the next overload worse).
+ *
+ * The baseline is the lowest 10th-percentile latency of the last `baselineWindows` windows (the
+ * current one included): requests that met no queue. The signal is a window's median, not single
+ * latencies, because LLM latency varies with the length of each answer and one long answer is not
+ * congestion; answers whose lengths vary by more than `latencyTolerance` between the 10th and the
+ * 50th percentile need a higher tolerance (or `adaptive: false`).
  */
 export class AdaptiveLimit {
   private value: number
-  private baseline = Infinity
-  private epochMin = Infinity
-  private epochSamples = 0
-  private sinceDecrease = 0
-  private credit = 0
+  private readonly latencies = new Float64Array(MAX_WINDOW)
+  private samples = 0
+  private attempts = 0
+  private overloaded = false
+  private saturated = false
+  private readonly lows: number[] = []
 
   constructor(
     private readonly max: number,
@@ -114,41 +126,36 @@ export class AdaptiveLimit {
     return Math.floor(this.value)
   }
 
+  /** The lowest recent 10th-percentile latency, ms (Infinity before the first window closes). */
   get baselineMs(): number {
-    return this.baseline
+    return this.lows.length ? Math.min(...this.lows) : Infinity
   }
 
   /** One finished attempt; `inflight` is the provider's in-flight count when it finished. */
   sample(latencyMs: number, overloaded: boolean, inflight: number): void {
-    this.sinceDecrease++
-    if (!overloaded) this.learnBaseline(latencyMs)
-    const congested = overloaded || latencyMs > this.baseline * this.opts.latencyTolerance
-    if (congested) {
-      if (this.sinceDecrease >= this.limit) {
-        this.value = Math.max(this.opts.min, this.value * this.opts.backoffRatio)
-        this.sinceDecrease = 0
-        this.credit = 0
-      }
-      return
-    }
-    // Growing a limit nobody reaches would only make the next overload worse.
-    if (inflight + 1 < this.limit) return
-    this.credit++
-    if (this.credit >= this.limit) {
-      this.credit = 0
-      this.value = Math.min(this.max, this.value + 1)
-    }
+    if (overloaded) this.overloaded = true
+    else if (this.samples < MAX_WINDOW) this.latencies[this.samples++] = latencyMs
+    if (inflight + 1 >= this.limit) this.saturated = true
+    if (++this.attempts >= Math.min(this.limit, MAX_WINDOW)) this.closeWindow()
   }
 
-  private learnBaseline(latencyMs: number) {
-    if (latencyMs < this.epochMin) this.epochMin = latencyMs
-    if (latencyMs < this.baseline) this.baseline = latencyMs
-    if (++this.epochSamples >= this.opts.baselineWindow) {
-      // A new epoch forgets an old low (the provider got slower for everyone, not congested by us).
-      this.baseline = this.epochMin
-      this.epochMin = Infinity
-      this.epochSamples = 0
+  private closeWindow() {
+    let median = Infinity
+    if (this.samples) {
+      const sorted = this.latencies.subarray(0, this.samples).sort()
+      median = sorted[this.samples >> 1]
+      this.lows.push(sorted[Math.floor(this.samples / 10)])
+      if (this.lows.length > this.opts.baselineWindows) this.lows.shift()
     }
+    if (this.overloaded || median > this.baselineMs * this.opts.latencyTolerance) {
+      this.value = Math.max(this.opts.min, this.value * this.opts.backoffRatio)
+    } else if (this.saturated) {
+      this.value = Math.min(this.max, this.value + 1)
+    }
+    this.samples = 0
+    this.attempts = 0
+    this.overloaded = false
+    this.saturated = false
   }
 }
 

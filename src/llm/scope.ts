@@ -17,7 +17,9 @@ export class CallScope {
   /** Set once the call is cancelled (its timeout fired or the caller aborted); every wait rejects with it. */
   reason: LLMError | undefined
   private timer: ReturnType<typeof setTimeout> | undefined
-  private listeners: Listener[] = []
+  /** undici's listener for the attempt in flight (one at a time; more are kept in `moreListeners`). */
+  private listener: Listener | undefined
+  private moreListeners: Listener[] | undefined
   private cancelWait: (() => void) | undefined
   private readonly onCallerAbort: (() => void) | undefined
 
@@ -54,7 +56,8 @@ export class CallScope {
   }
 
   on(_event: 'abort', listener: Listener): this {
-    this.listeners.push(listener)
+    if (!this.listener) this.listener = listener
+    else (this.moreListeners ??= []).push(listener)
     return this
   }
 
@@ -63,8 +66,11 @@ export class CallScope {
   }
 
   removeListener(_event: 'abort', listener: Listener): this {
-    const i = this.listeners.indexOf(listener)
-    if (i >= 0) this.listeners.splice(i, 1)
+    if (this.listener === listener) this.listener = undefined
+    else if (this.moreListeners) {
+      const i = this.moreListeners.indexOf(listener)
+      if (i >= 0) this.moreListeners.splice(i, 1)
+    }
     return this
   }
 
@@ -110,9 +116,12 @@ export class CallScope {
     const wait = this.cancelWait
     this.cancelWait = undefined
     wait?.()
-    const listeners = this.listeners
-    this.listeners = []
-    for (const listener of listeners) listener()
+    const first = this.listener
+    const more = this.moreListeners
+    this.listener = undefined
+    this.moreListeners = undefined
+    first?.()
+    if (more) for (const listener of more) listener()
   }
 
   dispose(): void {

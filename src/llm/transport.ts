@@ -13,64 +13,75 @@ export interface AttemptTimeouts {
 
 type Body = Dispatcher.ResponseData['body']
 
-/** Sends one request and returns the 2xx body unread; any other status becomes an LLMError. */
-async function send(provider: Provider, path: string, payload: string, scope: CallScope, timeouts: AttemptTimeouts, model: string): Promise<Body> {
-  let response: Dispatcher.ResponseData
-  try {
-    const options: Dispatcher.RequestOptions = {
-      path: provider.basePath + path,
-      method: 'POST',
-      headers: provider.headers,
-      body: payload,
-      signal: scope.signal,
-      headersTimeout: Math.max(1, Math.min(timeouts.headersTimeoutMs, scope.remainingMs)),
-      bodyTimeout: timeouts.idleTimeoutMs,
-    }
-    if (provider.pipelined) {
-      // Pipelining POSTs needs both: undici otherwise holds them until the socket is idle.
-      options.idempotent = true
-      options.blocking = false
-    }
-    response = await provider.pool.request(options)
-  } catch (error) {
-    throw classify(error, scope, provider.name, model)
+function requestOptions(provider: Provider, path: string, payload: string, scope: CallScope, timeouts: AttemptTimeouts): Dispatcher.RequestOptions {
+  const options: Dispatcher.RequestOptions = {
+    path: provider.basePath + path,
+    method: 'POST',
+    headers: provider.headers,
+    body: payload,
+    signal: scope.signal,
+    // The same value on every request: undici then refreshes the socket's timer instead of
+    // replacing it. The call's own deadline is enforced by its scope.
+    headersTimeout: timeouts.headersTimeoutMs,
+    bodyTimeout: timeouts.idleTimeoutMs,
   }
-  const { statusCode, headers, body } = response
-  if (statusCode >= 200 && statusCode < 300) return body
+  if (provider.pipelined) {
+    // Pipelining POSTs needs both: undici otherwise holds them until the socket is idle.
+    options.idempotent = true
+    options.blocking = false
+  }
+  return options
+}
+
+/** A non-2xx answer as an LLMError classified by status, with the server's Retry-After. */
+async function statusError(provider: Provider, response: Dispatcher.ResponseData, model: string): Promise<LLMError> {
   let text = ''
   try {
-    text = await body.text()
+    text = await response.body.text()
   } catch {
     // the status says enough
   }
-  const failure = failureOfStatus(statusCode)
-  throw new LLMError(failure, `${provider.name} answered ${statusCode}: ${text.slice(0, 500)}`, {
+  return new LLMError(failureOfStatus(response.statusCode), `${provider.name} answered ${response.statusCode}: ${text.slice(0, 500)}`, {
     provider: provider.name,
     model,
-    status: statusCode,
-    retryAfterMs: parseRetryAfter(headers['retry-after']),
+    status: response.statusCode,
+    retryAfterMs: parseRetryAfter(response.headers['retry-after']),
   })
 }
 
-/** POST with a JSON answer. */
-export async function postJson(provider: Provider, path: string, payload: string, scope: CallScope, timeouts: AttemptTimeouts, model: string): Promise<unknown> {
-  const body = await send(provider, path, payload, scope, timeouts, model)
+const ok = (status: number) => status >= 200 && status < 300
+
+/**
+ * POST with a JSON answer, handed to `read` (which may throw bad_response). One async function for
+ * request, status and body: every suspended frame is memory held by each call in flight.
+ */
+export async function postJson<R>(provider: Provider, path: string, payload: string, scope: CallScope, timeouts: AttemptTimeouts, model: string, read: (json: unknown) => R): Promise<R> {
   let text: string
   try {
-    text = await body.text()
+    const response = await provider.pool.request(requestOptions(provider, path, payload, scope, timeouts))
+    if (!ok(response.statusCode)) throw await statusError(provider, response, model)
+    text = await response.body.text()
   } catch (error) {
     throw classify(error, scope, provider.name, model)
   }
+  let json: unknown
   try {
-    return JSON.parse(text)
+    json = JSON.parse(text)
   } catch (cause) {
     throw new LLMError('bad_response', `${provider.name} sent a body that is not JSON: ${text.slice(0, 200)}`, { provider: provider.name, model }, { cause })
   }
+  return read(json)
 }
 
 /** POST whose 2xx answer is read as it arrives (SSE). */
-export function openStream(provider: Provider, path: string, payload: string, scope: CallScope, timeouts: AttemptTimeouts, model: string): Promise<Body> {
-  return send(provider, path, payload, scope, timeouts, model)
+export async function openStream(provider: Provider, path: string, payload: string, scope: CallScope, timeouts: AttemptTimeouts, model: string): Promise<Body> {
+  try {
+    const response = await provider.pool.request(requestOptions(provider, path, payload, scope, timeouts))
+    if (!ok(response.statusCode)) throw await statusError(provider, response, model)
+    return response.body
+  } catch (error) {
+    throw classify(error, scope, provider.name, model)
+  }
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'])
