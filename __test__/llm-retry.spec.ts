@@ -132,6 +132,21 @@ test('a server that hangs: the call times out with ERR_LLM_TIMEOUT at timeoutMs'
   t.is(llm.metrics().inflight, 0)
 })
 
+test('calls with different timeouts each time out at their own deadline, whatever the order they started in', async (t) => {
+  const server = await serve(t, { rules: [{ then: { hang: true } }] })
+  const llm = client(t, [providerFor(server)])
+  const started = performance.now()
+  const elapsed = await Promise.all(
+    [450, 150, 300].map(async (timeoutMs) => {
+      const error = await failure(t, llm.chat({ ...ask(`hang ${timeoutMs}`), timeoutMs }))
+      t.is(error.code, 'ERR_LLM_TIMEOUT')
+      return performance.now() - started
+    }),
+  )
+  t.true(elapsed[1] >= 145 && elapsed[1] < elapsed[2] && elapsed[2] < elapsed[0], elapsed.join(', '))
+  t.true(elapsed[0] >= 445 && elapsed[0] < 1500, elapsed.join(', '))
+})
+
 test('headersTimeoutMs bounds one attempt: a hung attempt is retried and the next one answers', async (t) => {
   const server = await serve(t, { rules: [{ match: 'hang once', times: 1, then: { hang: true } }] })
   const llm = client(t, [providerFor(server)], { headersTimeoutMs: 200 })

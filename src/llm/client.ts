@@ -2,6 +2,7 @@
 // -> admission (token buckets, provider and global semaphores) -> HTTP attempt -> retry loop.
 import { DEFAULT_BREAKER, type BreakerOptions } from './breaker.js'
 import { DEFAULT_BUDGET, estimatePromptTokens, trimToBudget, type BudgetOptions } from './budget.js'
+import { DeadlineQueue } from './deadlines.js'
 import { LLMError, asLLMError, isProviderFault } from './errors.js'
 import { DEFAULT_LADDER, DegradationLadder, STEPS, type Degradation } from './ladder.js'
 import { Semaphore } from './limits.js'
@@ -73,6 +74,7 @@ export class LLM {
   private readonly byName = new Map<string, Provider>()
   private readonly global: Semaphore
   private readonly recorder = new MetricsRecorder()
+  private readonly deadlines = new DeadlineQueue()
   private readonly ladder: DegradationLadder
   private readonly backoff: BackoffOptions
   private readonly budget: BudgetOptions
@@ -204,7 +206,7 @@ export class LLM {
   /** The frame of every call: metrics, timeout and cancellation, the ladder. Every call settles here. */
   private async run<R>(kind: RecordedCall['kind'], request: ChatRequest | EmbedRequest, body: (scope: CallScope, level: number) => Promise<R>): Promise<R> {
     this.recorder.callStarted(performance.now())
-    const scope = new CallScope(request.timeoutMs ?? this.timeoutMs, request.signal)
+    const scope = new CallScope(request.timeoutMs ?? this.timeoutMs, request.signal, this.deadlines)
     try {
       if (this.closed) throw new LLMError('closed', 'the LLM client is closed')
       scope.check()
@@ -228,30 +230,33 @@ export class LLM {
     }
   }
 
-  private async chatExchange(scope: CallScope, request: ChatRequest, messages: ChatMessage[], level: number): Promise<ChatResult> {
+  /** One chat completion inside a call (json() makes two). A `.then`, not an async function: one suspended frame less per call in flight. */
+  private chatExchange(scope: CallScope, request: ChatRequest, messages: ChatMessage[], level: number): Promise<ChatResult> {
     const { sent, estimate, trimmed } = this.fitBudget(request, messages)
-    const done = await this.exchange(scope, request, estimate + (request.maxTokens ?? 0), level, (route) =>
+    const reserved = estimate + (request.maxTokens ?? 0)
+    const send = (route: Route) =>
       postJson(route.provider, '/chat/completions', chatBody(request, sent, route.model, false), scope, this.timeouts, route.model, (json) =>
         readChatReply(json, route.provider.name, route.model),
-      ),
-    )
-    const reply = done.value
-    const promptTokens = reply.promptTokens ?? (estimate || estimatePromptTokens(sent, this.budget))
-    const completionTokens = reply.completionTokens ?? Math.ceil(reply.text.length / this.budget.charsPerToken)
-    this.countTokens(done.provider, done.model, promptTokens, completionTokens, estimate + (request.maxTokens ?? 0))
-    return {
-      text: reply.text,
-      message: reply.message,
-      toolCalls: reply.toolCalls,
-      finishReason: reply.finishReason,
-      usage: { promptTokens, completionTokens },
-      provider: done.provider.name,
-      model: done.model,
-      attempts: done.attempts,
-      latencyMs: performance.now() - scope.startedAt,
-      trimmed,
-      degradation: STEPS[level],
-    }
+      )
+    return this.exchange(scope, request, reserved, level, send).then((done) => {
+      const reply = done.value
+      const promptTokens = reply.promptTokens ?? (estimate || estimatePromptTokens(sent, this.budget))
+      const completionTokens = reply.completionTokens ?? Math.ceil(reply.text.length / this.budget.charsPerToken)
+      this.countTokens(done.provider, done.model, promptTokens, completionTokens, reserved)
+      return {
+        text: reply.text,
+        message: reply.message,
+        toolCalls: reply.toolCalls,
+        finishReason: reply.finishReason,
+        usage: { promptTokens, completionTokens },
+        provider: done.provider.name,
+        model: done.model,
+        attempts: done.attempts,
+        latencyMs: performance.now() - scope.startedAt,
+        trimmed,
+        degradation: STEPS[level],
+      }
+    })
   }
 
   private async streamExchange(scope: CallScope, request: StreamRequest, stream: LLMStream, level: number): Promise<StreamResult> {

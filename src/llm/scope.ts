@@ -2,6 +2,7 @@
 // wait of the call (token buckets, queues, backoff) and by each HTTP attempt.
 import type { EventEmitter } from 'node:events'
 
+import type { DeadlineQueue, Expiring } from './deadlines.js'
 import { LLMError } from './errors.js'
 
 type Listener = () => void
@@ -11,12 +12,14 @@ type Listener = () => void
  * (`aborted`, `reason`, `on`/`once`/`removeListener`); an AbortController with its EventTarget
  * costs ~6-10 us of CPU per call, this costs nothing, and a call makes one attempt at a time.
  */
-export class CallScope {
+export class CallScope implements Expiring {
   readonly startedAt: number
   readonly deadline: number
   /** Set once the call is cancelled (its timeout fired or the caller aborted); every wait rejects with it. */
   reason: LLMError | undefined
-  private timer: ReturnType<typeof setTimeout> | undefined
+  prevDue: Expiring | undefined = undefined
+  nextDue: Expiring | undefined = undefined
+  queued = false
   /** undici's listener for the attempt in flight (one at a time; more are kept in `moreListeners`). */
   private listener: Listener | undefined
   private moreListeners: Listener[] | undefined
@@ -24,8 +27,9 @@ export class CallScope {
   private readonly onCallerAbort: (() => void) | undefined
 
   constructor(
-    timeoutMs: number,
+    private readonly timeoutMs: number,
     private readonly callerSignal: AbortSignal | undefined,
+    private readonly deadlines: DeadlineQueue,
   ) {
     this.startedAt = performance.now()
     this.deadline = this.startedAt + timeoutMs
@@ -33,13 +37,16 @@ export class CallScope {
       this.reason = new LLMError('aborted', 'the call was aborted before it started', {}, { cause: callerSignal.reason })
       return
     }
-    if (Number.isFinite(timeoutMs)) {
-      this.timer = setTimeout(() => this.cancel(new LLMError('timeout', `the call did not finish within ${timeoutMs} ms`)), timeoutMs)
-    }
+    if (Number.isFinite(timeoutMs)) deadlines.add(this)
     if (callerSignal) {
       this.onCallerAbort = () => this.cancel(new LLMError('aborted', 'the call was aborted', {}, { cause: callerSignal.reason }))
       callerSignal.addEventListener('abort', this.onCallerAbort, { once: true })
     }
+  }
+
+  /** The deadline passed (called by the DeadlineQueue). */
+  expire(): void {
+    this.cancel(new LLMError('timeout', `the call did not finish within ${this.timeoutMs} ms`))
   }
 
   get remainingMs(): number {
@@ -125,7 +132,7 @@ export class CallScope {
   }
 
   dispose(): void {
-    if (this.timer) clearTimeout(this.timer)
+    this.deadlines.remove(this)
     if (this.onCallerAbort) this.callerSignal?.removeEventListener('abort', this.onCallerAbort)
   }
 }
