@@ -32,7 +32,7 @@ export interface Degradation {
 
 const BUCKETS = 10
 
-/** Attempts and failures in a sliding time window of BUCKETS buckets. */
+/** Attempts and failures in a sliding time window of BUCKETS buckets, with running totals (read per call). */
 class FailureWindow {
   private attempts = new Uint32Array(BUCKETS)
   private failures = new Uint32Array(BUCKETS)
@@ -46,29 +46,23 @@ class FailureWindow {
   add(failed: boolean, now: number) {
     this.advance(now)
     this.attempts[this.bucket]++
-    if (failed) this.failures[this.bucket]++
-  }
-
-  /** Sums the window into `totalAttempts` and `totalFailures` (fields, not a returned object: this runs per call). */
-  sum(now: number): void {
-    this.advance(now)
-    let attempts = 0
-    let failures = 0
-    for (let i = 0; i < BUCKETS; i++) {
-      attempts += this.attempts[i]
-      failures += this.failures[i]
+    this.totalAttempts++
+    if (failed) {
+      this.failures[this.bucket]++
+      this.totalFailures++
     }
-    this.totalAttempts = attempts
-    this.totalFailures = failures
   }
 
-  private advance(now: number) {
+  /** Drops the buckets that slid out of the window, so the totals cover the last `windowMs`. */
+  advance(now: number) {
     const width = this.windowMs / BUCKETS
     let steps = Math.floor((now - this.bucketStart) / width)
     if (steps <= 0) return
     if (steps > BUCKETS) steps = BUCKETS
     for (let i = 0; i < steps; i++) {
       this.bucket = (this.bucket + 1) % BUCKETS
+      this.totalAttempts -= this.attempts[this.bucket]
+      this.totalFailures -= this.failures[this.bucket]
       this.attempts[this.bucket] = 0
       this.failures[this.bucket] = 0
     }
@@ -105,7 +99,7 @@ export class DegradationLadder {
 
   current(now = performance.now()): Degradation {
     const level = this.evaluate(now)
-    this.window.sum(now)
+    this.window.advance(now)
     const attempts = this.window.totalAttempts
     const failureRate = attempts > 0 ? this.window.totalFailures / attempts : 0
     const step = STEPS[level]
@@ -121,7 +115,7 @@ export class DegradationLadder {
   private evaluate(now: number): number {
     if (this.forced) return STEPS.indexOf(this.forced)
     if (!this.anyAvailable()) return 3
-    this.window.sum(now)
+    this.window.advance(now)
     const attempts = this.window.totalAttempts
     if (attempts >= this.opts.minAttempts) {
       const failureRate = this.window.totalFailures / attempts
