@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join, relative } from 'node:path'
 
 import { ROOT, USAGE, describeMachine, markdownTable, parseArgs, prng, progress, type Machine, type Row, type Suite } from './harness.js'
+import { async } from './suites/async.js'
 import { bus } from './suites/bus.js'
 import { matching } from './suites/matching.js'
 import { policy } from './suites/policy.js'
@@ -21,7 +22,7 @@ import { registry } from './suites/registry.js'
 import { scan } from './suites/scan.js'
 
 /** Every suite, in run order. Later suites (sink, async) are one module each, added here. */
-const SUITES: Suite[] = [matching, scan, registry, policy, bus]
+const SUITES: Suite[] = [matching, scan, registry, policy, bus, async]
 const RESULTS = join(ROOT, 'bench', 'results', 'latest.json')
 
 interface SuiteResult {
