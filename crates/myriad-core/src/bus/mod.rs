@@ -17,7 +17,7 @@ mod topic;
 mod wire;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -28,22 +28,9 @@ pub use inbox::{Inbound, Inbox, Taken};
 pub use streams::{Gap, ReceiveCounts};
 pub use topic::{parse_topic, topic, validate_id, Kind, MAX_ID_BYTES};
 
+pub(crate) use crate::io::runtime;
 use crate::{Error, Result};
 use streams::SendCounters;
-
-/// The runtime the bus's network tasks run on (two workers: the I/O is light, the cores are for
-/// the rest of the simulation).
-pub fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("myriad-bus")
-            .enable_all()
-            .build()
-            .expect("the bus runtime must start")
-    })
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Qos {

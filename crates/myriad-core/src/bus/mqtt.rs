@@ -368,6 +368,14 @@ impl Driver {
                     }
                     self.track.changed.notify_waiters();
                 }
+                WireEvent::Refused { pkid, reason } => {
+                    let ticket = self.track.inflight.lock().unwrap().remove(&pkid);
+                    if let Some((_, ticket)) = ticket {
+                        self.track.release_one();
+                        ticket.finish(Err(format!("the broker refused a message: {reason}")));
+                    }
+                    self.track.changed.notify_waiters();
+                }
                 WireEvent::Message { topic, payload, envelope } => {
                     let c = &self.shared.counters;
                     let Some((exp, agent, kind)) = parse_topic(&topic) else {

@@ -19,6 +19,8 @@ pub(crate) enum WireEvent {
     PublishWritten(u16),
     /// PUBACK (QoS 1) or PUBCOMP (QoS 2): the broker owns the message.
     Acked(u16),
+    /// An MQTT 5 PUBACK/PUBCOMP with a failure reason: the broker did not take the message.
+    Refused { pkid: u16, reason: String },
     SubAck { refused: usize },
     DisconnectWritten,
     Other,
@@ -171,7 +173,7 @@ impl Wire for V5 {
     }
 
     async fn poll(lp: &mut Self::Loop) -> Result<WireEvent, String> {
-        use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
+        use rumqttc::v5::mqttbytes::v5::{Packet, PubAckReason, PubCompReason, SubscribeReasonCode};
         use rumqttc::v5::Event;
         use rumqttc::Outgoing;
         Ok(match lp.poll().await.map_err(|e| e.to_string())? {
@@ -183,8 +185,14 @@ impl Wire for V5 {
                 let envelope = p.properties.as_ref().and_then(|props| Envelope::from_user_properties(&props.user_properties));
                 WireEvent::Message { topic: String::from_utf8_lossy(&p.topic).into_owned(), payload: p.payload, envelope }
             }
-            Event::Incoming(Packet::PubAck(a)) => WireEvent::Acked(a.pkid),
-            Event::Incoming(Packet::PubComp(c)) => WireEvent::Acked(c.pkid),
+            Event::Incoming(Packet::PubAck(a)) => match a.reason {
+                PubAckReason::Success | PubAckReason::NoMatchingSubscribers => WireEvent::Acked(a.pkid),
+                reason => WireEvent::Refused { pkid: a.pkid, reason: format!("{reason:?}") },
+            },
+            Event::Incoming(Packet::PubComp(c)) => match c.reason {
+                PubCompReason::Success => WireEvent::Acked(c.pkid),
+                reason => WireEvent::Refused { pkid: c.pkid, reason: format!("{reason:?}") },
+            },
             Event::Incoming(Packet::SubAck(s)) => WireEvent::SubAck {
                 refused: s.return_codes.iter().filter(|c| !matches!(c, SubscribeReasonCode::Success(_))).count(),
             },
