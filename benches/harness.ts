@@ -4,6 +4,7 @@
 // A suite is one module exporting a `Suite`: `run(ctx)` returns its rows (plain JSON objects, one
 // per measured configuration); `columns` (or `render`) turns them into the markdown table;
 // `verdicts` turns them into PASS/MISS lines against the issue's targets. Register it in run.ts.
+import { readFileSync } from 'node:fs'
 import { cpus, platform, release, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 
@@ -173,6 +174,26 @@ export async function measureRounds(tasks: TimedTask[], rounds: number): Promise
 export const round = (v: number, digits = 3) => Number(v.toFixed(digits))
 
 /** Frees what the previous configuration left (needs `node --expose-gc`, which npm run bench passes). */
+/**
+ * CPU time of the JS main thread in microseconds (user + system): /proc/self/task/<pid>/stat on
+ * Linux (10 ms ticks, fine for runs of seconds); elsewhere process.cpuUsage, which also counts the
+ * Rust threads and so flatters the peers.
+ */
+export function mainThreadCpuUs(): number {
+  if (process.platform === 'linux') {
+    try {
+      const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      // Fields 14 and 15 of stat (utime, stime) in clock ticks; 100 per second on Linux.
+      return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100
+    } catch {
+      // fall through
+    }
+  }
+  const u = process.cpuUsage()
+  return u.user + u.system
+}
+
 export const collectGarbage = () => (globalThis as { gc?: () => void }).gc?.()
 
 export function formatCell(v: Cell | undefined): string {

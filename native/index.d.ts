@@ -45,6 +45,15 @@ export declare class NativeBus {
   stats(): NativeBusStats
 }
 
+export declare class NativeSink {
+  static open(config: NativeSinkConfig): Promise<NativeSink>
+  /** `rows` is a JSON array of row objects for `table`. */
+  write(table: string, rows: string): Promise<NativeWriteOutcome>
+  flush(): Promise<void>
+  close(): Promise<void>
+  stats(): NativeSinkStats
+}
+
 /**
  * The routing policy (MLP over a 50-dim state). Decisions take a shared lock; updates an
  * exclusive one.
@@ -191,6 +200,9 @@ export interface Hit {
   score: number
 }
 
+/** Loads every archive file under `dir` into Postgres (each row once, however often it runs). */
+export declare function importArchive(dir: string, config: NativeSinkConfig): Promise<NativeImportReport>
+
 /**
  * Inbound messages in columns: `meta` holds `agent
 from
@@ -225,6 +237,9 @@ export interface IndexCreateOptions {
  * later calls report the runtime already loaded.
  */
 export declare function initRuntime(path?: string | undefined | null): RuntimeInfo
+
+/** Brings the schema on `dsn` to the latest version; returns the versions applied by this call. */
+export declare function migrateDatabase(dsn: string, schema?: string | undefined | null): Promise<Array<number>>
 
 export interface NativeBusConfig {
   url?: string
@@ -267,6 +282,39 @@ export interface NativeBusStats {
   reconnects: number
   inflight: number
   queued: number
+}
+
+export interface NativeImportReport {
+  files: number
+  rows: number
+}
+
+export interface NativeSinkConfig {
+  dsn?: string
+  dir?: string
+  schema?: string
+  batchRows?: number
+  flushIntervalMs?: number
+  maxPending?: number
+  concurrency?: number
+  connectTimeoutMs?: number
+  closeTimeoutMs?: number
+}
+
+export interface NativeSinkStats {
+  accepted: number
+  written: number
+  rejected: number
+  failed: number
+  retries: number
+  batches: number
+  lag: number
+}
+
+export interface NativeWriteOutcome {
+  accepted: number
+  rejectedIndexes: Array<number>
+  rejectedReasons: Array<string>
 }
 
 export interface PolicyCreateOptions {

@@ -6,12 +6,11 @@
 // msgs_per_s = messages received / (last receipt - first publish). lost = sent - received once
 // nothing more arrived for 2 s. js_cpu_us_per_msg = CPU time of the JS main thread (Linux:
 // /proc/self/task/<pid>/stat; elsewhere process.cpuUsage, which also counts Rust threads) / sent.
-import { readFileSync } from 'node:fs'
 
 import mqtt from 'mqtt'
 
 import { Bus, embeddedBrokerUrl, type BusMessage } from '../../index.js'
-import { collectGarbage, round, verdict, type Context, type Row, type Suite } from '../harness.js'
+import { collectGarbage, mainThreadCpuUs, round, verdict, type Context, type Row, type Suite } from '../harness.js'
 
 const MESSAGES = 200_000
 const QUICK_MESSAGES = 20_000
@@ -31,22 +30,6 @@ let bodies: string[] = []
 const body = (i: number) => bodies[i % bodies.length]
 function makeBodies(n: number) {
   if (bodies.length < n) bodies = Array.from({ length: n }, (_, i) => JSON.stringify({ i, from: agents[(i + 1) % AGENTS], text: 'x'.repeat(150) }))
-}
-
-/** CPU time of the main thread in microseconds (user + system). */
-function mainThreadCpuUs(): number {
-  if (process.platform === 'linux') {
-    try {
-      const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      // Fields 14 and 15 of stat (utime, stime) in clock ticks; 100 per second on Linux.
-      return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100
-    } catch {
-      // fall through
-    }
-  }
-  const u = process.cpuUsage()
-  return u.user + u.system
 }
 
 interface Outcome {

@@ -45,6 +45,14 @@ pub enum Error {
     BusClosed,
     #[error("could not connect to the broker: {0}")]
     BusConnect(String),
+    #[error("the sink is closed")]
+    SinkClosed,
+    #[error("could not open the database: {0}")]
+    SinkConnect(String),
+    #[error("rows were accepted but could not be written: {0}")]
+    SinkWrite(String),
+    #[error("{path} is not a valid Myriad archive file: {reason}")]
+    CorruptArchive { path: PathBuf, reason: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -72,6 +80,10 @@ impl Error {
             Error::PayloadTooLarge { .. } => "ERR_PAYLOAD_TOO_LARGE",
             Error::BusClosed => "ERR_BUS_CLOSED",
             Error::BusConnect(_) => "ERR_BUS_CONNECT",
+            Error::SinkClosed => "ERR_SINK_CLOSED",
+            Error::SinkConnect(_) => "ERR_SINK_CONNECT",
+            Error::SinkWrite(_) => "ERR_SINK_WRITE",
+            Error::CorruptArchive { .. } => "ERR_CORRUPT_ARCHIVE",
             Error::Internal(_) => "ERR_INTERNAL",
         }
     }

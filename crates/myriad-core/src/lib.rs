@@ -5,10 +5,12 @@ pub mod bus;
 pub mod embed;
 pub mod error;
 pub mod index;
+pub mod io;
 pub mod model;
 pub mod policy;
 pub mod registry;
 pub mod runtime;
+pub mod sink;
 
 pub use bus::{Bus, BusOptions, BusStats, Inbound, Kind, Outbound};
 pub use embed::{Embedder, EmbedderOptions, Encoded, Provider};
@@ -17,3 +19,4 @@ pub use index::{Hit, IndexOptions, SemanticIndex, Storage};
 pub use model::{ModelSource, Precision};
 pub use policy::{Choice, Decision, Policy, PolicyOptions, Transition};
 pub use registry::{Outcome, Registry, RegistryOptions};
+pub use sink::{Sink, SinkOptions, SinkStats, WriteOutcome};

@@ -11,6 +11,7 @@ mod embedder;
 mod index;
 mod policy;
 mod registry;
+mod sink;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

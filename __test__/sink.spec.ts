@@ -1,0 +1,100 @@
+// The recording sink from TypeScript, against the real PostgreSQL on 127.0.0.1:5432 (database
+// `test`, one schema per test) and the Avro archive in a temporary directory.
+import { execFile } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+
+import test from 'ava'
+import pg from 'pg'
+
+import { MyriadError, Sink, importArchive, migrate, type SinkRows } from '../index.js'
+
+const DSN = 'postgres://root@127.0.0.1:5432/test'
+let schemas = 0
+const freshSchema = (tag: string) => `ts_${tag}_${process.pid}_${schemas++}`
+
+async function scalar(sql: string): Promise<number> {
+  const client = new pg.Client({ connectionString: DSN })
+  await client.connect()
+  try {
+    return Number(Object.values((await client.query(sql)).rows[0])[0])
+  } finally {
+    await client.end()
+  }
+}
+
+function messages(exp: string, n: number, first = 0): SinkRows['messages'][] {
+  return Array.from({ length: n }, (_, i) => ({
+    exp_id: exp,
+    msg_id: randomUUID(),
+    src: `agent-${(first + i) % 100}`,
+    dst: `agent-${(first + i + 1) % 100}`,
+    ts: new Date(1_795_960_800_000 + first + i),
+    payload: { text: `hello ${first + i}`, n: first + i },
+  }))
+}
+
+test('rows written from JS land in Postgres; bad rows are rejected by index with a reason', async (t) => {
+  const schema = freshSchema('rt')
+  const sink = await Sink.open({ dsn: DSN, schema, batchRows: 500 })
+  const good = await sink.write('messages', messages('exp-js', 3000))
+  t.deepEqual(good, { accepted: 3000, rejected: [] })
+  const out = await sink.write('metrics', [
+    { exp_id: 'exp-js', ts: Date.now(), name: 'gdp', value: 1.25 },
+    { exp_id: 'exp-js', ts: Date.now(), name: 'gdp', value: Number.NaN },
+    { exp_id: 'exp-js', ts: new Date('not a date'), name: 'gdp', value: 1 },
+    { exp_id: 'exp-js', ts: '2026-11-29T10:00:00+02:00', name: 'gdp', value: 2, labels: { region: 'north' } },
+  ])
+  t.is(out.accepted, 2)
+  t.deepEqual(out.rejected.map((r) => r.index), [1, 2])
+  t.regex(out.rejected[0].reason, /value.*NaN/)
+  t.regex(out.rejected[1].reason, /ts.*invalid Date/)
+  await sink.flush()
+  t.like(sink.stats(), { accepted: 3002, written: 3002, rejected: 2, lag: 0 })
+  t.is(await scalar(`SELECT count(DISTINCT msg_id) FROM ${schema}.messages`), 3000)
+  t.is(await scalar(`SELECT (payload->>'n')::int FROM ${schema}.messages WHERE ts = '2026-11-29T14:00:00.042Z'`), 42)
+  t.is(await scalar(`SELECT extract(epoch FROM ts) FROM ${schema}.metrics WHERE labels->>'region' = 'north'`), Date.parse('2026-11-29T08:00:00Z') / 1000)
+  await sink.close()
+})
+
+test('without a dsn rows go to the Avro archive, which imports into Postgres once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'myriad-archive-'))
+  const sink = await Sink.open({ dir })
+  t.is((await sink.write('messages', messages('exp-a', 2500))).accepted, 2500)
+  t.is((await sink.write('surveys', [{ exp_id: 'exp-a', agent_id: 'a1', ts: 0, form_id: 'f1', answers: { q1: 3 } }])).accepted, 1)
+  await sink.close()
+  t.like(sink.stats(), { accepted: 2501, written: 2501, lag: 0 })
+  const schema = freshSchema('imp')
+  t.deepEqual(await importArchive(dir, { dsn: DSN, schema }), { files: 2, rows: 2501 })
+  await importArchive(dir, { dsn: DSN, schema })
+  t.is(await scalar(`SELECT count(*) FROM ${schema}.messages`), 2500)
+  t.is(await scalar(`SELECT (answers->>'q1')::int FROM ${schema}.surveys`), 3)
+})
+
+test('misuse gets typed errors', async (t) => {
+  const refused = await t.throwsAsync(Sink.open({ dsn: 'postgres://root@127.0.0.1:1/test', connectTimeoutMs: 2000 }))
+  t.is((refused as MyriadError).code, 'ERR_SINK_CONNECT')
+  const sink = await Sink.open({ dsn: DSN, schema: freshSchema('err') })
+  const unknown = await t.throwsAsync(sink.write('nope' as 'messages', []))
+  t.is((unknown as MyriadError).code, 'ERR_INVALID_ARG')
+  const bigint = await t.throwsAsync(sink.write('metrics', [{ exp_id: 'e', ts: 1, name: 'n', value: 1, labels: { big: 1n } }]))
+  t.is((bigint as MyriadError).code, 'ERR_INVALID_ARG')
+  await sink.close()
+  const closed = await t.throwsAsync(sink.write('messages', messages('exp', 1)))
+  t.is((closed as MyriadError).code, 'ERR_SINK_CLOSED')
+  const badSchema = await t.throwsAsync(migrate(DSN, { schema: 'Robert"); DROP TABLE x;--' }))
+  t.is((badSchema as MyriadError).code, 'ERR_INVALID_ARG')
+})
+
+test('myriad db migrate creates the schema once', async (t) => {
+  const schema = freshSchema('cli')
+  const cli = (...args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: join(import.meta.dirname, '..') })
+  t.regex((await cli('db', 'migrate', '--dsn', DSN, '--schema', schema)).stdout, /applied migrations 1/)
+  t.regex((await cli('db', 'migrate', '--dsn', DSN, '--schema', schema)).stdout, /up to date/)
+  t.is(await scalar(`SELECT count(*) FROM information_schema.tables WHERE table_schema = '${schema}' AND table_name IN ('agents','states','messages','surveys','errors','metrics')`), 6)
+  const failed = await t.throwsAsync(cli('db', 'import', join(tmpdir(), 'no-such-archive'), '--dsn', DSN, '--schema', schema))
+  t.regex((failed as Error & { stderr: string }).stderr, /myriad: ERR_IO/)
+})

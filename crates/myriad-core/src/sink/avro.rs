@@ -1,0 +1,226 @@
+//! The local archive: one Avro object-container file per table and experiment
+//! (`<dir>/<exp>/<table>.avro`), readable by any Avro tool and loadable with `myriad db import`.
+//!
+//! Writing uses its own encoder: the record layout is fixed per table, so each row is a few varints
+//! and byte copies, several times faster than building `apache_avro::types::Value`s. The
+//! `apache-avro` crate reads the files back (import, tests), which checks the two agree.
+//! Files are appended to across runs: the header's sync marker is read back and reused.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::rows::Cell;
+use super::schema::{ColType, Table};
+use crate::{Error, Result};
+
+const MAGIC: &[u8; 4] = b"Obj\x01";
+
+/// The Avro schema of a table: nullable columns are `["null", T]` unions; times are
+/// `timestamp-micros`; jsonb columns are strings holding JSON text (marked `"sqlType": "jsonb"`).
+pub fn schema_json(table: Table) -> String {
+    let fields: Vec<serde_json::Value> = table
+        .columns()
+        .iter()
+        .map(|c| {
+            let ty = match c.ty {
+                ColType::Text => serde_json::json!("string"),
+                ColType::Uuid => serde_json::json!({"type": "string", "logicalType": "uuid"}),
+                ColType::Timestamptz => serde_json::json!({"type": "long", "logicalType": "timestamp-micros"}),
+                ColType::Jsonb => serde_json::json!({"type": "string", "sqlType": "jsonb"}),
+                ColType::Float8 => serde_json::json!("double"),
+            };
+            if c.nullable {
+                serde_json::json!({"name": c.name, "type": ["null", ty], "default": null})
+            } else {
+                serde_json::json!({"name": c.name, "type": ty})
+            }
+        })
+        .collect();
+    serde_json::json!({"type": "record", "name": table.name(), "namespace": "myriad", "fields": fields}).to_string()
+}
+
+/// Appends one row in the table's Avro record layout.
+pub fn encode_row(out: &mut Vec<u8>, table: Table, cells: &[Cell]) {
+    for (column, cell) in table.columns().iter().zip(cells) {
+        if column.nullable {
+            long(out, if matches!(cell, Cell::Null) { 0 } else { 1 });
+        }
+        match cell {
+            Cell::Null => {}
+            Cell::Text(s) | Cell::Json(s) => bytes(out, s.as_bytes()),
+            Cell::Uuid(u) => bytes(out, uuid::Uuid::from_bytes(*u).hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).as_bytes()),
+            Cell::Timestamp(us) => long(out, *us),
+            Cell::Float(v) => out.extend_from_slice(&v.to_le_bytes()),
+        }
+    }
+}
+
+fn long(out: &mut Vec<u8>, v: i64) {
+    let mut n = ((v << 1) ^ (v >> 63)) as u64; // zig-zag
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+    long(out, b.len() as i64);
+    out.extend_from_slice(b);
+}
+
+/// A container file open for appending blocks.
+pub struct AvroFile {
+    path: PathBuf,
+    out: BufWriter<File>,
+    sync: [u8; 16],
+    block: Vec<u8>,
+    block_rows: usize,
+}
+
+impl AvroFile {
+    /// Opens `path` for appending, writing the header first if the file is new. An existing file
+    /// must carry this table's schema.
+    pub fn open(path: &Path, table: Table, exp_id: &str) -> Result<AvroFile> {
+        let io = |e| Error::io(path, e);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut file = OpenOptions::new().read(true).append(true).create(true).open(path).map_err(io)?;
+        let schema = schema_json(table);
+        let sync = if file.metadata().map_err(io)?.len() == 0 {
+            let sync: [u8; 16] = rand_sync(path);
+            let mut header = Vec::with_capacity(schema.len() + 128);
+            header.extend_from_slice(MAGIC);
+            long(&mut header, 4);
+            for (k, v) in [("avro.schema", schema.as_str()), ("avro.codec", "null"), ("myriad.table", table.name()), ("myriad.exp_id", exp_id)] {
+                bytes(&mut header, k.as_bytes());
+                bytes(&mut header, v.as_bytes());
+            }
+            long(&mut header, 0);
+            header.extend_from_slice(&sync);
+            file.write_all(&header).map_err(io)?;
+            sync
+        } else {
+            let (meta, sync) = read_header(&mut file).map_err(|reason| Error::CorruptArchive { path: path.into(), reason })?;
+            let theirs = meta.iter().find(|(k, _)| k == "avro.schema").map(|(_, v)| v.as_slice());
+            if theirs != Some(schema.as_bytes()) {
+                return Err(Error::CorruptArchive { path: path.into(), reason: format!("its schema is not this version's schema of table {}", table.name()) });
+            }
+            file.seek(SeekFrom::End(0)).map_err(io)?;
+            sync
+        };
+        Ok(AvroFile { path: path.into(), out: BufWriter::with_capacity(1 << 20, file), sync, block: Vec::new(), block_rows: 0 })
+    }
+
+    pub fn append(&mut self, encoded: &[u8], rows: usize) {
+        self.block.extend_from_slice(encoded);
+        self.block_rows += rows;
+    }
+
+    pub fn pending_rows(&self) -> usize {
+        self.block_rows
+    }
+
+    /// Writes the pending rows as one block (to the OS; [`AvroFile::sync`] makes it durable).
+    pub fn write_block(&mut self) -> Result<usize> {
+        if self.block_rows == 0 {
+            return Ok(0);
+        }
+        let mut head = Vec::with_capacity(20);
+        long(&mut head, self.block_rows as i64);
+        long(&mut head, self.block.len() as i64);
+        let io = |e| Error::io(&self.path, e);
+        self.out.write_all(&head).map_err(io)?;
+        self.out.write_all(&self.block).map_err(io)?;
+        self.out.write_all(&self.sync).map_err(io)?;
+        let rows = self.block_rows;
+        self.block.clear();
+        self.block_rows = 0;
+        Ok(rows)
+    }
+
+    pub fn sync(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(&self.path, e))?;
+        self.out.get_ref().sync_data().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// 16 bytes that differ per file and per run (the spec only asks that they be unlikely in data).
+fn rand_sync(path: &Path) -> [u8; 16] {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let a = xxhash_rust::xxh3::xxh3_64_with_seed(path.as_os_str().as_encoded_bytes(), nanos as u64);
+    let b = xxhash_rust::xxh3::xxh3_64_with_seed(&nanos.to_le_bytes(), std::process::id() as u64);
+    let mut s = [0u8; 16];
+    s[..8].copy_from_slice(&a.to_le_bytes());
+    s[8..].copy_from_slice(&b.to_le_bytes());
+    s
+}
+
+type Meta = Vec<(String, Vec<u8>)>;
+
+pub(super) fn read_header(file: &mut File) -> std::result::Result<(Meta, [u8; 16]), String> {
+    file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+    let mut head = Vec::new();
+    file.take(1 << 20).read_to_end(&mut head).map_err(|e| e.to_string())?;
+    let mut r = Reader { b: &head, at: 0 };
+    if r.take(4)? != MAGIC {
+        return Err("not an Avro object container file".into());
+    }
+    let mut meta = Vec::new();
+    loop {
+        let mut count = r.long()?;
+        if count == 0 {
+            break;
+        }
+        if count < 0 {
+            r.long()?; // a negative count is followed by the block's byte size
+            count = -count;
+        }
+        for _ in 0..count {
+            let klen = r.long()? as usize;
+            let key = String::from_utf8_lossy(r.take(klen)?).into_owned();
+            let vlen = r.long()? as usize;
+            meta.push((key, r.take(vlen)?.to_vec()));
+        }
+    }
+    let sync = r.take(16)?.try_into().map_err(|_| "bad sync marker")?;
+    Ok((meta, sync))
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
+        let s = self.b.get(self.at..self.at.saturating_add(n)).ok_or("the header is cut short")?;
+        self.at += n;
+        Ok(s)
+    }
+
+    fn long(&mut self) -> std::result::Result<i64, String> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.take(1)?[0];
+            n |= ((b & 0x7f) as u64) << shift;
+            if b < 0x80 {
+                return Ok(((n >> 1) as i64) ^ -((n & 1) as i64));
+            }
+        }
+        Err("a varint runs past 64 bits".into())
+    }
+}
+
+/// Where the archive keeps `table` of `exp_id`: ids that are safe as directory names are used as
+/// they are, others by hash (the file's `myriad.exp_id` metadata keeps the exact id).
+pub fn archive_path(dir: &Path, table: Table, exp_id: &str) -> PathBuf {
+    let plain = !exp_id.is_empty()
+        && exp_id.len() <= 100
+        && !exp_id.starts_with('.')
+        && exp_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    let folder = if plain { exp_id.to_string() } else { format!("exp-{:016x}", xxhash_rust::xxh3::xxh3_64(exp_id.as_bytes())) };
+    dir.join(folder).join(format!("{}.avro", table.name()))
+}

@@ -1,0 +1,156 @@
+//! The recording sink: rows from the simulation (profiles, states, messages, surveys, errors,
+//! metrics), checked, batched by count or interval, and written with binary `COPY` to Postgres —
+//! or, without a database, appended to Avro archive files that `myriad db import` loads later.
+//!
+//! Guarantees: a row is either rejected at [`Sink::write`] with a reason, or accepted; an accepted
+//! row is written exactly once (see `postgres.rs`), or reported by [`Sink::flush`]/[`Sink::close`]
+//! as failed. A full queue makes `write` wait; nothing is dropped.
+
+mod archive;
+mod avro;
+mod copy;
+mod import;
+mod pipeline;
+mod postgres;
+mod rows;
+mod schema;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use archive::Archive;
+pub use avro::{archive_path, schema_json};
+pub use import::{import_archive, ImportReport};
+pub use rows::Rejected;
+pub use schema::{partition_name, Table, TABLES};
+
+use crate::{Error, Result};
+use pipeline::Pipeline;
+
+#[derive(Clone, Debug)]
+pub struct SinkOptions {
+    /// `postgres://user:pass@host:port/db`; without it the sink writes the Avro archive.
+    pub dsn: Option<String>,
+    /// The archive's directory (default `myriad-archive`).
+    pub dir: Option<PathBuf>,
+    /// The Postgres schema holding the tables (default `myriad`).
+    pub schema: String,
+    /// Rows per COPY batch (or per Avro block).
+    pub batch_rows: usize,
+    /// A batch that is not full is written after this long anyway.
+    pub flush_interval: Duration,
+    /// Rows accepted but not yet written before `write` waits.
+    pub max_pending_rows: usize,
+    /// Batches written at once, one connection each.
+    pub concurrency: usize,
+    pub connect_timeout: Duration,
+    /// How long `close` waits for unwritten rows (the database may be down) before reporting them.
+    pub close_timeout: Duration,
+}
+
+impl Default for SinkOptions {
+    fn default() -> Self {
+        SinkOptions {
+            dsn: None,
+            dir: None,
+            schema: "myriad".into(),
+            batch_rows: 2000,
+            flush_interval: Duration::from_millis(200),
+            max_pending_rows: 100_000,
+            concurrency: 2,
+            connect_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub accepted: usize,
+    pub rejected: Vec<Rejected>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    pub accepted: u64,
+    pub written: u64,
+    pub rejected: u64,
+    /// Rows accepted but given up on (reported by flush/close).
+    pub failed: u64,
+    pub retries: u64,
+    pub batches: u64,
+    /// Rows accepted and not yet written or failed.
+    pub lag: u64,
+}
+
+enum Target {
+    Postgres(Arc<Pipeline>),
+    Archive(Arc<Archive>),
+}
+
+/// See the module docs. Cheap to share: clone the `Arc`.
+pub struct Sink {
+    target: Target,
+}
+
+impl Sink {
+    pub async fn open(options: SinkOptions) -> Result<Sink> {
+        if options.batch_rows == 0 || options.max_pending_rows < options.batch_rows || options.concurrency == 0 {
+            return Err(Error::InvalidArg("batchRows must be >= 1, maxPending >= batchRows and concurrency >= 1".into()));
+        }
+        schema::validate_schema_name(&options.schema)?;
+        let target = match &options.dsn {
+            Some(dsn) => {
+                if options.dir.is_some() {
+                    return Err(Error::InvalidArg("give either dsn (Postgres) or dir (Avro archive), not both".into()));
+                }
+                Target::Postgres(Pipeline::start(dsn, &options).await?)
+            }
+            None => Target::Archive(Archive::open(options.dir.clone().unwrap_or_else(|| "myriad-archive".into()), &options)?),
+        };
+        Ok(Sink { target })
+    }
+
+    /// Checks `json` (a JSON array of row objects for `table`), accepts the good rows and waits
+    /// while the queue is full.
+    pub async fn write(&self, table: &str, json: &str) -> Result<WriteOutcome> {
+        let table = Table::parse(table)?;
+        match &self.target {
+            Target::Postgres(p) => p.write(table, json).await,
+            Target::Archive(a) => a.write(table, json),
+        }
+    }
+
+    /// Resolves when every row accepted before the call is durable; rejects with `ERR_SINK_WRITE`
+    /// if rows were given up on since the last flush.
+    pub async fn flush(&self) -> Result<()> {
+        match &self.target {
+            Target::Postgres(p) => p.flush().await,
+            Target::Archive(a) => a.flush(),
+        }
+    }
+
+    /// Flushes and releases; later writes fail with `ERR_SINK_CLOSED`.
+    pub async fn close(&self) -> Result<()> {
+        match &self.target {
+            Target::Postgres(p) => p.close().await,
+            Target::Archive(a) => a.close(),
+        }
+    }
+
+    pub fn stats(&self) -> SinkStats {
+        match &self.target {
+            Target::Postgres(p) => p.stats(),
+            Target::Archive(a) => a.stats(),
+        }
+    }
+}
+
+/// Runs the migrations on `dsn` (what `myriad db migrate` does); returns the versions applied now.
+pub async fn migrate(dsn: &str, schema: &str) -> Result<Vec<i32>> {
+    schema::validate_schema_name(schema)?;
+    let target = postgres::PgTarget::new(dsn, schema, Duration::from_secs(10))?;
+    let mut conn = target.connect().await.map_err(pipeline::connect_error)?;
+    target.migrate(&mut conn).await.map_err(pipeline::connect_error)
+}

@@ -1,0 +1,368 @@
+//! The Postgres pipeline: accepted rows collect in one open batch per table; a batch is sealed when
+//! it reaches `batch_rows` or when the flush interval passes, and `concurrency` writers (one
+//! connection each) COPY sealed batches, retrying with backoff until each lands exactly once.
+//! Backpressure: a semaphore of `max_pending_rows` permits, taken by `write` and given back when
+//! the rows' batch is written (or given up on).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Notify, Semaphore};
+
+use super::copy::{self, CopyRows};
+use super::postgres::{Batch, Failure, PgTarget};
+use super::rows::{check_row, split_rows, Cell, Rejected};
+use super::schema::Table;
+use super::{SinkOptions, SinkStats, WriteOutcome};
+use crate::io::runtime;
+use crate::{Error, Result};
+
+pub(super) fn connect_error(f: Failure) -> Error {
+    match f {
+        Failure::Transient(m) | Failure::Permanent(m) => Error::SinkConnect(m),
+    }
+}
+
+struct OpenBatch {
+    rows: CopyRows,
+    exps: Vec<String>,
+}
+
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    written: AtomicU64,
+    rejected: AtomicU64,
+    failed: AtomicU64,
+    retries: AtomicU64,
+    batches: AtomicU64,
+}
+
+pub struct Pipeline {
+    target: PgTarget,
+    batch_rows: usize,
+    max_pending: usize,
+    close_timeout: Duration,
+    open: Mutex<HashMap<Table, OpenBatch>>,
+    queue: Mutex<Option<mpsc::UnboundedSender<Batch>>>,
+    permits: Semaphore,
+    /// Sealed batches not yet written or given up on, by sequence number.
+    unfinished: Mutex<BTreeSet<u64>>,
+    next_seq: AtomicU64,
+    progress: Notify,
+    failures: Mutex<Vec<String>>,
+    counters: Counters,
+    closed: AtomicBool,
+    give_up: AtomicBool,
+    writers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Pipeline {
+    pub async fn start(dsn: &str, options: &SinkOptions) -> Result<Arc<Pipeline>> {
+        let target = PgTarget::new(dsn, &options.schema, options.connect_timeout)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let pipeline = Arc::new(Pipeline {
+            target,
+            batch_rows: options.batch_rows,
+            max_pending: options.max_pending_rows,
+            close_timeout: options.close_timeout,
+            open: Mutex::new(HashMap::new()),
+            queue: Mutex::new(Some(tx)),
+            permits: Semaphore::new(options.max_pending_rows),
+            unfinished: Mutex::new(BTreeSet::new()),
+            next_seq: AtomicU64::new(0),
+            progress: Notify::new(),
+            failures: Mutex::new(Vec::new()),
+            counters: Counters::default(),
+            closed: AtomicBool::new(false),
+            give_up: AtomicBool::new(false),
+            writers: Mutex::new(Vec::new()),
+        });
+        // Connect and migrate before accepting rows: a wrong DSN fails `open`, not a later flush.
+        let p = pipeline.clone();
+        let first = runtime()
+            .spawn(async move {
+                let mut conn = p.target.connect().await.map_err(connect_error)?;
+                p.target.migrate(&mut conn).await.map_err(connect_error)?;
+                Ok::<_, Error>(conn)
+            })
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let mut first = Some(first);
+        let mut writers = Vec::new();
+        for _ in 0..options.concurrency {
+            writers.push(runtime().spawn(writer(pipeline.clone(), rx.clone(), first.take())));
+        }
+        *pipeline.writers.lock().unwrap() = writers;
+        runtime().spawn(ticker(Arc::downgrade(&pipeline), options.flush_interval));
+        Ok(pipeline)
+    }
+
+    pub async fn write(&self, table: Table, json: &str) -> Result<WriteOutcome> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::SinkClosed);
+        }
+        let raw = split_rows(json)?;
+        let mut encoded = CopyRows::default();
+        let mut indexes = Vec::with_capacity(raw.len());
+        let mut exps: Vec<String> = Vec::new();
+        let mut rejected = Vec::new();
+        let mut cells: Vec<Cell> = Vec::with_capacity(8);
+        for (index, row) in raw.iter().enumerate() {
+            match check_row(table, row, &mut cells) {
+                Ok(()) => {
+                    if let Cell::Text(exp) = &cells[0] {
+                        if !exps.iter().any(|e| e == exp) {
+                            exps.push(exp.to_string());
+                        }
+                    }
+                    encoded.push(&cells);
+                    indexes.push(index);
+                }
+                Err(reason) => rejected.push(Rejected { index, reason }),
+            }
+        }
+        self.counters.rejected.fetch_add(rejected.len() as u64, Ordering::Relaxed);
+        let accepted = encoded.len();
+        // In slices of at most a batch, so one huge call cannot ask for more permits than exist.
+        let mut from = 0;
+        while from < accepted {
+            let to = (from + self.batch_rows).min(accepted);
+            let appended = match self.permits.acquire_many((to - from) as u32).await {
+                Ok(permit) => {
+                    permit.forget();
+                    self.append(table, &encoded, from, to, &exps)
+                }
+                Err(_) => false,
+            };
+            if !appended {
+                // The sink closed while this call waited for room: the rest is refused, not lost.
+                self.permits.add_permits(to - from);
+                if from == 0 {
+                    return Err(Error::SinkClosed);
+                }
+                rejected.extend(indexes[from..].iter().map(|&index| Rejected { index, reason: "the sink closed before the row was accepted".into() }));
+                rejected.sort_by_key(|r| r.index);
+                return Ok(WriteOutcome { accepted: from, rejected });
+            }
+            self.counters.accepted.fetch_add((to - from) as u64, Ordering::Relaxed);
+            from = to;
+        }
+        Ok(WriteOutcome { accepted, rejected })
+    }
+
+    /// Moves rows `from..to` of `encoded` into the table's open batch, sealing it whenever it fills.
+    /// False if the sink closed: `closed` is set under the same lock, so rows are either appended
+    /// before close seals the open batches, or not at all.
+    fn append(&self, table: Table, encoded: &CopyRows, mut from: usize, to: usize, exps: &[String]) -> bool {
+        let mut open = self.open.lock().unwrap();
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        while from < to {
+            let batch = open.entry(table).or_insert_with(|| OpenBatch { rows: CopyRows { bytes: copy::header(), ends: Vec::new() }, exps: Vec::new() });
+            let take = (self.batch_rows - batch.rows.len()).min(to - from);
+            let start = if from == 0 { 0 } else { encoded.ends[from - 1] };
+            let end = encoded.ends[from + take - 1];
+            let base = batch.rows.bytes.len() - start;
+            batch.rows.bytes.extend_from_slice(&encoded.bytes[start..end]);
+            batch.rows.ends.extend(encoded.ends[from..from + take].iter().map(|e| e + base));
+            for exp in exps {
+                if !batch.exps.contains(exp) {
+                    batch.exps.push(exp.clone());
+                }
+            }
+            from += take;
+            if batch.rows.len() >= self.batch_rows {
+                let full = open.remove(&table).unwrap();
+                self.seal(table, full);
+            }
+        }
+        true
+    }
+
+    fn seal(&self, table: Table, open: OpenBatch) {
+        let mut data = open.rows.bytes;
+        data.extend_from_slice(&copy::TRAILER);
+        let seq = self.next_seq.fetch_add(1, Ordering::AcqRel);
+        let batch = Batch { id: uuid::Uuid::new_v4(), seq, table, rows: open.rows.ends.len(), exps: open.exps, data, may_exist: false };
+        self.submit(batch);
+    }
+
+    /// Queues a sealed batch for the writers (import uses it with deterministic ids).
+    pub(super) fn submit(&self, batch: Batch) {
+        self.unfinished.lock().unwrap().insert(batch.seq);
+        let refused = match self.queue.lock().unwrap().as_ref() {
+            Some(queue) => queue.send(batch).err().map(|e| e.0),
+            None => Some(batch),
+        };
+        if let Some(batch) = refused {
+            self.finish(&batch, Some("the sink closed before the batch could be queued".into()));
+        }
+    }
+
+    pub(super) fn next_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::AcqRel)
+    }
+
+    pub(super) async fn reserve(&self, rows: usize) -> Result<()> {
+        let permit = self.permits.acquire_many(rows.min(self.max_pending) as u32).await.map_err(|_| Error::SinkClosed)?;
+        permit.forget();
+        self.counters.accepted.fetch_add(rows as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn seal_all(&self) {
+        let mut open = self.open.lock().unwrap();
+        for (table, batch) in std::mem::take(&mut *open) {
+            if !batch.rows.is_empty() {
+                self.seal(table, batch);
+            }
+        }
+    }
+
+    /// Marks `batch` done: written (`failure` None) or given up on with a reason.
+    fn finish(&self, batch: &Batch, failure: Option<String>) {
+        match failure {
+            None => {
+                self.counters.written.fetch_add(batch.rows as u64, Ordering::Relaxed);
+                self.counters.batches.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(reason) => {
+                self.counters.failed.fetch_add(batch.rows as u64, Ordering::Relaxed);
+                self.failures.lock().unwrap().push(format!("{} rows of {}: {reason}", batch.rows, batch.table.name()));
+            }
+        }
+        self.permits.add_permits(batch.rows.min(self.max_pending));
+        self.unfinished.lock().unwrap().remove(&batch.seq);
+        self.progress.notify_waiters();
+    }
+
+    pub async fn flush(&self) -> Result<()> {
+        self.seal_all();
+        let target = self.next_seq.load(Ordering::Acquire);
+        loop {
+            let notified = self.progress.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.unfinished.lock().unwrap().first().is_none_or(|&s| s >= target) {
+                break;
+            }
+            notified.await;
+        }
+        let failures = std::mem::take(&mut *self.failures.lock().unwrap());
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::SinkWrite(failures.join("; ")))
+        }
+    }
+
+    pub async fn close(&self) -> Result<()> {
+        {
+            let _appending = self.open.lock().unwrap();
+            if self.closed.swap(true, Ordering::AcqRel) {
+                return Ok(());
+            }
+        }
+        let flushed = tokio::time::timeout(self.close_timeout, self.flush()).await;
+        if flushed.is_err() {
+            // The database stayed unreachable: stop retrying and report what was not written.
+            self.give_up.store(true, Ordering::Release);
+        }
+        drop(self.queue.lock().unwrap().take());
+        let writers = std::mem::take(&mut *self.writers.lock().unwrap());
+        for w in writers {
+            let _ = w.await;
+        }
+        self.permits.close();
+        match flushed {
+            Ok(result) => result,
+            Err(_) => {
+                let failures = std::mem::take(&mut *self.failures.lock().unwrap());
+                Err(Error::SinkWrite(format!("gave up after the close timeout of {:?}: {}", self.close_timeout, failures.join("; "))))
+            }
+        }
+    }
+
+    pub fn stats(&self) -> SinkStats {
+        let c = &self.counters;
+        let (accepted, written, failed) = (c.accepted.load(Ordering::Relaxed), c.written.load(Ordering::Relaxed), c.failed.load(Ordering::Relaxed));
+        SinkStats {
+            accepted,
+            written,
+            rejected: c.rejected.load(Ordering::Relaxed),
+            failed,
+            retries: c.retries.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+            lag: accepted.saturating_sub(written + failed),
+        }
+    }
+}
+
+/// One writer: takes sealed batches and writes each until it lands, reconnecting with backoff.
+async fn writer(p: Arc<Pipeline>, queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Batch>>>, mut conn: Option<sqlx::PgConnection>) {
+    loop {
+        let Some(batch) = queue.lock().await.recv().await else { break };
+        let mut attempt = 0u32;
+        let mut permanent_once = false;
+        let outcome = loop {
+            if p.give_up.load(Ordering::Acquire) {
+                break Some("the database stayed unreachable until the close timeout".to_string());
+            }
+            let result = match conn.as_mut() {
+                Some(c) => p.target.write(c, &batch, attempt > 0).await,
+                None => match p.target.connect().await {
+                    Ok(c) => {
+                        conn = Some(c);
+                        continue;
+                    }
+                    Err(f) => Err(f),
+                },
+            };
+            match result {
+                Ok(()) => break None,
+                Err(Failure::Permanent(reason)) if permanent_once => break Some(reason),
+                Err(Failure::Permanent(_)) => {
+                    // Once more, on a fresh connection and re-checked partitions (one may have been
+                    // dropped under us); a second refusal is final.
+                    permanent_once = true;
+                    p.target.forget_partitions(&batch);
+                }
+                Err(Failure::Transient(_)) => {}
+            }
+            conn = None;
+            attempt += 1;
+            p.counters.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(backoff(attempt)).await;
+        };
+        p.finish(&batch, outcome);
+    }
+    if let Some(c) = conn {
+        let _ = sqlx::Connection::close(c).await;
+    }
+}
+
+/// 50 ms doubling to 5 s, with up to 50% jitter so writers that failed together do not return together.
+fn backoff(attempt: u32) -> Duration {
+    let base = 50u64.saturating_mul(1 << attempt.min(7)).min(5000);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos() as u64;
+    Duration::from_millis(base / 2 + nanos % (base / 2 + 1))
+}
+
+/// Seals batches that are not full after each interval, so a trickle of rows still lands.
+async fn ticker(p: Weak<Pipeline>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(p) = p.upgrade() else { break };
+        if p.closed.load(Ordering::Acquire) && p.queue.lock().unwrap().is_none() {
+            break;
+        }
+        p.seal_all();
+    }
+}

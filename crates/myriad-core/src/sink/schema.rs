@@ -1,0 +1,170 @@
+//! The recording schema: six tables, their columns and the migrations that create them.
+//!
+//! It is a contract users query, so it changes only by new migrations appended to [`MIGRATIONS`].
+//! Every table carries `exp_id` and is partitioned by it (`PARTITION BY LIST (exp_id)`): an
+//! experiment's rows live in their own partition, which can be dropped or detached whole. The
+//! partition for an experiment is created on first use (see [`partition_ddl`]).
+
+use crate::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColType {
+    Text,
+    Uuid,
+    /// Microseconds since the Unix epoch, UTC; from JS as an ISO 8601 string or epoch milliseconds.
+    Timestamptz,
+    Jsonb,
+    Float8,
+}
+
+#[derive(Debug)]
+pub struct Column {
+    pub name: &'static str,
+    pub ty: ColType,
+    pub nullable: bool,
+}
+
+const fn col(name: &'static str, ty: ColType) -> Column {
+    Column { name, ty, nullable: false }
+}
+
+const fn opt(name: &'static str, ty: ColType) -> Column {
+    Column { name, ty, nullable: true }
+}
+
+use ColType::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Table {
+    Agents,
+    States,
+    Messages,
+    Surveys,
+    Errors,
+    Metrics,
+}
+
+pub const TABLES: [Table; 6] = [Table::Agents, Table::States, Table::Messages, Table::Surveys, Table::Errors, Table::Metrics];
+
+/// `exp_id` is column 0 of every table (the partition key; the archive groups files by it).
+static AGENTS: [Column; 4] = [col("exp_id", Text), col("agent_id", Text), col("ts", Timestamptz), col("profile", Jsonb)];
+static STATES: [Column; 4] = [col("exp_id", Text), col("agent_id", Text), col("ts", Timestamptz), col("state", Jsonb)];
+static MESSAGES: [Column; 7] = [
+    col("exp_id", Text),
+    opt("msg_id", Uuid),
+    col("src", Text),
+    opt("dst", Text),
+    opt("kind", Text),
+    col("ts", Timestamptz),
+    col("payload", Jsonb),
+];
+static SURVEYS: [Column; 5] =
+    [col("exp_id", Text), col("agent_id", Text), col("ts", Timestamptz), col("form_id", Text), col("answers", Jsonb)];
+static ERRORS: [Column; 5] = [col("exp_id", Text), col("ts", Timestamptz), opt("agent_id", Text), col("comp", Text), col("detail", Text)];
+static METRICS: [Column; 6] = [
+    col("exp_id", Text),
+    col("ts", Timestamptz),
+    opt("agent_id", Text),
+    col("name", Text),
+    col("value", Float8),
+    opt("labels", Jsonb),
+];
+
+impl Table {
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Agents => "agents",
+            Table::States => "states",
+            Table::Messages => "messages",
+            Table::Surveys => "surveys",
+            Table::Errors => "errors",
+            Table::Metrics => "metrics",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Table> {
+        TABLES.into_iter().find(|t| t.name() == name).ok_or_else(|| {
+            let names: Vec<_> = TABLES.iter().map(|t| t.name()).collect();
+            Error::InvalidArg(format!("unknown table `{name}`; tables: {}", names.join(", ")))
+        })
+    }
+
+    pub fn columns(self) -> &'static [Column] {
+        match self {
+            Table::Agents => &AGENTS,
+            Table::States => &STATES,
+            Table::Messages => &MESSAGES,
+            Table::Surveys => &SURVEYS,
+            Table::Errors => &ERRORS,
+            Table::Metrics => &METRICS,
+        }
+    }
+
+    /// `"c1", "c2", ...` in schema order, for COPY column lists.
+    pub fn column_list(self) -> String {
+        self.columns().iter().map(|c| format!("\"{}\"", c.name)).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A schema name as the user gives it: a plain lower-case SQL identifier, so it never needs quoting
+/// rules beyond double quotes.
+pub fn validate_schema_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArg(format!("schema `{name}` must match [a-z_][a-z0-9_]* (at most 63 bytes)")))
+    }
+}
+
+/// One migration: a version and the statements that take the schema from version - 1 to it.
+pub struct Migration {
+    pub version: i32,
+    pub name: &'static str,
+    /// `{s}` stands for the quoted schema name.
+    pub statements: &'static [&'static str],
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "tables, indexes and the batch ledger",
+    statements: &[
+        r#"CREATE TABLE IF NOT EXISTS {s}.agents (exp_id text NOT NULL, agent_id text NOT NULL, ts timestamptz NOT NULL, profile jsonb NOT NULL) PARTITION BY LIST (exp_id)"#,
+        r#"CREATE TABLE IF NOT EXISTS {s}.states (exp_id text NOT NULL, agent_id text NOT NULL, ts timestamptz NOT NULL, state jsonb NOT NULL) PARTITION BY LIST (exp_id)"#,
+        r#"CREATE TABLE IF NOT EXISTS {s}.messages (exp_id text NOT NULL, msg_id uuid, src text NOT NULL, dst text, kind text, ts timestamptz NOT NULL, payload jsonb NOT NULL) PARTITION BY LIST (exp_id)"#,
+        r#"CREATE TABLE IF NOT EXISTS {s}.surveys (exp_id text NOT NULL, agent_id text NOT NULL, ts timestamptz NOT NULL, form_id text NOT NULL, answers jsonb NOT NULL) PARTITION BY LIST (exp_id)"#,
+        r#"CREATE TABLE IF NOT EXISTS {s}.errors (exp_id text NOT NULL, ts timestamptz NOT NULL, agent_id text, comp text NOT NULL, detail text NOT NULL) PARTITION BY LIST (exp_id)"#,
+        r#"CREATE TABLE IF NOT EXISTS {s}.metrics (exp_id text NOT NULL, ts timestamptz NOT NULL, agent_id text, name text NOT NULL, value double precision NOT NULL, labels jsonb) PARTITION BY LIST (exp_id)"#,
+        r#"CREATE INDEX IF NOT EXISTS agents_exp_ts ON {s}.agents (exp_id, ts)"#,
+        r#"CREATE INDEX IF NOT EXISTS agents_agent_ts ON {s}.agents (agent_id, ts)"#,
+        r#"CREATE INDEX IF NOT EXISTS states_exp_ts ON {s}.states (exp_id, ts)"#,
+        r#"CREATE INDEX IF NOT EXISTS states_agent_ts ON {s}.states (agent_id, ts)"#,
+        r#"CREATE INDEX IF NOT EXISTS messages_exp_ts ON {s}.messages (exp_id, ts)"#,
+        r#"CREATE INDEX IF NOT EXISTS messages_src_ts ON {s}.messages (src, ts)"#,
+        r#"CREATE INDEX IF NOT EXISTS messages_dst_ts ON {s}.messages (dst, ts)"#,
+        r#"CREATE INDEX IF NOT EXISTS surveys_exp_ts ON {s}.surveys (exp_id, ts)"#,
+        r#"CREATE INDEX IF NOT EXISTS surveys_agent_ts ON {s}.surveys (agent_id, ts)"#,
+        r#"CREATE INDEX IF NOT EXISTS errors_exp_ts ON {s}.errors (exp_id, ts)"#,
+        r#"CREATE INDEX IF NOT EXISTS errors_agent_ts ON {s}.errors (agent_id, ts)"#,
+        r#"CREATE INDEX IF NOT EXISTS metrics_exp_ts ON {s}.metrics (exp_id, ts)"#,
+        r#"CREATE INDEX IF NOT EXISTS metrics_agent_ts ON {s}.metrics (agent_id, ts)"#,
+        // One row per committed batch, written in the batch's own transaction: a retry after an
+        // unknown outcome (connection lost around COMMIT) looks its id up instead of writing twice.
+        r#"CREATE TABLE IF NOT EXISTS {s}.myriad_batches (batch_id uuid PRIMARY KEY, tbl text NOT NULL, rows integer NOT NULL, committed_at timestamptz NOT NULL DEFAULT now())"#,
+    ],
+}];
+
+/// The DDL that gives `exp_id` its partition of `table` (idempotent). The partition's name is the
+/// table's plus a hash of the id, so any id (quotes, spaces, 200 bytes) makes a valid identifier.
+pub fn partition_ddl(schema: &str, table: Table, exp_id: &str) -> String {
+    let name = partition_name(table, exp_id);
+    let literal = exp_id.replace('\'', "''");
+    format!(r#"CREATE TABLE IF NOT EXISTS "{schema}"."{name}" PARTITION OF "{schema}".{} FOR VALUES IN ('{literal}')"#, table.name())
+}
+
+pub fn partition_name(table: Table, exp_id: &str) -> String {
+    format!("{}_p{:016x}", table.name(), xxhash_rust::xxh3::xxh3_64(exp_id.as_bytes()))
+}

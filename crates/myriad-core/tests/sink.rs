@@ -1,0 +1,310 @@
+//! The recording sink against the real PostgreSQL on 127.0.0.1:5432 (database `test`; each test
+//! in a schema of its own) and against a PostgreSQL the test starts and restarts itself.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use myriad_core::sink::{self, import_archive, Sink, SinkOptions};
+use sqlx::{Connection, PgConnection};
+
+const DSN: &str = "postgres://root@127.0.0.1:5432/test";
+
+fn fresh_schema(tag: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("t_{tag}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+fn options(dsn: &str, schema: &str) -> SinkOptions {
+    SinkOptions { dsn: Some(dsn.into()), schema: schema.into(), ..Default::default() }
+}
+
+/// `n` message rows numbered from `first`: msg_id = first + i, so counts and duplicates can be checked.
+fn messages(exp: &str, first: u64, n: u64) -> String {
+    let rows: Vec<String> = (first..first + n)
+        .map(|i| {
+            format!(
+                r#"{{"exp_id":"{exp}","msg_id":"{}","src":"agent-{}","dst":"agent-{}","kind":"agent-chat","ts":{},"payload":{{"text":"hello {i}","n":{i}}}}}"#,
+                uuid::Uuid::from_u128(i as u128),
+                i % 1000,
+                (i + 1) % 1000,
+                1_795_960_800_000u64 + i
+            )
+        })
+        .collect();
+    format!("[{}]", rows.join(","))
+}
+
+async fn query_i64(dsn: &str, sql: String) -> i64 {
+    let mut conn = PgConnection::connect(dsn).await.unwrap();
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&mut conn).await.unwrap()
+}
+
+/// (rows, distinct msg_ids) in the schema's messages table.
+async fn counts(dsn: &str, schema: &str) -> (i64, i64) {
+    let rows = query_i64(dsn, format!("SELECT count(*) FROM {schema}.messages")).await;
+    let distinct = query_i64(dsn, format!("SELECT count(DISTINCT msg_id) FROM {schema}.messages")).await;
+    (rows, distinct)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_land_in_postgres_as_written_and_bad_rows_are_rejected_alone() {
+    let schema = fresh_schema("roundtrip");
+    let sink = Sink::open(options(DSN, &schema)).await.unwrap();
+    let good = sink.write("messages", &messages("exp-a", 0, 4999)).await.unwrap();
+    assert_eq!((good.accepted, good.rejected.len()), (4999, 0));
+    let mixed = r#"[
+        {"exp_id":"exp-b","src":"a","ts":"2026-11-29T14:00:00.250Z","payload":{"x":"é😀"}},
+        {"exp_id":"exp-b","src":"a","ts":null,"payload":{}},
+        {"exp_id":"exp-b","src":"a","ts":1,"payload":{"bad":"\u0000"}},
+        {"exp_id":"exp-b","src":"a\u0000","ts":1,"payload":{}}
+    ]"#;
+    let out = sink.write("messages", mixed).await.unwrap();
+    assert_eq!(out.accepted, 1);
+    assert_eq!(out.rejected.iter().map(|r| r.index).collect::<Vec<_>>(), vec![1, 2, 3]);
+    let metrics = sink.write("metrics", r#"[{"exp_id":"exp-a","ts":5,"name":"gdp","value":1.5,"labels":{"k":"v"}}]"#).await.unwrap();
+    assert_eq!(metrics.accepted, 1);
+    sink.flush().await.unwrap();
+    let stats = sink.stats();
+    assert_eq!((stats.accepted, stats.written, stats.rejected, stats.lag), (5001, 5001, 3, 0));
+    assert_eq!(counts(DSN, &schema).await, (5000, 4999));
+
+    let mut conn = PgConnection::connect(DSN).await.unwrap();
+    let (ts, payload, dst): (String, String, Option<String>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS'), payload::text, dst FROM {schema}.messages WHERE exp_id = 'exp-b'"
+    )))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!((ts.as_str(), payload.as_str(), dst), ("2026-11-29 14:00:00.250", r#"{"x": "é😀"}"#, None));
+    let (msg_id, n): (String, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT msg_id::text, (payload->>'n')::bigint FROM {schema}.messages WHERE src = 'agent-7' AND exp_id = 'exp-a' ORDER BY ts LIMIT 1"
+    )))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!((msg_id, n), (uuid::Uuid::from_u128(7).to_string(), 7));
+    // Each experiment has a partition of its own.
+    let partitions = query_i64(DSN, format!("SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhparent JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '{schema}' AND c.relname = 'messages'")).await;
+    assert_eq!(partitions, 2);
+    sink.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_run_once_even_when_raced() {
+    let schema = fresh_schema("migrate");
+    let runs = futures_join(3, |_| {
+        let schema = schema.clone();
+        async move { sink::migrate(DSN, &schema).await }
+    })
+    .await;
+    let applied: Vec<Vec<i32>> = runs.into_iter().map(Result::unwrap).collect();
+    assert_eq!(applied.iter().filter(|a| a == &&vec![1]).count(), 1, "{applied:?}");
+    assert_eq!(applied.iter().filter(|a| a.is_empty()).count(), 2, "{applied:?}");
+    assert!(sink::migrate(DSN, &schema).await.unwrap().is_empty());
+    assert_eq!(query_i64(DSN, format!("SELECT count(*) FROM {schema}.myriad_migrations")).await, 1);
+}
+
+async fn futures_join<T: Send + 'static, F: std::future::Future<Output = T> + Send + 'static>(n: usize, f: impl Fn(usize) -> F) -> Vec<T> {
+    let handles: Vec<_> = (0..n).map(|i| tokio::spawn(f(i))).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_killed_mid_run_lose_and_double_nothing() {
+    let schema = fresh_schema("killed");
+    let sink = Arc::new(Sink::open(SinkOptions { batch_rows: 500, ..options(DSN, &schema) }).await.unwrap());
+    let writer = {
+        let sink = sink.clone();
+        tokio::spawn(async move {
+            for call in 0..60u64 {
+                let out = sink.write("messages", &messages("exp-k", call * 1000, 1000)).await.unwrap();
+                assert_eq!(out.accepted, 1000);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            sink.flush().await
+        })
+    };
+    let mut killed = 0;
+    let mut admin = PgConnection::connect(DSN).await.unwrap();
+    while !writer.is_finished() {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'myriad-sink' AND query LIKE '%\"{schema}\"%'"
+        )))
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        killed += n;
+    }
+    writer.await.unwrap().unwrap();
+    assert!(killed > 0, "no connection was killed mid-batch: the test proved nothing");
+    assert!(sink.stats().retries > 0);
+    assert_eq!(counts(DSN, &schema).await, (60_000, 60_000));
+    sink.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_makes_write_wait_and_nothing_is_dropped() {
+    let schema = fresh_schema("backpressure");
+    let sink = Arc::new(Sink::open(SinkOptions { batch_rows: 100, max_pending_rows: 200, concurrency: 1, ..options(DSN, &schema) }).await.unwrap());
+    // Warm the partition, then hold a lock that blocks every COPY into the table.
+    sink.write("messages", &messages("exp-bp", 0, 1)).await.unwrap();
+    sink.flush().await.unwrap();
+    let mut blocker = PgConnection::connect(DSN).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("BEGIN; LOCK TABLE {schema}.messages IN ACCESS EXCLUSIVE MODE"))).execute(&mut blocker).await.unwrap();
+    let writer = {
+        let sink = sink.clone();
+        tokio::spawn(async move { sink.write("messages", &messages("exp-bp", 1, 1000)).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!writer.is_finished(), "write returned while the queue was full");
+    let stats = sink.stats();
+    assert!(stats.lag <= 200, "more rows pending than max_pending_rows: {stats:?}");
+    sqlx::raw_sql("COMMIT").execute(&mut blocker).await.unwrap();
+    assert_eq!(writer.await.unwrap().accepted, 1000);
+    sink.close().await.unwrap();
+    assert_eq!(counts(DSN, &schema).await, (1001, 1001));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_errors_for_misuse() {
+    let err = Sink::open(options("postgres://root@127.0.0.1:1/test", "x")).await.err().unwrap();
+    assert_eq!(err.code(), "ERR_SINK_CONNECT");
+    let err = Sink::open(options(DSN, "Bad-Name")).await.err().unwrap();
+    assert_eq!(err.code(), "ERR_INVALID_ARG");
+    let schema = fresh_schema("errors");
+    let sink = Sink::open(options(DSN, &schema)).await.unwrap();
+    assert_eq!(sink.write("nope", "[]").await.unwrap_err().code(), "ERR_INVALID_ARG");
+    assert_eq!(sink.write("messages", "{not json").await.unwrap_err().code(), "ERR_INVALID_ARG");
+    sink.close().await.unwrap();
+    assert_eq!(sink.write("messages", "[]").await.unwrap_err().code(), "ERR_SINK_CLOSED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_archive_is_standard_avro_appends_across_runs_and_imports_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = SinkOptions { dir: Some(dir.path().into()), batch_rows: 300, ..Default::default() };
+    for run in 0..2u64 {
+        let sink = Sink::open(archive.clone()).await.unwrap();
+        for exp in ["exp-x", "exp y/2"] {
+            let out = sink.write("messages", &messages(exp, run * 1000, 1000)).await.unwrap();
+            assert_eq!(out.accepted, 1000);
+        }
+        sink.write("metrics", r#"[{"exp_id":"exp-x","ts":"2026-01-01T00:00:00Z","name":"gdp","value":2.5}]"#).await.unwrap();
+        sink.close().await.unwrap();
+        assert_eq!(sink.stats().written, 2001);
+    }
+    // Read back with apache-avro: every row, in order, with its values.
+    let path = sink::archive_path(dir.path(), sink::Table::Messages, "exp-x");
+    let reader = apache_avro::Reader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let rows: Vec<_> = reader.map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2000);
+    let apache_avro::types::Value::Record(fields) = &rows[1500] else { panic!("not a record") };
+    assert_eq!(fields[2].1, apache_avro::types::Value::String("agent-500".into()));
+    assert!(matches!(&fields[6].1, apache_avro::types::Value::String(p) if p == r#"{"text":"hello 1500","n":1500}"#));
+    assert_eq!(fields[5].1, apache_avro::types::Value::TimestampMicros(1_795_960_801_500_000));
+    let hashed = sink::archive_path(dir.path(), sink::Table::Messages, "exp y/2");
+    assert!(hashed.parent().unwrap().file_name().unwrap().to_string_lossy().starts_with("exp-"), "{hashed:?}");
+
+    let schema = fresh_schema("import");
+    let first = import_archive(dir.path(), DSN, &options(DSN, &schema)).await.unwrap();
+    assert_eq!((first.files, first.rows), (3, 4002));
+    let again = import_archive(dir.path(), DSN, &options(DSN, &schema)).await.unwrap();
+    assert_eq!(again.rows, 4002);
+    assert_eq!(query_i64(DSN, format!("SELECT count(*) FROM {schema}.messages")).await, 4000);
+    assert_eq!(query_i64(DSN, format!("SELECT count(DISTINCT (exp_id, msg_id)) FROM {schema}.messages")).await, 4000);
+    assert_eq!(query_i64(DSN, format!("SELECT count(*) FROM {schema}.metrics WHERE value = 2.5")).await, 2);
+}
+
+/// A PostgreSQL of the test's own, so it can be killed and restarted.
+struct OwnPostgres {
+    bin: PathBuf,
+    data: tempfile::TempDir,
+    port: u16,
+}
+
+impl OwnPostgres {
+    fn start() -> OwnPostgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL server binaries under /usr/lib/postgresql (apt install postgresql)")
+            .map(|e| e.unwrap().path().join("bin"))
+            .find(|p| p.join("postgres").exists())
+            .expect("a postgres binary");
+        let data = tempfile::Builder::new().prefix("myriad-pg").tempdir().unwrap();
+        // PostgreSQL refuses to run as root: run it as the postgres user.
+        Command::new("chown").args(["-R", "postgres:postgres"]).arg(data.path()).status().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let status = as_postgres(&bin.join("initdb"), &["-D", &data.path().join("db").to_string_lossy(), "-A", "trust", "-U", "root", "--no-sync"]).status().unwrap();
+        assert!(status.success(), "initdb failed");
+        let pg = OwnPostgres { bin, data, port };
+        pg.run();
+        pg
+    }
+
+    fn run(&self) {
+        let db = self.data.path().join("db");
+        let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.data.path().display());
+        let status = as_postgres(&self.bin.join("pg_ctl"), &["-D", &db.to_string_lossy(), "-o", &opts, "-w", "-l", &self.data.path().join("log").to_string_lossy(), "start"]).status().unwrap();
+        assert!(status.success(), "pg_ctl start failed");
+    }
+
+    /// A crash, as far as the server knows: no checkpoint, connections cut.
+    fn kill(&self) {
+        let db = self.data.path().join("db");
+        let status = as_postgres(&self.bin.join("pg_ctl"), &["-D", &db.to_string_lossy(), "-m", "immediate", "stop"]).status().unwrap();
+        assert!(status.success());
+    }
+
+    fn dsn(&self) -> String {
+        format!("postgres://root@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = as_postgres(&self.bin.join("pg_ctl"), &["-D", &self.data.path().join("db").to_string_lossy(), "-m", "immediate", "stop"]).status();
+    }
+}
+
+fn as_postgres(program: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new("runuser");
+    c.args(["-u", "postgres", "--"]).arg(program).args(args).current_dir("/tmp");
+    c.stdout(std::process::Stdio::null());
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_mid_run_loses_and_doubles_nothing() {
+    let pg = OwnPostgres::start();
+    let dsn = pg.dsn();
+    let sink = Arc::new(Sink::open(SinkOptions { batch_rows: 1000, ..options(&dsn, "myriad") }).await.unwrap());
+    let writer = {
+        let sink = sink.clone();
+        tokio::spawn(async move {
+            for call in 0..100u64 {
+                let out = sink.write("messages", &messages("exp-r", call * 1000, 1000)).await.unwrap();
+                assert_eq!(out.accepted, 1000);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            sink.flush().await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let before = sink.stats();
+    pg.kill();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    pg.run();
+    writer.await.unwrap().unwrap();
+    let stats = sink.stats();
+    assert!(before.written > 0 && before.written < 100_000, "the restart did not fall mid-run: {before:?}");
+    assert!(stats.retries > 0, "{stats:?}");
+    assert_eq!(counts(&dsn, "myriad").await, (100_000, 100_000));
+    sink.close().await.unwrap();
+}

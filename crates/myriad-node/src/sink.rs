@@ -1,0 +1,126 @@
+//! The recording sink for JS: rows cross as one JSON string per call (`JSON.stringify(rows)` is the
+//! cheapest way out of the V8 heap); checking, batching and COPY happen off the main thread.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use myriad_core::sink::{self, Sink, SinkOptions};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::to_js;
+
+#[napi(object)]
+#[derive(Default)]
+pub struct NativeSinkConfig {
+    pub dsn: Option<String>,
+    pub dir: Option<String>,
+    pub schema: Option<String>,
+    pub batch_rows: Option<u32>,
+    pub flush_interval_ms: Option<u32>,
+    pub max_pending: Option<u32>,
+    pub concurrency: Option<u32>,
+    pub connect_timeout_ms: Option<u32>,
+    pub close_timeout_ms: Option<u32>,
+}
+
+fn options(c: NativeSinkConfig) -> SinkOptions {
+    let d = SinkOptions::default();
+    let ms = |v: Option<u32>, default: Duration| v.map(|v| Duration::from_millis(v as u64)).unwrap_or(default);
+    SinkOptions {
+        dsn: c.dsn,
+        dir: c.dir.map(Into::into),
+        schema: c.schema.unwrap_or(d.schema),
+        batch_rows: c.batch_rows.map(|v| v as usize).unwrap_or(d.batch_rows),
+        flush_interval: ms(c.flush_interval_ms, d.flush_interval),
+        max_pending_rows: c.max_pending.map(|v| v as usize).unwrap_or(d.max_pending_rows),
+        concurrency: c.concurrency.map(|v| v as usize).unwrap_or(d.concurrency),
+        connect_timeout: ms(c.connect_timeout_ms, d.connect_timeout),
+        close_timeout: ms(c.close_timeout_ms, d.close_timeout),
+    }
+}
+
+#[napi(object)]
+pub struct NativeWriteOutcome {
+    pub accepted: u32,
+    pub rejected_indexes: Vec<u32>,
+    pub rejected_reasons: Vec<String>,
+}
+
+#[napi(object)]
+pub struct NativeSinkStats {
+    pub accepted: f64,
+    pub written: f64,
+    pub rejected: f64,
+    pub failed: f64,
+    pub retries: f64,
+    pub batches: f64,
+    pub lag: f64,
+}
+
+#[napi]
+pub struct NativeSink {
+    sink: Arc<Sink>,
+}
+
+#[napi]
+impl NativeSink {
+    #[napi(factory)]
+    pub async fn open(config: NativeSinkConfig) -> Result<NativeSink> {
+        let sink = Sink::open(options(config)).await.map_err(to_js)?;
+        Ok(NativeSink { sink: Arc::new(sink) })
+    }
+
+    /// `rows` is a JSON array of row objects for `table`.
+    #[napi]
+    pub async fn write(&self, table: String, rows: String) -> Result<NativeWriteOutcome> {
+        let outcome = self.sink.write(&table, &rows).await.map_err(to_js)?;
+        let (rejected_indexes, rejected_reasons) = outcome.rejected.into_iter().map(|r| (r.index as u32, r.reason)).unzip();
+        Ok(NativeWriteOutcome { accepted: outcome.accepted as u32, rejected_indexes, rejected_reasons })
+    }
+
+    #[napi]
+    pub async fn flush(&self) -> Result<()> {
+        self.sink.flush().await.map_err(to_js)
+    }
+
+    #[napi]
+    pub async fn close(&self) -> Result<()> {
+        self.sink.close().await.map_err(to_js)
+    }
+
+    #[napi]
+    pub fn stats(&self) -> NativeSinkStats {
+        let s = self.sink.stats();
+        NativeSinkStats {
+            accepted: s.accepted as f64,
+            written: s.written as f64,
+            rejected: s.rejected as f64,
+            failed: s.failed as f64,
+            retries: s.retries as f64,
+            batches: s.batches as f64,
+            lag: s.lag as f64,
+        }
+    }
+}
+
+/// Brings the schema on `dsn` to the latest version; returns the versions applied by this call.
+#[napi]
+pub async fn migrate_database(dsn: String, schema: Option<String>) -> Result<Vec<u32>> {
+    let applied = sink::migrate(&dsn, schema.as_deref().unwrap_or("myriad")).await.map_err(to_js)?;
+    Ok(applied.into_iter().map(|v| v as u32).collect())
+}
+
+#[napi(object)]
+pub struct NativeImportReport {
+    pub files: u32,
+    pub rows: f64,
+}
+
+/// Loads every archive file under `dir` into Postgres (each row once, however often it runs).
+#[napi]
+pub async fn import_archive(dir: String, config: NativeSinkConfig) -> Result<NativeImportReport> {
+    let dsn = config.dsn.clone().ok_or_else(|| crate::invalid("import needs a dsn"))?;
+    let report = sink::import_archive(std::path::Path::new(&dir), &dsn, &options(NativeSinkConfig { dsn: None, ..config })).await.map_err(to_js)?;
+    Ok(NativeImportReport { files: report.files as u32, rows: report.rows as f64 })
+}

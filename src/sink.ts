@@ -1,0 +1,135 @@
+import { callNative, invalidArg } from './errors.js'
+import { native, type Binding } from './native.js'
+
+/** The tables the sink records into (the schema is documented in the README). */
+export const SINK_TABLES = ['agents', 'states', 'messages', 'surveys', 'errors', 'metrics'] as const
+export type SinkTable = (typeof SINK_TABLES)[number]
+
+/** A time: a `Date`, an ISO 8601 string with offset, or epoch milliseconds. */
+export type Timestamp = Date | string | number
+type Json = unknown
+
+/** The columns of each table; `?` marks nullable columns. */
+export interface SinkRows {
+  agents: { exp_id: string; agent_id: string; ts: Timestamp; profile: Json }
+  states: { exp_id: string; agent_id: string; ts: Timestamp; state: Json }
+  messages: { exp_id: string; msg_id?: string | null; src: string; dst?: string | null; kind?: string | null; ts: Timestamp; payload: Json }
+  surveys: { exp_id: string; agent_id: string; ts: Timestamp; form_id: string; answers: Json }
+  errors: { exp_id: string; ts: Timestamp; agent_id?: string | null; comp: string; detail: string }
+  metrics: { exp_id: string; ts: Timestamp; agent_id?: string | null; name: string; value: number; labels?: Json | null }
+}
+
+export interface SinkOptions {
+  /** `postgres://user:password@host:port/db`. Omitted: rows go to the Avro archive in `dir`. */
+  dsn?: string
+  /** The archive's directory when there is no `dsn` (default `./myriad-archive`). */
+  dir?: string
+  /** Postgres schema of the tables (default `myriad`); created and migrated on open. */
+  schema?: string
+  /** Rows per COPY batch / Avro block (default 2000). */
+  batchRows?: number
+  /** A batch that is not full is written after this long anyway (default 200 ms). */
+  flushIntervalMs?: number
+  /** Rows accepted but not yet written before `write` waits (default 100,000). */
+  maxPending?: number
+  /** Batches written at once, one connection each (default 2). */
+  concurrency?: number
+  connectTimeoutMs?: number
+  /** How long `close` waits for unwritten rows before reporting them (default 30 s). */
+  closeTimeoutMs?: number
+}
+
+export interface WriteResult {
+  accepted: number
+  /** Rows refused before reaching the database, by index in the call's array. */
+  rejected: { index: number; reason: string }[]
+}
+
+export interface SinkStats {
+  accepted: number
+  written: number
+  rejected: number
+  /** Accepted rows given up on (reported by `flush`/`close` as `ERR_SINK_WRITE`). */
+  failed: number
+  retries: number
+  batches: number
+  /** Accepted rows not yet written. */
+  lag: number
+}
+
+function config(o: SinkOptions): Parameters<typeof native.NativeSink.open>[0] {
+  for (const key of ['batchRows', 'flushIntervalMs', 'maxPending', 'concurrency', 'connectTimeoutMs', 'closeTimeoutMs'] as const) {
+    const v = o[key]
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff)) throw invalidArg(`${key} must be a non-negative integer, got ${v}`)
+  }
+  return {
+    dsn: o.dsn,
+    dir: o.dir,
+    schema: o.schema,
+    batchRows: o.batchRows,
+    flushIntervalMs: o.flushIntervalMs,
+    maxPending: o.maxPending,
+    concurrency: o.concurrency,
+    connectTimeoutMs: o.connectTimeoutMs,
+    closeTimeoutMs: o.closeTimeoutMs,
+  }
+}
+
+/**
+ * Records simulation output: rows are checked and batched in Rust and written with binary COPY to
+ * Postgres (each accepted row exactly once, across dropped connections and server restarts), or to
+ * Avro archive files without a database.
+ */
+export class Sink {
+  private constructor(private readonly inner: Binding.NativeSink) {}
+
+  static async open(options: SinkOptions = {}): Promise<Sink> {
+    return new Sink(await callNative(() => native.NativeSink.open(config(options))))
+  }
+
+  /**
+   * Accepts many rows at once. Rows that cannot be stored are rejected with a reason and the rest
+   * go on; waits while `maxPending` rows are queued (nothing is dropped).
+   */
+  async write<T extends SinkTable>(table: T, rows: readonly SinkRows[T][]): Promise<WriteResult> {
+    if (!SINK_TABLES.includes(table)) throw invalidArg(`unknown table '${table}'; tables: ${SINK_TABLES.join(', ')}`)
+    if (!Array.isArray(rows)) throw invalidArg('rows must be an array of objects')
+    if (rows.length === 0) return { accepted: 0, rejected: [] }
+    let json: string
+    try {
+      // One string for the whole call: V8's serializer is the cheapest way out of the JS heap.
+      json = JSON.stringify(rows)
+    } catch (e) {
+      throw invalidArg(`rows cannot be serialised (${(e as Error).message}); a BigInt or a cycle?`)
+    }
+    const out = await callNative(() => this.inner.write(table, json))
+    return {
+      accepted: out.accepted,
+      rejected: out.rejectedIndexes.map((index, i) => ({ index, reason: out.rejectedReasons[i] })),
+    }
+  }
+
+  /** Resolves when every row accepted so far is durable; rejects `ERR_SINK_WRITE` if rows were given up on. */
+  flush(): Promise<void> {
+    return callNative(() => this.inner.flush())
+  }
+
+  /** Flushes and releases connections and files; later writes reject with `ERR_SINK_CLOSED`. */
+  close(): Promise<void> {
+    return callNative(() => this.inner.close())
+  }
+
+  stats(): SinkStats {
+    return this.inner.stats()
+  }
+}
+
+/** Creates or upgrades the schema (what `myriad db migrate` runs); returns the versions applied now. */
+export function migrate(dsn: string, options: { schema?: string } = {}): Promise<number[]> {
+  return callNative(() => native.migrateDatabase(dsn, options.schema))
+}
+
+/** Loads every archive file under `dir` with COPY (what `myriad db import` runs); rerunning it writes nothing twice. */
+export function importArchive(dir: string, options: { dsn: string; schema?: string; batchRows?: number }): Promise<{ files: number; rows: number }> {
+  return callNative(() => native.importArchive(dir, config(options)))
+}
