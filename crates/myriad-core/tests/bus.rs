@@ -1,10 +1,11 @@
 //! The bus end to end: the local router, the embedded rumqttd broker, and the Mosquitto on
 //! 127.0.0.1:1883 (started by .ci/run where absent), under MQTT 5 and 3.1.1.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use myriad_core::bus::{Bus, BusOptions, Inbound, Kind, Outbound, Protocol, Qos, SubscribeMode};
+use myriad_core::bus::{Bus, BusOptions, Inbound, Kind, Outbound, Protocol, Qos, SubscribeMode, TlsOptions};
 
 const MOSQUITTO: &str = "mqtt://127.0.0.1:1883";
 
@@ -168,12 +169,19 @@ struct OwnMosquitto {
 
 impl OwnMosquitto {
     async fn start() -> OwnMosquitto {
+        Self::start_with(|_| "allow_anonymous true\n".into()).await
+    }
+
+    /// `listener` writes the lines that follow the listener (TLS, authentication), given the
+    /// broker's directory, where it may put files first.
+    async fn start_with(listener: impl FnOnce(&Path) -> String) -> OwnMosquitto {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = tempfile::tempdir().unwrap();
         // Mosquitto started as root drops to the `mosquitto` user: it must be able to write here.
         std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
         let conf = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 1000\n",
+            "per_listener_settings false\nlistener {port} 127.0.0.1\n{}persistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 1000\n",
+            listener(dir.path()),
             dir.path().display()
         );
         std::fs::write(dir.path().join("mosquitto.conf"), conf).unwrap();
@@ -360,4 +368,62 @@ async fn a_group_of_100_000_agents_in_either_subscription_mode() {
             eprintln!("100,000 agents, {url:?} local={local} {mode:?}: subscribed in {subscribed:?}, delivered by {delivered:?}, closed by {:?}", t0.elapsed());
         }
     }
+}
+
+/// Runs `program args` in `dir`, failing the test with its stderr if it fails.
+fn run_in(dir: &Path, program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program).args(args).current_dir(dir).output().unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A CA and a broker certificate for 127.0.0.1 made with openssl, and a password file for `alice`.
+fn tls_and_password_files(dir: &Path) -> String {
+    run_in(dir, "openssl", &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=myriad test CA"]);
+    run_in(dir, "openssl", &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    std::fs::write(dir.join("san.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    run_in(dir, "openssl", &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.cnf"]);
+    run_in(dir, "mosquitto_passwd", &["-c", "-b", "passwd", "alice", "s3cret"]);
+    for f in ["ca.pem", "server.pem", "server.key", "passwd"] {
+        std::fs::set_permissions(dir.join(f), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    }
+    let d = dir.display();
+    format!("cafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\nallow_anonymous false\npassword_file {d}/passwd\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_password_against_mosquitto() {
+    let broker = OwnMosquitto::start_with(tls_and_password_files).await;
+    let url = format!("mqtts://127.0.0.1:{}", broker.port);
+    let ca = broker.dir.path().join("ca.pem");
+    let secure = |client: &str, password: &str, ca: Option<&Path>| {
+        let mut o = options("tls", &unique(client), &[]);
+        o.url = Some(url.clone());
+        o.username = Some("alice".into());
+        o.password = Some(password.into());
+        o.tls = Some(TlsOptions { ca: ca.map(Path::to_path_buf), cert: None, key: None });
+        o.connect_timeout_ms = 5000;
+        o
+    };
+    for protocol in [Protocol::V5, Protocol::V311] {
+        let mut r = secure("tls-recv", "s3cret", Some(&ca));
+        r.agents = agents10();
+        r.protocol = protocol;
+        let receiver = Bus::connect(r).await.unwrap();
+        let mut s = secure("tls-send", "s3cret", Some(&ca));
+        s.protocol = protocol;
+        let sender = Bus::connect(s).await.unwrap();
+        round_trip(&sender, &receiver, 500).await;
+        sender.close().await.unwrap();
+        receiver.close().await.unwrap();
+    }
+    // A wrong password, a broker certificate nobody vouched for, and plain MQTT to a TLS port.
+    let refused = Bus::connect(secure("tls-bad-pass", "wrong", Some(&ca))).await.err().expect("a wrong password must be refused");
+    assert_eq!(refused.code(), "ERR_BUS_CONNECT", "{refused}");
+    let untrusted = Bus::connect(secure("tls-no-ca", "s3cret", None)).await.err().expect("an unknown CA must be refused");
+    assert_eq!(untrusted.code(), "ERR_BUS_CONNECT", "{untrusted}");
+    let mut plain = secure("tls-plain", "s3cret", None);
+    plain.tls = None;
+    plain.url = Some(format!("mqtt://127.0.0.1:{}", broker.port));
+    let plain = Bus::connect(plain).await.err().expect("plain MQTT to a TLS listener must fail");
+    assert_eq!(plain.code(), "ERR_BUS_CONNECT", "{plain}");
 }
