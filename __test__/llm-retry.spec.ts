@@ -147,6 +147,19 @@ test('calls with different timeouts each time out at their own deadline, whateve
   t.true(elapsed[0] >= 445 && elapsed[0] < 1500, elapsed.join(', '))
 })
 
+test('a call still queued inside the pool (no socket yet) times out on time too', async (t) => {
+  const server = await serve(t, { rules: [{ match: 'hang', then: { hang: true } }] })
+  // Five calls may be in flight but the pool has one socket: the second waits inside undici.
+  const llm = client(t, [providerFor(server, 'local', { limits: { concurrency: 5, adaptive: false }, pool: { connections: 1 } })])
+  const blocker = failure(t, llm.chat({ ...ask('hang'), timeoutMs: 1000 }))
+  const started = performance.now()
+  const queued = await failure(t, llm.chat({ ...ask('behind it'), timeoutMs: 200 }))
+  t.is(queued.code, 'ERR_LLM_TIMEOUT')
+  t.true(performance.now() - started < 600)
+  t.is((await blocker).code, 'ERR_LLM_TIMEOUT')
+  t.is(server.stats.requests, 1)
+})
+
 test('headersTimeoutMs bounds one attempt: a hung attempt is retried and the next one answers', async (t) => {
   const server = await serve(t, { rules: [{ match: 'hang once', times: 1, then: { hang: true } }] })
   const llm = client(t, [providerFor(server)], { headersTimeoutMs: 200 })

@@ -123,6 +123,22 @@ async function asyncRun(url: string, agents: number, concurrency: number): Promi
   return row(agents, 'async', concurrency, m, peakConcurrency)
 }
 
+/** The same wave of calls through bare undici.request (a Pool with one socket per call in flight): what the machine allows. */
+async function floorRun(url: string, agents: number, concurrency: number): Promise<Row> {
+  const base = new URL(url)
+  const pool = new Pool(base.origin, { connections: concurrency })
+  const path = `${base.pathname}/chat/completions`
+  const headers = { 'content-type': 'application/json' }
+  const call = (a: number) => pool.request({ path, method: 'POST', headers, body: JSON.stringify({ model: MODEL, messages: messagesFor(a) }) }).then((r) => r.body.json())
+  await workerLoops(Math.min(agents, concurrency), concurrency, call)
+  let peak = 0
+  const m = await measured(async () => {
+    peak = await workerLoops(agents, concurrency, call)
+  })
+  await pool.close()
+  return row(agents, 'undici-floor', concurrency, m, peak)
+}
+
 /**
  * 1,000,000 calls through one client. Agents are fed as calls complete (at most 4 x concurrency
  * issued and unfinished), as a simulation loop would step them: issuing a million promises at once
@@ -230,9 +246,10 @@ async function run(ctx: Context): Promise<Row[]> {
         rows.push(await asyncRun(server.url, agents, concurrency))
         ctx.progress(`async ${agents} agents, concurrency ${concurrency}: ${rows.at(-1)!.wall_s} s`)
       }
+      rows.push(await floorRun(server.url, agents, ASYNC_CONCURRENCY[0]))
     }
-    const cpuCalls = quick ? 2000 : 10_000
-    rows.push(...(await cpuRows(server.url, cpuCalls, quick ? 3 : 5, ctx)))
+    const cpuCalls = quick ? 5000 : 10_000
+    rows.push(...(await cpuRows(server.url, cpuCalls, 3, ctx)))
     if (ctx.opts.extended) {
       ctx.progress('1,000,000 calls (about 2 minutes)')
       rows.push(await millionRun(server.url, ctx))
@@ -261,7 +278,9 @@ function verdicts(rows: Row[]): string[] {
   const lines: string[] = []
   for (const r of rows.filter((x) => x.mode === 'async' && x.agents === 1000)) {
     const ratio = Number(r.wall_s) / Number(r.ideal_s)
-    lines.push(verdict(ratio <= 1.2, `1,000 agents at concurrency ${r.concurrency}: ${r.wall_s} s = ${round(ratio, 2)}x the ideal ${r.ideal_s} s (target <= 1.2x)`))
+    const floor = rows.find((x) => x.mode === 'undici-floor' && x.agents === 1000 && x.concurrency === r.concurrency)
+    const floorNote = floor ? `; bare undici.request: ${floor.wall_s} s = ${round(Number(floor.wall_s) / Number(floor.ideal_s), 2)}x` : ''
+    lines.push(verdict(ratio <= 1.2, `1,000 agents at concurrency ${r.concurrency}: ${r.wall_s} s = ${round(ratio, 2)}x the ideal ${r.ideal_s} s (target <= 1.2x${floorNote})`))
   }
   const million = rows.find((x) => x.agents === MILLION)
   if (million) {

@@ -52,25 +52,125 @@ async function statusError(provider: Provider, response: Dispatcher.ResponseData
 const ok = (status: number) => status >= 200 && status < 300
 
 /**
- * POST with a JSON answer, handed to `read` (which may throw bad_response). One async function for
- * request, status and body: every suspended frame is memory held by each call in flight.
+ * POST with a JSON answer, handed to `read` (which may throw bad_response).
+ *
+ * Through undici's dispatcher with our own handler, not `pool.request`: `request` wraps every
+ * response in a Readable stream and an AsyncResource, which at thousands of calls in flight is
+ * most of the client's memory churn; here an attempt is one object that collects the body chunks.
  */
-export async function postJson<R>(provider: Provider, path: string, payload: string, scope: CallScope, timeouts: AttemptTimeouts, model: string, read: (json: unknown) => R): Promise<R> {
-  let text: string
-  try {
-    const response = await provider.pool.request(requestOptions(provider, path, payload, scope, timeouts))
-    if (!ok(response.statusCode)) throw await statusError(provider, response, model)
-    text = await response.body.text()
-  } catch (error) {
-    throw classify(error, scope, provider.name, model)
+export function postJson<R>(provider: Provider, path: string, payload: string, scope: CallScope, timeouts: AttemptTimeouts, model: string, read: (json: unknown) => R): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
+    const attempt = new JsonAttempt(provider, model, scope, read, resolve, reject)
+    const options: Dispatcher.DispatchOptions = {
+      path: provider.basePath + path,
+      method: 'POST',
+      headers: provider.headers,
+      body: payload,
+      headersTimeout: timeouts.headersTimeoutMs,
+      bodyTimeout: timeouts.idleTimeoutMs,
+    }
+    if (provider.pipelined) {
+      options.idempotent = true
+      options.blocking = false
+    }
+    provider.pool.dispatch(options, attempt)
+  })
+}
+
+/** One HTTP exchange as undici's (callback) dispatch handler: status, body chunks, completion or error. */
+class JsonAttempt<R> implements Dispatcher.DispatchHandler {
+  private status = 0
+  private rawHeaders: Buffer[] | string[] = []
+  private chunks: Buffer[] = []
+  private abortSocket: ((error?: Error) => void) | undefined
+  private settled = false
+  /**
+   * Registered with the call's scope: its timeout or the caller's abort ends this attempt. Not yet
+   * on a socket (still connecting, or queued in the pool), the attempt rejects now; undici drops
+   * it when it gets to it (onConnect sees the reason).
+   */
+  private readonly cancel = () => {
+    if (this.abortSocket) return this.abortSocket(this.scope.reason)
+    if (!this.settle()) this.reject(this.scope.reason!)
   }
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (cause) {
-    throw new LLMError('bad_response', `${provider.name} sent a body that is not JSON: ${text.slice(0, 200)}`, { provider: provider.name, model }, { cause })
+
+  constructor(
+    private readonly provider: Provider,
+    private readonly model: string,
+    private readonly scope: CallScope,
+    private readonly read: (json: unknown) => R,
+    private readonly resolve: (value: R) => void,
+    private readonly reject: (error: LLMError) => void,
+  ) {
+    scope.on('abort', this.cancel)
   }
-  return read(json)
+
+  onConnect(abort: (error?: Error) => void): void {
+    if (this.scope.reason) return abort(this.scope.reason)
+    this.abortSocket = abort
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[]): boolean {
+    // 1xx informational responses come before the real one.
+    if (statusCode >= 200) {
+      this.status = statusCode
+      this.rawHeaders = rawHeaders
+    }
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.chunks.push(chunk)
+    return true
+  }
+
+  onComplete(): void {
+    if (this.settle()) return
+    const text = this.chunks.length === 1 ? this.chunks[0].toString('utf8') : Buffer.concat(this.chunks).toString('utf8')
+    const name = this.provider.name
+    if (!ok(this.status)) {
+      return this.reject(
+        new LLMError(failureOfStatus(this.status), `${name} answered ${this.status}: ${text.slice(0, 500)}`, {
+          provider: name,
+          model: this.model,
+          status: this.status,
+          retryAfterMs: parseRetryAfter(rawHeader(this.rawHeaders, 'retry-after')),
+        }),
+      )
+    }
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch (cause) {
+      return this.reject(new LLMError('bad_response', `${name} sent a body that is not JSON: ${text.slice(0, 200)}`, { provider: name, model: this.model }, { cause }))
+    }
+    try {
+      this.resolve(this.read(json))
+    } catch (error) {
+      this.reject(classify(error, this.scope, name, this.model))
+    }
+  }
+
+  onError(error: Error): void {
+    if (this.settle()) return
+    this.reject(classify(error, this.scope, this.provider.name, this.model))
+  }
+
+  /** Detaches from the scope; true when the attempt had settled already. */
+  private settle(): boolean {
+    if (this.settled) return true
+    this.settled = true
+    this.scope.removeListener('abort', this.cancel)
+    return false
+  }
+}
+
+/** A header's value from undici's raw [name, value, name, value, ...] list. */
+function rawHeader(raw: Buffer[] | string[], name: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].toString().toLowerCase() === name) return raw[i + 1].toString()
+  }
+  return undefined
 }
 
 /** POST whose 2xx answer is read as it arrives (SSE). */
