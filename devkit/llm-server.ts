@@ -8,8 +8,9 @@
 // twice, then answer" is one rule) or from seeded random rates.
 //
 // Standalone: node --import tsx devkit/llm-server.ts --port 8089 [--latency-ms 100] [--jitter-ms 0]
-//             [--rate-429 0] [--rate-500 0] [--rate-reset 0] [--rate-hang 0] [--seed 42] [--control-stdin]
+//             [--rate-429 0] [--rate-500 0] [--rate-reset 0] [--rate-hang 0] [--seed 42] [--workers 1] [--control-stdin]
 // prints one JSON line {"url": ...} once it listens.
+import cluster from 'node:cluster'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { pathToFileURL } from 'node:url'
@@ -316,7 +317,7 @@ export function startLLMServer(opts: LLMServerOptions = {}): Promise<LLMServer> 
   })
 }
 
-function parseCli(argv: string[]): LLMServerOptions {
+function parseCli(argv: string[]): LLMServerOptions & { workers: number } {
   const get = (flag: string) => {
     const i = argv.indexOf(flag)
     return i >= 0 ? Number(argv[i + 1]) : undefined
@@ -328,18 +329,42 @@ function parseCli(argv: string[]): LLMServerOptions {
     seed: get('--seed') ?? 42,
     latency: jitter > 0 ? { uniformMs: [Math.max(0, latency - jitter), latency + jitter] } : { fixedMs: latency },
     faults: { rate429: get('--rate-429'), rate500: get('--rate-500'), rateReset: get('--rate-reset'), rateHang: get('--rate-hang') },
+    workers: get('--workers') ?? 1,
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const server = await startLLMServer(parseCli(process.argv.slice(2)))
-  process.stdout.write(JSON.stringify({ url: server.url }) + '\n')
-  const stop = () => void server.close().then(() => process.exit(0))
+/**
+ * The CLI. `--workers N` runs N server processes on one port (node:cluster): one Node process
+ * answers ~6-7k requests/s here, less than a million-call run needs.
+ */
+async function main(argv: string[]) {
+  const options = parseCli(argv)
+  let url: string
+  let stop: () => void
+  if (options.workers > 1 && cluster.isPrimary) {
+    cluster.setupPrimary({ execArgv: process.execArgv, args: argv })
+    const workers = Array.from({ length: options.workers }, () => cluster.fork())
+    // Workers listening on the same port share it (port 0: the first one's random port).
+    const urls = await Promise.all(workers.map((w) => new Promise<string>((resolve) => w.once('message', (m: { url: string }) => resolve(m.url)))))
+    url = urls[0]
+    stop = () => {
+      for (const w of workers) w.kill()
+      process.exit(0)
+    }
+  } else {
+    const server = await startLLMServer(options)
+    if (cluster.isWorker) {
+      process.send!({ url: server.url })
+      return
+    }
+    url = server.url
+    stop = () => void server.close().then(() => process.exit(0))
+  }
+  process.stdout.write(JSON.stringify({ url }) + '\n')
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
-  if (process.argv.includes('--control-stdin')) {
-    // For a parent process (the bench): a line on stdin asks for the counters; closing stdin stops the server.
-    process.stdin.on('data', () => process.stdout.write(JSON.stringify({ requests: server.stats.requests, peakInflight: server.stats.peakInflight }) + '\n'))
-    process.stdin.on('end', stop)
-  }
+  // For a parent process (the bench): closing our stdin stops the server.
+  if (argv.includes('--control-stdin')) process.stdin.on('end', stop).resume()
 }
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main(process.argv.slice(2))
