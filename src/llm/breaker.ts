@@ -39,10 +39,7 @@ export class CircuitBreaker {
   private probesInFlight = 0
   private probeSuccesses = 0
 
-  constructor(
-    private readonly opts: BreakerOptions,
-    private readonly onChange: (state: BreakerState) => void = () => {},
-  ) {
+  constructor(private readonly opts: BreakerOptions) {
     this.ring = new Uint8Array(opts.window)
   }
 
@@ -51,7 +48,7 @@ export class CircuitBreaker {
     if (this.state === 'closed') return true
     if (this.state === 'open') {
       if (now - this.openedAt < this.opts.cooldownMs) return false
-      this.enter('half-open')
+      this.state = 'half-open'
       this.probesInFlight = 0
       this.probeSuccesses = 0
     }
@@ -79,7 +76,7 @@ export class CircuitBreaker {
       if (failed) return this.open(now)
       if (++this.probeSuccesses >= this.opts.halfOpenProbes) {
         this.clear()
-        this.enter('closed')
+        this.state = 'closed'
       }
       return
     }
@@ -108,7 +105,7 @@ export class CircuitBreaker {
     this.openedAt = now
     this.opens++
     this.clear()
-    this.enter('open')
+    this.state = 'open'
   }
 
   private clear() {
@@ -119,9 +116,4 @@ export class CircuitBreaker {
     this.slow = 0
   }
 
-  private enter(state: BreakerState) {
-    if (this.state === state) return
-    this.state = state
-    this.onChange(state)
-  }
 }

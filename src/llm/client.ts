@@ -1,5 +1,6 @@
 // `LLM`: the public client. A call goes: ladder check -> prompt budget -> route (breaker, failover)
 // -> admission (token buckets, provider and global semaphores) -> HTTP attempt -> retry loop.
+import { admit } from './admission.js'
 import { DEFAULT_BREAKER, type BreakerOptions } from './breaker.js'
 import { DEFAULT_BUDGET, estimatePromptTokens, trimToBudget, type BudgetOptions } from './budget.js'
 import { DeadlineQueue } from './deadlines.js'
@@ -10,12 +11,11 @@ import { MetricsRecorder, type LLMMetrics } from './metrics.js'
 import { Provider, configError } from './provider.js'
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffOptions } from './retry.js'
 import { CallScope } from './scope.js'
-import { SseDecoder } from './sse.js'
-import { LLMStream } from './stream.js'
+import { LLMStream, pumpStream } from './stream.js'
 import { parseStructured, prepareSchema, repairPrompt, responseFormatFor, type OutputSchema, type PreparedSchema } from './structured.js'
 import { postJson, openStream, classify, type AttemptTimeouts } from './transport.js'
 import type { CallOptions, ChatMessage, ChatRequest, ChatResult, DegradationStep, LLMConfig, StreamRequest, StreamResult } from './types.js'
-import { chatBody, readChatReply, readEmbeddings, readStreamEvent } from './wire.js'
+import { chatBody, readChatReply, readEmbeddings } from './wire.js'
 
 export interface JsonRequest<T> extends ChatRequest {
   schema: OutputSchema<T>
@@ -65,7 +65,9 @@ interface Exchanged<R> {
   attempts: number
 }
 
-const [FALLBACK_MODEL, SKIP_NON_CRITICAL, RECORD_ONLY] = [1, 2, 3]
+const FALLBACK_MODEL = STEPS.indexOf('fallback-model')
+const SKIP_NON_CRITICAL = STEPS.indexOf('skip-non-critical')
+const RECORD_ONLY = STEPS.indexOf('record-only')
 
 const DEFAULTS = { concurrency: 1024, retries: 3, timeoutMs: 60_000, connectTimeoutMs: 10_000, idleTimeoutMs: 30_000 }
 
@@ -110,7 +112,7 @@ export class LLM {
     const ladder = { ...DEFAULT_LADDER, ...config.ladder }
     this.recordLimit = ladder.recordLimit
     this.global = new Semaphore(concurrency)
-    this.providers = config.providers.map((p) => new Provider(p, breaker, { connectTimeoutMs }, () => {}))
+    this.providers = config.providers.map((p) => new Provider(p, breaker, { connectTimeoutMs }))
     for (const p of this.providers) {
       if (this.byName.has(p.name)) throw configError(`two providers are named '${p.name}'`)
       this.byName.set(p.name, p)
@@ -269,60 +271,16 @@ export class LLM {
       level,
       async (route) => {
         const body = await openStream(route.provider, '/chat/completions', chatBody(request, sent, route.model, true), scope, this.timeouts, route.model)
-        const decoder = new SseDecoder()
-        let text = ''
-        let finishReason: string | null = null
-        let promptTokens: number | undefined
-        let completionTokens: number | undefined
-        let stoppedEarly = false
-        let idleError: LLMError | undefined
-        const stop = () => {
-          stoppedEarly = true
-          body.destroy()
-        }
-        // Our own idle timer, refreshed per read: undici's bodyTimeout ticks at ~0.5 s and a stream
-        // that trickles faster than that never trips it.
-        const idle = setTimeout(() => {
-          idleError = new LLMError('timeout', `${route.provider.name}: no stream data for ${this.timeouts.idleTimeoutMs} ms`, { provider: route.provider.name, model: route.model })
-          body.destroy(idleError)
-        }, this.timeouts.idleTimeoutMs)
-        stream.onStop = stop
-        if (stream.stopRequested) stop()
-        try {
-          // Read to the end even after [DONE]: leaving the loop early would destroy the body and
-          // with it a socket the pool could reuse.
-          let sawDone = false
-          reading: for await (const bytes of body) {
-            idle.refresh()
-            if (sawDone) continue
-            for (const data of decoder.push(bytes as Uint8Array)) {
-              if (data === '[DONE]') {
-                sawDone = true
-                break
-              }
-              const event = readStreamEvent(data, route.provider.name, route.model)
-              if (event.promptTokens !== undefined) promptTokens = event.promptTokens
-              if (event.completionTokens !== undefined) completionTokens = event.completionTokens
-              if (event.finishReason) finishReason = event.finishReason
-              if (!event.delta && !event.finishReason) continue
-              text += event.delta
-              const chunk = { delta: event.delta, text, finishReason }
-              emitted = true
-              stream.push(chunk)
-              if (request.until?.(text, chunk)) {
-                stop()
-                break reading
-              }
-            }
-          }
-        } catch (error) {
-          // Closing the body ourselves ends the loop with an error that is not a failure.
-          if (!stoppedEarly) throw idleError ?? classify(error, scope, route.provider.name, route.model)
-        } finally {
-          clearTimeout(idle)
-          stream.onStop = undefined
-        }
-        return { text, finishReason, promptTokens, completionTokens, stoppedEarly }
+        return pumpStream(body, stream, {
+          until: request.until,
+          idleTimeoutMs: this.timeouts.idleTimeoutMs,
+          provider: route.provider.name,
+          model: route.model,
+          classify: (error) => classify(error, scope, route.provider.name, route.model),
+          emitted: () => {
+            emitted = true
+          },
+        })
       },
       () => !emitted,
     )
@@ -366,7 +324,7 @@ export class LLM {
       const provider = route.provider
       let failure: LLMError
       try {
-        const admitting = this.admit(scope, provider, estimatedTokens)
+        const admitting = admit(scope, provider, this.global, estimatedTokens)
         if (admitting) await admitting
       } catch (error) {
         provider.breaker.cancelProbe()
@@ -412,56 +370,6 @@ export class LLM {
     provider.breaker.record(fault, latencyMs)
     provider.sampleLatency(latencyMs, fault)
     this.ladder.record(fault)
-  }
-
-  /**
-   * Token buckets first (waiting there holds no slot), then the provider's slot, then a global one.
-   * Returns undefined when admitted at once (the common case, without a promise), else a promise.
-   */
-  private admit(scope: CallScope, provider: Provider, estimatedTokens: number): Promise<void> | undefined {
-    if (!provider.requestBucket && !provider.tokenBucket && provider.slots.tryAcquire()) {
-      if (this.global.tryAcquire()) return undefined
-      return this.waitGlobal(scope, provider)
-    }
-    return this.admitSlowly(scope, provider, estimatedTokens)
-  }
-
-  private async admitSlowly(scope: CallScope, provider: Provider, estimatedTokens: number): Promise<void> {
-    if (provider.requestBucket || provider.tokenBucket) {
-      const wait = Math.max(provider.requestBucket?.reserve(1) ?? 0, provider.tokenBucket?.reserve(estimatedTokens) ?? 0)
-      if (wait > 0) {
-        const refund = () => {
-          provider.requestBucket?.refund(1)
-          provider.tokenBucket?.refund(estimatedTokens)
-        }
-        if (wait >= scope.remainingMs) {
-          refund()
-          throw new LLMError('rate_limit', `${provider.name}: its requests/tokens per minute would delay this call ${Math.round(wait)} ms, past its deadline`, { provider: provider.name })
-        }
-        try {
-          await scope.sleep(wait)
-        } catch (error) {
-          refund()
-          throw error
-        }
-      }
-    }
-    if (!provider.slots.tryAcquire()) {
-      const place = provider.slots.acquire()
-      await scope.waitFor(place.ready, place.abandon)
-    }
-    if (!this.global.tryAcquire()) await this.waitGlobal(scope, provider)
-  }
-
-  /** Waits for a global slot while holding the provider's, which is given back if the wait fails. */
-  private async waitGlobal(scope: CallScope, provider: Provider): Promise<void> {
-    const place = this.global.acquire()
-    try {
-      await scope.waitFor(place.ready, place.abandon)
-    } catch (error) {
-      provider.slots.release()
-      throw error
-    }
   }
 
   /** The requested (or first) provider if its breaker lets the call through, else the next that does. */

@@ -2,7 +2,7 @@
 import { Pool } from 'undici'
 
 import { MyriadError } from '../errors.js'
-import { CircuitBreaker, type BreakerOptions, type BreakerState } from './breaker.js'
+import { CircuitBreaker, type BreakerOptions } from './breaker.js'
 import { AdaptiveLimit, DEFAULT_ADAPTIVE, Semaphore, TokenBucket } from './limits.js'
 import type { ProviderMetrics } from './metrics.js'
 import type { ModelPrice, ProviderConfig } from './types.js'
@@ -32,7 +32,7 @@ export class Provider {
   attempts = 0
   failures = 0
 
-  constructor(config: ProviderConfig, breaker: BreakerOptions, timeouts: PoolTimeouts, onBreakerChange: (provider: string, state: BreakerState) => void) {
+  constructor(config: ProviderConfig, breaker: BreakerOptions, timeouts: PoolTimeouts) {
     if (!config.name) throw configError('a provider needs a name')
     if (!config.models?.length) throw configError(`provider '${config.name}' lists no models`)
     let url: URL
@@ -55,7 +55,7 @@ export class Provider {
     this.slots = new Semaphore(this.adaptive?.limit ?? concurrency)
     this.requestBucket = config.limits?.requestsPerMinute ? new TokenBucket(config.limits.requestsPerMinute) : undefined
     this.tokenBucket = config.limits?.tokensPerMinute ? new TokenBucket(config.limits.tokensPerMinute) : undefined
-    this.breaker = new CircuitBreaker(breaker, (state) => onBreakerChange(this.name, state))
+    this.breaker = new CircuitBreaker(breaker)
     // One socket per request in flight and no pipelining by default: LLM latencies vary by seconds,
     // and a pipelined request waits behind whatever was written before it on its socket.
     this.pipelined = (config.pool?.pipelining ?? 1) > 1
