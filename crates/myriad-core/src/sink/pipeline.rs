@@ -167,9 +167,9 @@ impl Pipeline {
             let take = (self.batch_rows - batch.rows.len()).min(to - from);
             let start = if from == 0 { 0 } else { encoded.ends[from - 1] };
             let end = encoded.ends[from + take - 1];
-            let base = batch.rows.bytes.len() - start;
+            let base = batch.rows.bytes.len();
             batch.rows.bytes.extend_from_slice(&encoded.bytes[start..end]);
-            batch.rows.ends.extend(encoded.ends[from..from + take].iter().map(|e| e + base));
+            batch.rows.ends.extend(encoded.ends[from..from + take].iter().map(|e| e - start + base));
             for exp in exps {
                 if !batch.exps.contains(exp) {
                     batch.exps.push(exp.clone());
