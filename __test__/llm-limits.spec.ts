@@ -43,9 +43,10 @@ test('AIMD finds the knee: latency that climbs past 8 in flight pulls the limit 
   const server = await serve(t, { latency: { fixedMs: 20 }, knee: { concurrency: 8, slowdownMs: 20 } })
   const llm = client(t, [providerFor(server, 'local', { limits: { concurrency: 64 } })], { timeoutMs: 60_000 })
   await Promise.all(Array.from({ length: 800 }, (_, i) => llm.chat(ask(`q${i}`))))
-  // Tolerance 3 x the 20 ms baseline: congestion from 11 in flight on (20 + 3 x 20 = 80 ms).
+  // Tolerance 3 x the 20 ms baseline: congestion from 11 in flight on (20 + 3 x 20 = 80 ms). AIMD
+  // saws around that (measured here: between ~8 and ~20), far below the 64 it started from.
   const limit = llm.metrics().providers.local.limit
-  t.true(limit >= 2 && limit <= 20, `settled at ${limit}`)
+  t.true(limit >= 2 && limit <= 24, `settled at ${limit}`)
 })
 
 test('AIMD keeps its limit when latency varies from answer to answer but does not climb with load', async (t) => {

@@ -81,11 +81,11 @@ export interface AdaptiveOptions {
   latencyTolerance: number
   /** Multiplicative decrease on congestion (default 0.75). */
   backoffRatio: number
-  /** Windows whose fastest tenth the baseline is learned from (default 20). */
-  baselineWindows: number
+  /** How long the baseline remembers a fast window (default 60 s). */
+  baselineSeconds: number
 }
 
-export const DEFAULT_ADAPTIVE: AdaptiveOptions = { min: 1, latencyTolerance: 3, backoffRatio: 0.75, baselineWindows: 20 }
+export const DEFAULT_ADAPTIVE: AdaptiveOptions = { min: 1, latencyTolerance: 3, backoffRatio: 0.75, baselineSeconds: 60 }
 
 /** Samples per window at most (a window is `limit` attempts; the median needs no more). */
 const MAX_WINDOW = 128
@@ -100,8 +100,10 @@ const MAX_WINDOW = 128
  * - else increase by one when the window used the whole limit (growing a limit nobody reaches
  *   would only make the next overload worse).
  *
- * The baseline is the lowest 10th-percentile latency of the last `baselineWindows` windows (the
- * current one included): requests that met no queue. The signal is a window's median, not single
+ * The baseline is the lowest 10th-percentile latency of the windows of the last `baselineSeconds`
+ * (the current one included): requests that met no queue. It must outlive the congestion it is
+ * there to detect: a baseline learned only from congested windows would call the congestion normal.
+ * The signal is a window's median, not single
  * latencies, because LLM latency varies with the length of each answer and one long answer is not
  * congestion; answers whose lengths vary by more than `latencyTolerance` between the 10th and the
  * 50th percentile need a higher tolerance (or `adaptive: false`).
@@ -113,13 +115,17 @@ export class AdaptiveLimit {
   private attempts = 0
   private overloaded = false
   private saturated = false
-  private readonly lows: number[] = []
+  /** The lowest window 10th percentile per second, over the last `baselineSeconds` seconds. */
+  private readonly lows: Float64Array
+  private readonly lowSeconds: Float64Array
 
   constructor(
     private readonly max: number,
     private readonly opts: AdaptiveOptions,
   ) {
     this.value = Math.min(max, Math.max(opts.min, opts.initial ?? max))
+    this.lows = new Float64Array(opts.baselineSeconds).fill(Infinity)
+    this.lowSeconds = new Float64Array(opts.baselineSeconds).fill(-Infinity)
   }
 
   get limit(): number {
@@ -128,7 +134,10 @@ export class AdaptiveLimit {
 
   /** The lowest recent 10th-percentile latency, ms (Infinity before the first window closes). */
   get baselineMs(): number {
-    return this.lows.length ? Math.min(...this.lows) : Infinity
+    const oldest = Math.floor(performance.now() / 1000) - this.opts.baselineSeconds
+    let low = Infinity
+    for (let i = 0; i < this.lows.length; i++) if (this.lowSeconds[i] > oldest && this.lows[i] < low) low = this.lows[i]
+    return low
   }
 
   /** One finished attempt; `inflight` is the provider's in-flight count when it finished. */
@@ -144,8 +153,7 @@ export class AdaptiveLimit {
     if (this.samples) {
       const sorted = this.latencies.subarray(0, this.samples).sort()
       median = sorted[this.samples >> 1]
-      this.lows.push(sorted[Math.floor(this.samples / 10)])
-      if (this.lows.length > this.opts.baselineWindows) this.lows.shift()
+      this.rememberLow(sorted[Math.floor(this.samples / 10)])
     }
     if (this.overloaded || median > this.baselineMs * this.opts.latencyTolerance) {
       this.value = Math.max(this.opts.min, this.value * this.opts.backoffRatio)
@@ -156,6 +164,17 @@ export class AdaptiveLimit {
     this.attempts = 0
     this.overloaded = false
     this.saturated = false
+  }
+
+  private rememberLow(latencyMs: number) {
+    const second = Math.floor(performance.now() / 1000)
+    const slot = second % this.lows.length
+    if (this.lowSeconds[slot] !== second) {
+      this.lowSeconds[slot] = second
+      this.lows[slot] = latencyMs
+    } else if (latencyMs < this.lows[slot]) {
+      this.lows[slot] = latencyMs
+    }
   }
 }
 
