@@ -174,6 +174,25 @@ async fn a_full_queue_makes_write_wait_and_nothing_is_dropped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickle_lands_after_the_flush_interval_without_a_flush() {
+    let schema = fresh_schema("trickle");
+    let interval = Duration::from_millis(50);
+    let sink = Sink::open(SinkOptions { flush_interval: interval, ..options(DSN, &schema) }).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = Sink::open(SinkOptions { dir: Some(dir.path().into()), flush_interval: interval, ..Default::default() }).await.unwrap();
+    sink.write("messages", &messages("exp-t", 0, 10)).await.unwrap();
+    archive.write("messages", &messages("exp-t", 0, 10)).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while sink.stats().written < 10 || archive.stats().written < 10 {
+        assert!(std::time::Instant::now() < deadline, "not written by the interval: {:?} {:?}", sink.stats(), archive.stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(counts(DSN, &schema).await, (10, 10));
+    sink.close().await.unwrap();
+    archive.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_errors_for_misuse() {
     let err = Sink::open(options("postgres://root@127.0.0.1:1/test", "x")).await.err().unwrap();
     assert_eq!(err.code(), "ERR_SINK_CONNECT");

@@ -5,14 +5,12 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use super::avro::{archive_path, encode_row, AvroFile};
 use super::rows::{check_row, split_rows, Cell, Rejected};
 use super::schema::Table;
 use super::{SinkOptions, SinkStats, WriteOutcome};
-use crate::io::runtime;
 use crate::{Error, Result};
 
 pub struct Archive {
@@ -39,8 +37,15 @@ impl Archive {
             blocks: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         });
-        let _guard = runtime().enter();
-        runtime().spawn(ticker(Arc::downgrade(&archive), options.flush_interval));
+        // Partial blocks go to the OS after each interval (`flush` is what fsyncs); a failing disk
+        // shows up at the next write or flush, which return the error.
+        super::spawn_ticker(Arc::downgrade(&archive), options.flush_interval, |a: &Archive| {
+            let open = !a.closed.load(Ordering::Acquire);
+            if open {
+                let _ = a.write_blocks(false);
+            }
+            open
+        });
         Ok(archive)
     }
 
@@ -62,7 +67,7 @@ impl Archive {
             let group = match groups.iter().position(|(e, ..)| e == exp) {
                 Some(at) => &mut groups[at],
                 None => {
-                    groups.push((exp.to_string(), Vec::with_capacity(json.len()), 0));
+                    groups.push((exp.to_string(), Vec::new(), 0));
                     groups.last_mut().unwrap()
                 }
             };
@@ -77,9 +82,8 @@ impl Archive {
         // Open every file first, so a file that cannot be opened refuses the call before any of
         // its rows are taken.
         for (exp, ..) in &groups {
-            if !files.contains_key(&(table, exp.clone())) {
-                let file = AvroFile::open(&archive_path(&self.dir, table, exp), table, exp)?;
-                files.insert((table, exp.clone()), file);
+            if let std::collections::hash_map::Entry::Vacant(slot) = files.entry((table, exp.clone())) {
+                slot.insert(AvroFile::open(&archive_path(&self.dir, table, exp), table, exp)?);
             }
         }
         let mut full = Vec::new();
@@ -143,20 +147,5 @@ impl Archive {
             batches: self.blocks.load(Ordering::Relaxed),
             lag: accepted.saturating_sub(written),
         }
-    }
-}
-
-/// Writes partial blocks after each interval (to the OS cache: `flush` is what fsyncs).
-async fn ticker(archive: Weak<Archive>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(a) = archive.upgrade() else { break };
-        if a.closed.load(Ordering::Acquire) {
-            break;
-        }
-        // A failing disk shows up at the next write or flush, which return the error.
-        let _ = a.write_blocks(false);
     }
 }

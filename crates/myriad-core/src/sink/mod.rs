@@ -16,7 +16,7 @@ mod rows;
 mod schema;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 pub use archive::Archive;
@@ -153,4 +153,20 @@ pub async fn migrate(dsn: &str, schema: &str) -> Result<Vec<i32>> {
     let target = postgres::PgTarget::new(dsn, schema, Duration::from_secs(10))?;
     let mut conn = target.connect().await.map_err(pipeline::connect_error)?;
     target.migrate(&mut conn).await.map_err(pipeline::connect_error)
+}
+
+/// Calls `tick` on `target` every `every` (on the I/O runtime) until the target is dropped or
+/// `tick` returns false.
+fn spawn_ticker<T: Send + Sync + 'static>(target: Weak<T>, every: Duration, tick: fn(&T) -> bool) {
+    crate::io::runtime().spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            match target.upgrade() {
+                Some(t) if tick(&t) => {}
+                _ => break,
+            }
+        }
+    });
 }

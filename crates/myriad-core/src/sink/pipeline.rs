@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, Notify, Semaphore};
@@ -97,7 +97,14 @@ impl Pipeline {
             writers.push(runtime().spawn(writer(pipeline.clone(), rx.clone(), first.take())));
         }
         *pipeline.writers.lock().unwrap() = writers;
-        runtime().spawn(ticker(Arc::downgrade(&pipeline), options.flush_interval));
+        // Seal batches that are not full after each interval, so a trickle of rows still lands.
+        super::spawn_ticker(Arc::downgrade(&pipeline), options.flush_interval, |p: &Pipeline| {
+            let running = !(p.closed.load(Ordering::Acquire) && p.queue.lock().unwrap().is_none());
+            if running {
+                p.seal_all();
+            }
+            running
+        });
         Ok(pipeline)
     }
 
@@ -351,18 +358,4 @@ fn backoff(attempt: u32) -> Duration {
     let base = 50u64.saturating_mul(1 << attempt.min(7)).min(5000);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos() as u64;
     Duration::from_millis(base / 2 + nanos % (base / 2 + 1))
-}
-
-/// Seals batches that are not full after each interval, so a trickle of rows still lands.
-async fn ticker(p: Weak<Pipeline>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(p) = p.upgrade() else { break };
-        if p.closed.load(Ordering::Acquire) && p.queue.lock().unwrap().is_none() {
-            break;
-        }
-        p.seal_all();
-    }
 }
