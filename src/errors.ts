@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'ERR_PAYLOAD_TOO_LARGE'
   | 'ERR_BUS_CLOSED'
   | 'ERR_BUS_CONNECT'
+  | 'ERR_BUS_REFUSED'
   | 'ERR_SINK_CLOSED'
   | 'ERR_SINK_CONNECT'
   | 'ERR_SINK_WRITE'

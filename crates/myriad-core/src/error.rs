@@ -45,6 +45,8 @@ pub enum Error {
     BusClosed,
     #[error("could not connect to the broker: {0}")]
     BusConnect(String),
+    #[error("the broker refused a message of the batch: {0}")]
+    BusRefused(String),
     #[error("the sink is closed")]
     SinkClosed,
     #[error("could not open the database: {0}")]
@@ -80,6 +82,7 @@ impl Error {
             Error::PayloadTooLarge { .. } => "ERR_PAYLOAD_TOO_LARGE",
             Error::BusClosed => "ERR_BUS_CLOSED",
             Error::BusConnect(_) => "ERR_BUS_CONNECT",
+            Error::BusRefused(_) => "ERR_BUS_REFUSED",
             Error::SinkClosed => "ERR_SINK_CLOSED",
             Error::SinkConnect(_) => "ERR_SINK_CONNECT",
             Error::SinkWrite(_) => "ERR_SINK_WRITE",

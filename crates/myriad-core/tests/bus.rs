@@ -427,3 +427,28 @@ async fn tls_and_password_against_mosquitto() {
     let plain = Bus::connect(plain).await.err().expect("plain MQTT to a TLS listener must fail");
     assert_eq!(plain.code(), "ERR_BUS_CONNECT", "{plain}");
 }
+
+/// An MQTT 5 broker that refuses a publish (here Mosquitto's ACL: PUBACK "not authorized") fails
+/// the batch with that reason instead of reporting it delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_the_broker_refuses_rejects_the_batch() {
+    let broker = OwnMosquitto::start_with(|dir| {
+        run_in(dir, "mosquitto_passwd", &["-c", "-b", "passwd", "alice", "s3cret"]);
+        std::fs::write(dir.join("acl"), "user alice\ntopic readwrite exps/acl/agents/allowed/#\n").unwrap();
+        for f in ["passwd", "acl"] {
+            std::fs::set_permissions(dir.join(f), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        }
+        format!("allow_anonymous false\npassword_file {0}/passwd\nacl_file {0}/acl\n", dir.display())
+    })
+    .await;
+    let mut o = options("acl", &unique("acl-send"), &[]);
+    o.url = Some(broker.url());
+    o.username = Some("alice".into());
+    o.password = Some("s3cret".into());
+    let sender = Bus::connect(o).await.unwrap();
+    sender.publish(vec![message("allowed", Kind::AgentChat, "ok".into())]).await.unwrap();
+    let refused = sender.publish(vec![message("forbidden", Kind::AgentChat, "no".into())]).await.unwrap_err();
+    assert_eq!(refused.code(), "ERR_BUS_REFUSED", "{refused}");
+    assert!(refused.to_string().contains("NotAuthorized"), "{refused}");
+    sender.close().await.unwrap();
+}

@@ -32,7 +32,7 @@ use crate::{Error, Result};
 /// One publish batch: settles when its last QoS 1/2 message is acknowledged.
 struct Ticket {
     remaining: AtomicUsize,
-    done: Mutex<Option<oneshot::Sender<std::result::Result<(), String>>>>,
+    done: Mutex<Option<oneshot::Sender<Result<()>>>>,
 }
 
 impl Ticket {
@@ -42,7 +42,7 @@ impl Ticket {
         }
     }
 
-    fn finish(&self, result: std::result::Result<(), String>) {
+    fn finish(&self, result: Result<()>) {
         if let Some(tx) = self.done.lock().unwrap().take() {
             let _ = tx.send(result);
         }
@@ -115,7 +115,7 @@ impl Tracking {
         let queued: Vec<_> = self.fifo.lock().unwrap().drain(..).collect();
         let written: Vec<_> = self.inflight.lock().unwrap().drain().map(|(_, (_, t))| t).collect();
         for t in queued.into_iter().chain(written) {
-            t.finish(Err(reason.to_string()));
+            t.finish(Err(Error::BusConnect(format!("batch not acknowledged: {reason}"))));
         }
         self.changed.notify_waiters();
     }
@@ -217,7 +217,7 @@ impl MqttLink {
         ticket.settle_one();
         match rx.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(reason)) => Err(Error::BusConnect(format!("batch not acknowledged: {reason}"))),
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::BusClosed),
         }
     }
@@ -372,7 +372,7 @@ impl Driver {
                     let ticket = self.track.inflight.lock().unwrap().remove(&pkid);
                     if let Some((_, ticket)) = ticket {
                         self.track.release_one();
-                        ticket.finish(Err(format!("the broker refused a message: {reason}")));
+                        ticket.finish(Err(Error::BusRefused(reason)));
                     }
                     self.track.changed.notify_waiters();
                 }
