@@ -84,6 +84,16 @@ test('close: calls in flight finish, later calls reject with ERR_LLM_CLOSED', as
   await closing
 })
 
+test('close waits for calls still queued behind the concurrency limit, and they are answered', async (t) => {
+  const server = await serve(t, { latency: { fixedMs: 50 } })
+  const llm = new LLM({ providers: [providerFor(server, 'local', { limits: { concurrency: 2, adaptive: false } })] })
+  const calls = Array.from({ length: 6 }, (_, i) => llm.chat(ask(`q${i}`)))
+  await llm.close()
+  const replies = await Promise.all(calls)
+  t.deepEqual(replies.map((r) => r.text), Array.from({ length: 6 }, (_, i) => `reply to: q${i}`))
+  t.is(server.stats.requests, 6)
+})
+
 test('configuration mistakes throw ERR_LLM_CONFIG from the constructor', (t) => {
   const config = (f: () => unknown) => {
     const error = t.throws(f)

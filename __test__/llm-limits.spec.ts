@@ -1,6 +1,7 @@
 // Concurrency limits, AIMD, token buckets and metrics, over real HTTP against devkit/llm-server.
 import test from 'ava'
 
+import { AdaptiveLimit, DEFAULT_ADAPTIVE } from '../src/llm/limits.js'
 import { ask, client, failure, providerFor, serve } from './llm-helpers.js'
 
 test('the global limit caps requests in flight across providers', async (t) => {
@@ -58,6 +59,19 @@ test('AIMD keeps its limit when latency varies from answer to answer but does no
   // 32 on a quiet machine; one step down (24, growing back) when other processes stall this one.
   const limit = llm.metrics().providers.local.limit
   t.true(limit >= 24, `limit ${limit}`)
+})
+
+test('AIMD: a burst of slow or failed attempts within one round trip of the limit is one decrease', (t) => {
+  const aimd = new AdaptiveLimit(1000, { ...DEFAULT_ADAPTIVE })
+  // One round trip at 100 ms sets the baseline; the next one has every attempt slow, or failed.
+  for (let i = 0; i < 1000; i++) aimd.sample(100, false, 999)
+  t.is(aimd.limit, 1000)
+  for (let i = 0; i < 1000; i++) aimd.sample(400, i % 3 === 0, 999)
+  t.is(aimd.limit, 750)
+  for (let i = 0; i < 750; i++) aimd.sample(400, false, 749)
+  t.is(aimd.limit, 562)
+  for (let i = 0; i < 562; i++) aimd.sample(100, false, 561)
+  t.is(aimd.limit, 563)
 })
 
 test('AIMD backs off on overload errors (503) and grows back while calls succeed at the limit', async (t) => {

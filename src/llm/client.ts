@@ -87,6 +87,9 @@ export class LLM {
   private recorded: RecordedCall[] = []
   private readonly recordLimit: number
   private closed = false
+  /** Calls started and not settled (close() waits for them before closing the pools). */
+  private active = 0
+  private onDrained: (() => void) | undefined
   /** Some provider has a tokens-per-minute bucket, which needs an estimate before sending. */
   private readonly tokenLimited: boolean
 
@@ -199,9 +202,14 @@ export class LLM {
     return calls
   }
 
-  /** Rejects new calls with ERR_LLM_CLOSED, lets calls in flight finish, closes the sockets. */
+  /** Rejects new calls with ERR_LLM_CLOSED, lets the calls already made finish (queued ones too), closes the sockets. */
   async close(): Promise<void> {
     this.closed = true
+    if (this.active > 0) {
+      await new Promise<void>((resolve) => {
+        this.onDrained = resolve
+      })
+    }
     await Promise.all(this.providers.map((p) => p.close()))
   }
 
@@ -209,6 +217,7 @@ export class LLM {
   private async run<R>(kind: RecordedCall['kind'], request: ChatRequest | EmbedRequest, body: (scope: CallScope, level: number) => Promise<R>): Promise<R> {
     this.recorder.callStarted(performance.now())
     const scope = new CallScope(request.timeoutMs ?? this.timeoutMs, request.signal, this.deadlines)
+    this.active++
     try {
       if (this.closed) throw new LLMError('closed', 'the LLM client is closed')
       scope.check()
@@ -229,6 +238,7 @@ export class LLM {
       throw failure
     } finally {
       scope.dispose()
+      if (--this.active === 0) this.onDrained?.()
     }
   }
 

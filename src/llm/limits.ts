@@ -87,12 +87,13 @@ export interface AdaptiveOptions {
 
 export const DEFAULT_ADAPTIVE: AdaptiveOptions = { min: 1, latencyTolerance: 3, backoffRatio: 0.75, baselineSeconds: 60 }
 
-/** Samples per window at most (a window is `limit` attempts; the median needs no more). */
+/** Latencies kept per window at most (every k-th attempt of a longer window): enough for a median. */
 const MAX_WINDOW = 128
 
 /**
  * Additive-increase / multiplicative-decrease on a provider's concurrency, judged once per window
- * of `limit` attempts (at most 128), so that one window is about one round trip of the whole limit:
+ * of `limit` attempts, about one round trip of the whole limit (one congestion event is one signal,
+ * however many attempts it slowed):
  *
  * - decrease (x `backoffRatio`) when the window had an overload failure (429, 5xx, timeout, reset)
  *   or its median latency is above `latencyTolerance` x the baseline; past a provider's knee,
@@ -142,10 +143,11 @@ export class AdaptiveLimit {
 
   /** One finished attempt; `inflight` is the provider's in-flight count when it finished. */
   sample(latencyMs: number, overloaded: boolean, inflight: number): void {
+    const window = Math.max(1, this.limit)
     if (overloaded) this.overloaded = true
-    else if (this.samples < MAX_WINDOW) this.latencies[this.samples++] = latencyMs
+    else if (this.samples < MAX_WINDOW && this.attempts % Math.ceil(window / MAX_WINDOW) === 0) this.latencies[this.samples++] = latencyMs
     if (inflight + 1 >= this.limit) this.saturated = true
-    if (++this.attempts >= Math.min(this.limit, MAX_WINDOW)) this.closeWindow()
+    if (++this.attempts >= window) this.closeWindow()
   }
 
   private closeWindow() {

@@ -13,13 +13,12 @@ export interface AttemptTimeouts {
 
 type Body = Dispatcher.ResponseData['body']
 
-function requestOptions(provider: Provider, path: string, payload: string, scope: CallScope, timeouts: AttemptTimeouts): Dispatcher.RequestOptions {
+function requestOptions(provider: Provider, path: string, payload: string, timeouts: AttemptTimeouts): Dispatcher.RequestOptions {
   const options: Dispatcher.RequestOptions = {
     path: provider.basePath + path,
     method: 'POST',
     headers: provider.headers,
     body: payload,
-    signal: scope.signal,
     // The same value on every request: undici then refreshes the socket's timer instead of
     // replacing it. The call's own deadline is enforced by its scope.
     headersTimeout: timeouts.headersTimeoutMs,
@@ -60,20 +59,7 @@ const ok = (status: number) => status >= 200 && status < 300
  */
 export function postJson<R>(provider: Provider, path: string, payload: string, scope: CallScope, timeouts: AttemptTimeouts, model: string, read: (json: unknown) => R): Promise<R> {
   return new Promise<R>((resolve, reject) => {
-    const attempt = new JsonAttempt(provider, model, scope, read, resolve, reject)
-    const options: Dispatcher.DispatchOptions = {
-      path: provider.basePath + path,
-      method: 'POST',
-      headers: provider.headers,
-      body: payload,
-      headersTimeout: timeouts.headersTimeoutMs,
-      bodyTimeout: timeouts.idleTimeoutMs,
-    }
-    if (provider.pipelined) {
-      options.idempotent = true
-      options.blocking = false
-    }
-    provider.pool.dispatch(options, attempt)
+    provider.pool.dispatch(requestOptions(provider, path, payload, timeouts), new JsonAttempt(provider, model, scope, read, resolve, reject))
   })
 }
 
@@ -176,7 +162,7 @@ function rawHeader(raw: Buffer[] | string[], name: string): string | undefined {
 /** POST whose 2xx answer is read as it arrives (SSE). */
 export async function openStream(provider: Provider, path: string, payload: string, scope: CallScope, timeouts: AttemptTimeouts, model: string): Promise<Body> {
   try {
-    const response = await provider.pool.request(requestOptions(provider, path, payload, scope, timeouts))
+    const response = await provider.pool.request({ ...requestOptions(provider, path, payload, timeouts), signal: scope.signal })
     if (!ok(response.statusCode)) throw await statusError(provider, response, model)
     return response.body
   } catch (error) {
