@@ -149,9 +149,9 @@ async function buildCeiling(): Promise<string | null> {
   return CEILING_BINARY
 }
 
-/** The native client pair on Mosquitto; its CPU is not JS, so none is reported. */
-async function runCeiling(binary: string, qos: number, n: number): Promise<Outcome> {
-  const url = new URL(MOSQUITTO)
+/** The native client pair (MQTT 3.1.1) on a broker; its CPU is not JS, so none is reported. */
+async function runCeiling(binary: string, brokerUrl: string, qos: number, n: number): Promise<Outcome> {
+  const url = new URL(brokerUrl)
   const { stdout } = await promisify(execFile)(binary, [url.hostname, url.port, String(n), String(qos), `ceiling-${process.pid}-${qos}`, String(AGENTS), String(MQTTJS_WINDOW)])
   const { received, seconds } = JSON.parse(stdout) as { received: number; seconds: number }
   return { received, seconds, cpuUs: Number.NaN }
@@ -197,8 +197,8 @@ export const bus: Suite = {
         const ours = await runMyriad(url, qos, n, false)
         rows.push(row(broker, qos, 'myriad', n, ours))
         progress(`${broker} qos ${qos} myriad: ${rows.at(-1)!.msgs_per_s} msgs/s, lost ${rows.at(-1)!.lost}`)
-        if (broker === 'mosquitto' && ceiling) {
-          rows.push(row(broker, qos, 'libmosquitto', n, await runCeiling(ceiling, qos, n)))
+        if (ceiling) {
+          rows.push(row(broker, qos, 'libmosquitto', n, await runCeiling(ceiling, theirUrl, qos, n)))
           progress(`${broker} qos ${qos} libmosquitto: ${rows.at(-1)!.msgs_per_s} msgs/s, lost ${rows.at(-1)!.lost}`)
         }
       }
