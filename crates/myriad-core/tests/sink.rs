@@ -242,6 +242,27 @@ async fn the_archive_is_standard_avro_appends_across_runs_and_imports_once() {
     assert_eq!(query_i64(DSN, format!("SELECT count(*) FROM {schema}.metrics WHERE value = 2.5")).await, 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_torn_by_a_crash_is_cut_back_to_its_whole_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = SinkOptions { dir: Some(dir.path().into()), batch_rows: 200, ..Default::default() };
+    let sink = Sink::open(archive.clone()).await.unwrap();
+    sink.write("messages", &messages("exp-torn", 0, 500)).await.unwrap();
+    sink.close().await.unwrap();
+    // What a crash mid-block leaves: a block head announcing 200 rows of 9,000 bytes, then 30 bytes.
+    let path = sink::archive_path(dir.path(), sink::Table::Messages, "exp-torn");
+    let mut torn = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut torn, &[0x90, 0x03, 0xb0, 0x8c, 0x01]).unwrap();
+    std::io::Write::write_all(&mut torn, &[7u8; 30]).unwrap();
+    drop(torn);
+    assert!(apache_avro::Reader::new(std::fs::File::open(&path).unwrap()).unwrap().any(|r| r.is_err()), "the torn file should not read cleanly");
+    let sink = Sink::open(archive).await.unwrap();
+    sink.write("messages", &messages("exp-torn", 500, 500)).await.unwrap();
+    sink.close().await.unwrap();
+    let rows: Vec<_> = apache_avro::Reader::new(std::fs::File::open(&path).unwrap()).unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(rows.len(), 1000);
+}
+
 /// A PostgreSQL of the test's own, so it can be killed and restarted.
 struct OwnPostgres {
     bin: PathBuf,

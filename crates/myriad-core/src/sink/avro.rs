@@ -103,10 +103,19 @@ impl AvroFile {
             file.write_all(&header).map_err(io)?;
             sync
         } else {
-            let (meta, sync) = read_header(&mut file).map_err(|reason| Error::CorruptArchive { path: path.into(), reason })?;
+            let (meta, sync, header_len) = read_header(&mut file).map_err(|reason| Error::CorruptArchive { path: path.into(), reason })?;
             let theirs = meta.iter().find(|(k, _)| k == "avro.schema").map(|(_, v)| v.as_slice());
             if theirs != Some(schema.as_bytes()) {
                 return Err(Error::CorruptArchive { path: path.into(), reason: format!("its schema is not this version's schema of table {}", table.name()) });
+            }
+            // A run that died mid-block leaves a torn block at the end; blocks appended after it
+            // would be unreadable, so it is cut off. Its rows were never flushed (flush writes
+            // whole blocks, then fsyncs), so nothing that was promised durable is lost.
+            let len = file.metadata().map_err(io)?.len();
+            let whole = whole_blocks_end(&mut file, header_len, &sync, len).map_err(io)?;
+            if whole < len {
+                eprintln!("myriad: {}: cut {} bytes of a torn block left by an interrupted run", path.display(), len - whole);
+                file.set_len(whole).map_err(io)?;
             }
             file.seek(SeekFrom::End(0)).map_err(io)?;
             sync
@@ -160,7 +169,8 @@ fn rand_sync(path: &Path) -> [u8; 16] {
 
 type Meta = Vec<(String, Vec<u8>)>;
 
-pub(super) fn read_header(file: &mut File) -> std::result::Result<(Meta, [u8; 16]), String> {
+/// The header's metadata, sync marker and length.
+pub(super) fn read_header(file: &mut File) -> std::result::Result<(Meta, [u8; 16], u64), String> {
     file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
     let mut head = Vec::new();
     file.take(1 << 20).read_to_end(&mut head).map_err(|e| e.to_string())?;
@@ -186,7 +196,32 @@ pub(super) fn read_header(file: &mut File) -> std::result::Result<(Meta, [u8; 16
         }
     }
     let sync = r.take(16)?.try_into().map_err(|_| "bad sync marker")?;
-    Ok((meta, sync))
+    Ok((meta, sync, r.at as u64))
+}
+
+/// Where the last whole block ends: walks the blocks (row count, byte size, data, sync marker)
+/// from the header on, reading only their heads.
+fn whole_blocks_end(file: &mut File, header_len: u64, sync: &[u8; 16], len: u64) -> std::io::Result<u64> {
+    let mut at = header_len;
+    while at < len {
+        file.seek(SeekFrom::Start(at))?;
+        let mut head = Vec::with_capacity(20);
+        file.take(20).read_to_end(&mut head)?;
+        let mut r = Reader { b: &head, at: 0 };
+        let (Ok(count), Ok(size)) = (r.long(), r.long()) else { break };
+        let end = at + r.at as u64 + size.max(0) as u64 + 16;
+        if count <= 0 || size < 0 || end > len {
+            break;
+        }
+        let mut marker = [0u8; 16];
+        file.seek(SeekFrom::Start(end - 16))?;
+        file.read_exact(&mut marker)?;
+        if &marker != sync {
+            break;
+        }
+        at = end;
+    }
+    Ok(at)
 }
 
 struct Reader<'a> {

@@ -106,7 +106,7 @@ fn read_batches(path: &Path, batch_rows: usize, out: &tokio::sync::mpsc::Sender<
 /// archives never share batch ids while a file keeps its own wherever it is copied.
 fn file_key(path: &Path) -> Result<Vec<u8>> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let (_, sync) = super::avro::read_header(&mut file).map_err(|reason| Error::CorruptArchive { path: path.into(), reason })?;
+    let (_, sync, _) = super::avro::read_header(&mut file).map_err(|reason| Error::CorruptArchive { path: path.into(), reason })?;
     Ok(sync.to_vec())
 }
 
