@@ -4,38 +4,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use myriad_core::bus::{Bus, BusOptions, Inbound, Kind, Outbound, Protocol, Qos, SubscribeMode, TlsOptions};
+use myriad_core::bus::{Bus, Inbound, Kind, Outbound, Protocol, Qos, SubscribeMode, TlsOptions};
 
-const MOSQUITTO: &str = "mqtt://127.0.0.1:1883";
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
-}
-
-fn options(exp: &str, client: &str, agents: &[&str]) -> BusOptions {
-    let mut o = BusOptions::new(exp, client);
-    o.agents = agents.iter().map(|a| a.to_string()).collect();
-    o
-}
-
-fn message(to: &str, kind: Kind, body: String) -> Outbound {
-    Outbound { to: to.into(), kind, from: None, msg_id: None, payload: Bytes::from(body) }
-}
-
-/// Takes from the bus until `n` messages arrived (or fails after `secs`).
-async fn receive(bus: &Bus, n: usize, secs: u64) -> Vec<Inbound> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut got = Vec::new();
-    while got.len() < n {
-        assert!(Instant::now() < deadline, "received {} of {n} messages; stats {:?}", got.len(), bus.stats());
-        got.extend(bus.take(usize::MAX).messages);
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    got
-}
+mod bus_common;
+use bus_common::{message, options, receive, unique, MOSQUITTO};
 
 /// Sends `count` messages round-robin over agents a0..a9 of `receiver` and checks they all
 /// arrive once, in order per agent, with their envelope.
@@ -77,12 +49,7 @@ async fn local_transport_delivers_in_order_without_a_broker() {
     assert!(receiver.take(usize::MAX).messages.is_empty());
 }
 
-/// The embedded broker is one per process: a test that loads it with 100,000 subscriptions holds
-/// this, so the others' CONNECTs are not starved into a timeout meanwhile.
-static EMBEDDED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 async fn broker_round_trip(url: Option<&str>, protocol: Protocol, mode: SubscribeMode) {
-    let _embedded = if url.is_none() { Some(EMBEDDED.lock().await) } else { None };
     let exp = unique("rt");
     let mut r = options(&exp, &unique("recv"), &[]);
     r.agents = agents10();
@@ -323,51 +290,6 @@ async fn interop_with_mosquitto_clients_both_ways() {
     assert_eq!((got[0].from.as_str(), got[0].msg_id.as_str(), got[0].seq), ("", "", 0));
     assert_eq!(bus.stats().foreign, 1);
     bus.close().await.unwrap();
-}
-
-/// One group of 100,000 agents, both subscription modes, on Mosquitto, the embedded broker and the
-/// local router: every agent is reachable (a sample spread over the id range, plus the last).
-/// rumqttd matches each topic it has not seen before against every filter it holds, about 50 ms per
-/// new topic with 100,000 filters, so its sample is 200 agents rather than 2,000 (README: "Scale").
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_of_100_000_agents_in_either_subscription_mode() {
-    const AGENTS: usize = 100_000;
-    let ids: Vec<String> = (0..AGENTS).map(|i| format!("agent-{i:06}")).collect();
-    for (url, local, samples) in [(Some(MOSQUITTO), false, 2000), (None, false, 200), (None, true, 2000)] {
-        let sample: Vec<usize> = (0..samples).map(|i| i * (AGENTS / samples) + 7).chain([AGENTS - 1]).collect();
-        let _embedded = if url.is_none() && !local { Some(EMBEDDED.lock().await) } else { None };
-        for mode in [SubscribeMode::Agents, SubscribeMode::Experiment] {
-            let exp = unique("big");
-            let mut r = options(&exp, &unique("big-recv"), &[]);
-            r.agents = ids.clone();
-            r.url = url.map(String::from);
-            r.local = local;
-            r.subscribe = mode;
-            r.persistent = false;
-            r.connect_timeout_ms = 60_000;
-            let t0 = Instant::now();
-            let receiver = Bus::connect(r).await.unwrap();
-            let subscribed = t0.elapsed();
-            let mut s = options(&exp, &unique("big-send"), &[]);
-            s.url = url.map(String::from);
-            s.local = local;
-            s.persistent = false;
-            let sender = Bus::connect(s).await.unwrap();
-            // Outside the group: not delivered (wildcard mode drops it as not ours).
-            let batch: Vec<Outbound> = sample.iter().map(|&i| message(&ids[i], Kind::AgentChat, format!("{i}"))).chain([message("stranger", Kind::AgentChat, "x".into())]).collect();
-            sender.publish(batch).await.unwrap();
-            let got = receive(&receiver, sample.len(), 30).await;
-            let mut agents: Vec<&str> = got.iter().map(|m| m.agent.as_str()).collect();
-            agents.sort();
-            let mut expected: Vec<&str> = sample.iter().map(|&i| ids[i].as_str()).collect();
-            expected.sort();
-            assert_eq!(agents, expected, "{url:?} local={local} {mode:?}");
-            let delivered = t0.elapsed();
-            sender.close().await.unwrap();
-            receiver.close().await.unwrap();
-            eprintln!("100,000 agents, {url:?} local={local} {mode:?}: subscribed in {subscribed:?}, delivered by {delivered:?}, closed by {:?}", t0.elapsed());
-        }
-    }
 }
 
 /// Runs `program args` in `dir`, failing the test with its stderr if it fails.
