@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::avro::{archive_path, encode_row, AvroFile};
-use super::rows::{check_row, split_rows, Cell, Rejected};
+use super::rows::{check_rows, Cell};
 use super::schema::Table;
 use super::{SinkOptions, SinkStats, WriteOutcome};
 use crate::{Error, Result};
@@ -53,16 +53,9 @@ impl Archive {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::SinkClosed);
         }
-        let raw = split_rows(json)?;
         // Encoded outside the lock, grouped by experiment (one file each).
         let mut groups: Vec<(String, Vec<u8>, usize)> = Vec::new();
-        let mut rejected = Vec::new();
-        let mut cells: Vec<Cell> = Vec::with_capacity(8);
-        for (index, row) in raw.iter().enumerate() {
-            if let Err(reason) = check_row(table, row, &mut cells) {
-                rejected.push(Rejected { index, reason });
-                continue;
-            }
+        let rejected = check_rows(table, json, |_, cells| {
             let Cell::Text(exp) = &cells[0] else { unreachable!("exp_id is a required text column") };
             let group = match groups.iter().position(|(e, ..)| e == exp) {
                 Some(at) => &mut groups[at],
@@ -71,9 +64,9 @@ impl Archive {
                     groups.last_mut().unwrap()
                 }
             };
-            encode_row(&mut group.1, table, &cells);
+            encode_row(&mut group.1, table, cells);
             group.2 += 1;
-        }
+        })?;
         let accepted: usize = groups.iter().map(|g| g.2).sum();
         let mut files = self.files.lock().unwrap();
         if self.closed.load(Ordering::Acquire) {

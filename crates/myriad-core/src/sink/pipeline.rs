@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, Notify, Semaphore};
 
 use super::copy::{self, CopyRows};
 use super::postgres::{Batch, Failure, PgTarget};
-use super::rows::{check_row, split_rows, Cell, Rejected};
+use super::rows::{check_rows, Cell, Rejected};
 use super::schema::Table;
 use super::{SinkOptions, SinkStats, WriteOutcome};
 use crate::io::runtime;
@@ -112,26 +112,18 @@ impl Pipeline {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::SinkClosed);
         }
-        let raw = split_rows(json)?;
         let mut encoded = CopyRows::default();
-        let mut indexes = Vec::with_capacity(raw.len());
+        let mut indexes = Vec::new();
         let mut exps: Vec<String> = Vec::new();
-        let mut rejected = Vec::new();
-        let mut cells: Vec<Cell> = Vec::with_capacity(8);
-        for (index, row) in raw.iter().enumerate() {
-            match check_row(table, row, &mut cells) {
-                Ok(()) => {
-                    if let Cell::Text(exp) = &cells[0] {
-                        if !exps.iter().any(|e| e == exp) {
-                            exps.push(exp.to_string());
-                        }
-                    }
-                    encoded.push(&cells);
-                    indexes.push(index);
+        let mut rejected = check_rows(table, json, |index, cells| {
+            if let Cell::Text(exp) = &cells[0] {
+                if !exps.iter().any(|e| e == exp) {
+                    exps.push(exp.to_string());
                 }
-                Err(reason) => rejected.push(Rejected { index, reason }),
             }
-        }
+            encoded.push(cells);
+            indexes.push(index);
+        })?;
         self.counters.rejected.fetch_add(rejected.len() as u64, Ordering::Relaxed);
         let accepted = encoded.len();
         // In slices of at most a batch, so one huge call cannot ask for more permits than exist.

@@ -32,13 +32,25 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// Splits a JSON array into its rows without decoding them, so one bad row cannot spoil the rest.
-pub fn split_rows(json: &str) -> Result<Vec<&RawValue>> {
-    serde_json::from_str(json).map_err(|e| Error::InvalidArg(format!("rows must be a JSON array of objects: {e}")))
+/// Checks every row of `json` (a JSON array of row objects) against `table`: each good row's cells
+/// go to `accept` with the row's index, each bad row becomes a `Rejected`. The array is split
+/// without decoding the rows, so one bad row cannot spoil the rest.
+pub fn check_rows(table: Table, json: &str, mut accept: impl FnMut(usize, &[Cell])) -> Result<Vec<Rejected>> {
+    let rows: Vec<&RawValue> =
+        serde_json::from_str(json).map_err(|e| Error::InvalidArg(format!("rows must be a JSON array of objects: {e}")))?;
+    let mut rejected = Vec::new();
+    let mut cells = Vec::with_capacity(8);
+    for (index, row) in rows.iter().enumerate() {
+        match check_row(table, row, &mut cells) {
+            Ok(()) => accept(index, &cells),
+            Err(reason) => rejected.push(Rejected { index, reason }),
+        }
+    }
+    Ok(rejected)
 }
 
 /// Checks one row (a JSON object keyed by column name) and fills `cells` in the table's column order.
-pub fn check_row<'a>(table: Table, row: &'a RawValue, cells: &mut Vec<Cell<'a>>) -> std::result::Result<(), String> {
+fn check_row<'a>(table: Table, row: &'a RawValue, cells: &mut Vec<Cell<'a>>) -> std::result::Result<(), String> {
     let columns = table.columns();
     let mut slots: [Option<&'a RawValue>; 8] = [None; 8];
     let fields = Fields::parse(row.get())?;
