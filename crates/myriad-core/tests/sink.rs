@@ -37,6 +37,19 @@ fn messages(exp: &str, first: u64, n: u64) -> String {
     format!("[{}]", rows.join(","))
 }
 
+/// Writes `calls` message calls of 1,000 rows (`call * 1000` onwards), pausing `pause_ms` between
+/// them, then flushes: the load a fault is injected under.
+fn write_in_the_background(sink: Arc<Sink>, exp: &'static str, calls: u64, pause_ms: u64) -> tokio::task::JoinHandle<myriad_core::Result<()>> {
+    tokio::spawn(async move {
+        for call in 0..calls {
+            let out = sink.write("messages", &messages(exp, call * 1000, 1000)).await.unwrap();
+            assert_eq!(out.accepted, 1000);
+            tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        }
+        sink.flush().await
+    })
+}
+
 async fn query_i64(dsn: &str, sql: String) -> i64 {
     let mut conn = PgConnection::connect(dsn).await.unwrap();
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&mut conn).await.unwrap()
@@ -120,17 +133,7 @@ async fn futures_join<T: Send + 'static, F: std::future::Future<Output = T> + Se
 async fn connections_killed_mid_run_lose_and_double_nothing() {
     let schema = fresh_schema("killed");
     let sink = Arc::new(Sink::open(SinkOptions { batch_rows: 500, ..options(DSN, &schema) }).await.unwrap());
-    let writer = {
-        let sink = sink.clone();
-        tokio::spawn(async move {
-            for call in 0..60u64 {
-                let out = sink.write("messages", &messages("exp-k", call * 1000, 1000)).await.unwrap();
-                assert_eq!(out.accepted, 1000);
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            sink.flush().await
-        })
-    };
+    let writer = write_in_the_background(sink.clone(), "exp-k", 60, 5);
     let mut killed = 0;
     let mut admin = PgConnection::connect(DSN).await.unwrap();
     while !writer.is_finished() {
@@ -325,17 +328,7 @@ async fn a_server_restart_mid_run_loses_and_doubles_nothing() {
     let pg = OwnPostgres::start();
     let dsn = pg.dsn();
     let sink = Arc::new(Sink::open(SinkOptions { batch_rows: 1000, ..options(&dsn, "myriad") }).await.unwrap());
-    let writer = {
-        let sink = sink.clone();
-        tokio::spawn(async move {
-            for call in 0..100u64 {
-                let out = sink.write("messages", &messages("exp-r", call * 1000, 1000)).await.unwrap();
-                assert_eq!(out.accepted, 1000);
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            sink.flush().await
-        })
-    };
+    let writer = write_in_the_background(sink.clone(), "exp-r", 100, 10);
     tokio::time::sleep(Duration::from_millis(400)).await;
     let before = sink.stats();
     pg.kill();
