@@ -98,3 +98,38 @@ test('myriad db migrate creates the schema once', async (t) => {
   const failed = await t.throwsAsync(cli('db', 'import', join(tmpdir(), 'no-such-archive'), '--dsn', DSN, '--schema', schema))
   t.regex((failed as Error & { stderr: string }).stderr, /myriad: ERR_IO/)
 })
+
+test('rows of every shape get the same outcome as the keyed form (the fast array form is an encoding detail)', async (t) => {
+  const schema = freshSchema('shape')
+  const sink = await Sink.open({ dsn: DSN, schema })
+  const base = { exp_id: 'exp-shape', agent_id: 'a1', ts: new Date(1_795_960_800_000) }
+  class WithToJson {
+    toJSON() {
+      return { ...base, state: { via: 'toJSON' } }
+    }
+  }
+  const rows: unknown[] = [
+    { ...base, state: { ok: 1 } }, // 0: fast form
+    { ...base, state: { ok: 2 }, mood: 'x' }, // 1: unknown column
+    [base.exp_id, base.agent_id, 0, {}], // 2: an array is not a row
+    { ...base, agent_id: undefined, state: {} }, // 3: required column undefined
+    { ...base, ts: '2026-11-29T14:00:00.001Z', state: { at: new Date(0) } }, // 4: ISO string; a Date inside jsonb stays ISO
+    new WithToJson(), // 5: its toJSON decides, as JSON.stringify would
+    null, // 6
+    7, // 7
+    { ...base, ts: new Date(Number.NaN), state: {} }, // 8: invalid Date
+  ]
+  const out = await sink.write('states', rows as SinkRows['states'][])
+  t.is(out.accepted, 3)
+  t.deepEqual(out.rejected.map((r) => r.index), [1, 2, 3, 6, 7, 8])
+  const reason = (i: number) => out.rejected.find((r) => r.index === i)?.reason ?? ''
+  t.regex(reason(1), /unknown column `mood`/)
+  t.regex(reason(2), /must be an object keyed by column name, got an array/)
+  t.regex(reason(3), /`agent_id` is required/)
+  t.regex(reason(6), /must be an object.*got null/)
+  t.regex(reason(8), /`ts` is required \(an invalid Date/)
+  await sink.close()
+  t.is(await scalar(`SELECT count(*) FROM ${schema}.states WHERE (state->>'ok')::int = 1 AND ts = '2026-11-29T14:00:00Z'`), 1)
+  t.is(await scalar(`SELECT count(*) FROM ${schema}.states WHERE state->>'at' = '1970-01-01T00:00:00.000Z'`), 1)
+  t.is(await scalar(`SELECT count(*) FROM ${schema}.states WHERE state->>'via' = 'toJSON'`), 1)
+})

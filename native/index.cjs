@@ -846,3 +846,4 @@ module.exports.importArchive = nativeBinding.importArchive
 module.exports.initRuntime = nativeBinding.initRuntime
 module.exports.migrateDatabase = nativeBinding.migrateDatabase
 module.exports.simdKernels = nativeBinding.simdKernels
+module.exports.sinkColumns = nativeBinding.sinkColumns

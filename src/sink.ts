@@ -1,5 +1,6 @@
 import { callNative, invalidArg } from './errors.js'
 import { native, type Binding } from './native.js'
+import { ARRAY_ROW_REASON, rowEncoder, type EncodedRows } from './sink-rows.js'
 
 /** The tables the sink records into (the schema is documented in the README). */
 export const SINK_TABLES = ['agents', 'states', 'messages', 'surveys', 'errors', 'metrics'] as const
@@ -95,17 +96,17 @@ export class Sink {
     if (!SINK_TABLES.includes(table)) throw invalidArg(`unknown table '${table}'; tables: ${SINK_TABLES.join(', ')}`)
     if (!Array.isArray(rows)) throw invalidArg('rows must be an array of objects')
     if (rows.length === 0) return { accepted: 0, rejected: [] }
-    let json: string
+    let encoded: EncodedRows
     try {
-      // One string for the whole call: V8's serializer is the cheapest way out of the JS heap.
-      json = JSON.stringify(rows)
+      encoded = rowEncoder(table)(rows)
     } catch (e) {
       throw invalidArg(`rows cannot be serialised (${(e as Error).message}); a BigInt or a cycle?`)
     }
-    const out = await callNative(() => this.inner.write(table, json))
+    const out = await callNative(() => this.inner.write(table, encoded.json))
+    const arrays = new Set(encoded.arrays)
     return {
       accepted: out.accepted,
-      rejected: out.rejectedIndexes.map((index, i) => ({ index, reason: out.rejectedReasons[i] })),
+      rejected: out.rejectedIndexes.map((index, i) => ({ index, reason: arrays.has(index) ? ARRAY_ROW_REASON : out.rejectedReasons[i] })),
     }
   }
 

@@ -1,12 +1,15 @@
-//! Rows arrive as one JSON array (what `JSON.stringify(rows)` makes on the JS side: one native call
-//! per batch, and V8's serializer is the cheapest way out of the JS heap). Each row is checked
+//! Rows arrive as one JSON array (one native call per batch: V8's serializer is the cheapest way out
+//! of the JS heap). A row is either an object keyed by column name, or, as the TypeScript layer
+//! sends the common case, an array of the table's columns in schema order ([`Table::columns`]):
+//! V8 stringifies an array of arrays about twice as fast as objects with a `Date` (whose `toJSON`
+//! is slow), so the layer sends `Date`s as epoch milliseconds in that form. Each row is checked
 //! against its table before anything reaches a database or file: a row that Postgres would refuse
 //! (missing column, wrong type, NUL character, lone surrogate, NaN) is rejected here with a reason,
 //! so a batch never fails on the server because of one bad row.
 
 use std::borrow::Cow;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -32,34 +35,139 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// Checks every row of `json` (a JSON array of row objects) against `table`: each good row's cells
-/// go to `accept` with the row's index, each bad row becomes a `Rejected`. The array is split
-/// without decoding the rows, so one bad row cannot spoil the rest.
-pub fn check_rows(table: Table, json: &str, mut accept: impl FnMut(usize, &[Cell])) -> Result<Vec<Rejected>> {
-    let rows: Vec<&RawValue> =
-        serde_json::from_str(json).map_err(|e| Error::InvalidArg(format!("rows must be a JSON array of objects: {e}")))?;
-    let mut rejected = Vec::new();
-    let mut cells = Vec::with_capacity(8);
-    for (index, row) in rows.iter().enumerate() {
-        match check_row(table, row, &mut cells) {
-            Ok(()) => accept(index, &cells),
-            Err(reason) => rejected.push(Rejected { index, reason }),
-        }
-    }
-    Ok(rejected)
+/// Checks every row of `json` (a JSON array of rows) against `table`: each good row's cells go to
+/// `accept` with the row's index, each bad row becomes a `Rejected`. One pass over the text: each
+/// row's values are captured as raw JSON slices as the array is read, so a bad row is rejected on
+/// its own and the rest go on.
+pub fn check_rows<'a>(table: Table, json: &'a str, accept: impl FnMut(usize, &[Cell<'a>])) -> Result<Vec<Rejected>> {
+    let mut checker = Checker { table, accept, rejected: Vec::new(), cells: Vec::with_capacity(8) };
+    let mut de = serde_json::Deserializer::from_str(json);
+    de.deserialize_seq(&mut checker)
+        .and_then(|()| de.end())
+        .map_err(|e| Error::InvalidArg(format!("rows must be a JSON array of rows: {e}")))?;
+    Ok(checker.rejected)
 }
 
-/// Checks one row (a JSON object keyed by column name) and fills `cells` in the table's column order.
-fn check_row<'a>(table: Table, row: &'a RawValue, cells: &mut Vec<Cell<'a>>) -> std::result::Result<(), String> {
-    let columns = table.columns();
-    let mut slots: [Option<&'a RawValue>; 8] = [None; 8];
-    let fields = Fields::parse(row.get())?;
-    for (key, value) in fields.0 {
-        let at = columns.iter().position(|c| c.name == key).ok_or_else(|| format!("unknown column `{key}` for table {}", table.name()))?;
-        slots[at] = Some(value);
+/// A row's values in the table's column order, as raw JSON (`None`: absent).
+type Slots<'a> = [Option<&'a RawValue>; MAX_COLUMNS];
+const MAX_COLUMNS: usize = 8;
+
+struct Checker<'a, F> {
+    table: Table,
+    accept: F,
+    rejected: Vec<Rejected>,
+    cells: Vec<Cell<'a>>,
+}
+
+impl<'de, F: FnMut(usize, &[Cell<'de>])> Visitor<'de> for &mut Checker<'de, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of rows")
     }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut rows: A) -> std::result::Result<(), A::Error> {
+        let mut index = 0;
+        while let Some(slots) = rows.next_element_seed(RowVisitor(self.table))? {
+            match slots.and_then(|slots| fill_cells(self.table, &slots, &mut self.cells)) {
+                Ok(()) => (self.accept)(index, &self.cells),
+                Err(reason) => self.rejected.push(Rejected { index, reason }),
+            }
+            index += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Reads one row (an object keyed by column name, or an array in column order) into slots; what
+/// is not a row at all is a reason, not a parse error, so the array goes on.
+#[derive(Clone, Copy)]
+struct RowVisitor(Table);
+
+type RowResult<'a> = std::result::Result<Slots<'a>, String>;
+
+impl<'de> DeserializeSeed<'de> for RowVisitor {
+    type Value = RowResult<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl RowVisitor {
+    fn not_a_row<'a, E>(got: impl std::fmt::Display) -> std::result::Result<RowResult<'a>, E> {
+        Ok(Err(format!("a row must be an object keyed by column name, got {}", preview(&got.to_string()))))
+    }
+}
+
+impl<'de> Visitor<'de> for RowVisitor {
+    type Value = RowResult<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a row")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+        let columns = self.0.columns();
+        let mut slots: Slots<'de> = [None; MAX_COLUMNS];
+        let mut unknown = None;
+        while let Some(Key(key)) = map.next_key()? {
+            match columns.iter().position(|c| c.name == key) {
+                Some(at) => slots[at] = Some(map.next_value()?),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                    unknown.get_or_insert_with(|| format!("unknown column `{key}` for table {}", self.0.name()));
+                }
+            }
+        }
+        Ok(unknown.map_or(Ok(slots), Err))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut values: A) -> std::result::Result<Self::Value, A::Error> {
+        let columns = self.0.columns();
+        let mut slots: Slots<'de> = [None; MAX_COLUMNS];
+        let mut count = 0;
+        while let Some(value) = values.next_element::<&'de RawValue>()? {
+            if let Some(slot) = slots[..columns.len()].get_mut(count) {
+                *slot = Some(value);
+            }
+            count += 1;
+        }
+        if count != columns.len() {
+            return Ok(Err(format!("a row in column order needs {} values for table {}, got {count}", columns.len(), self.0.name())));
+        }
+        Ok(Ok(slots))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+        Self::not_a_row("null")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Self::Value, E> {
+        Self::not_a_row(v)
+    }
+
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Self::Value, E> {
+        Self::not_a_row(v)
+    }
+
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Self::Value, E> {
+        Self::not_a_row(v)
+    }
+
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Self::Value, E> {
+        Self::not_a_row(v)
+    }
+
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        Self::not_a_row(format_args!("{v:?}"))
+    }
+}
+
+/// Checks a row's values and fills `cells` in the table's column order.
+fn fill_cells<'a>(table: Table, slots: &Slots<'a>, cells: &mut Vec<Cell<'a>>) -> std::result::Result<(), String> {
     cells.clear();
-    for (column, slot) in columns.iter().zip(slots) {
+    for (column, slot) in table.columns().iter().zip(slots) {
         let raw = slot.map(|v| v.get()).filter(|v| *v != "null");
         let cell = match raw {
             None if column.nullable => Cell::Null,
@@ -185,52 +293,22 @@ fn preview(raw: &str) -> String {
     s
 }
 
-/// A row's fields in order, values left as raw JSON.
-struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
-impl<'a> Fields<'a> {
-    fn parse(raw: &'a str) -> std::result::Result<Self, String> {
-        let mut de = serde_json::Deserializer::from_str(raw);
-        de.deserialize_map(FieldsVisitor).map_err(|e| {
-            if raw.starts_with('{') {
-                format!("invalid row: {e}")
-            } else {
-                format!("a row must be an object keyed by column name, got {}", preview(raw))
-            }
-        })
-    }
-}
-
-struct FieldsVisitor;
-
 #[derive(Deserialize)]
 struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
-
-impl<'de> Visitor<'de> for FieldsVisitor {
-    type Value = Fields<'de>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an object keyed by column name")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
-        let mut fields = Vec::with_capacity(8);
-        while let Some(Key(key)) = map.next_key()? {
-            let value: &'de RawValue = map.next_value()?;
-            fields.push((key, value));
-        }
-        Ok(Fields(fields))
-    }
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// One row's cells, or its rejection.
     fn check(table: Table, row: &str) -> std::result::Result<Vec<Cell<'static>>, String> {
-        let raw: &'static RawValue = Box::leak(RawValue::from_string(row.to_string()).unwrap());
-        let mut cells = Vec::new();
-        check_row(table, raw, &mut cells).map(|()| cells)
+        let json: &'static str = Box::leak(format!("[{row}]").into_boxed_str());
+        let mut cells = None;
+        let mut rejected = check_rows(table, json, |_, c| cells = Some(c.to_vec())).unwrap();
+        match rejected.pop() {
+            Some(r) => Err(r.reason),
+            None => Ok(cells.expect("accepted")),
+        }
     }
 
     #[test]
@@ -246,6 +324,35 @@ mod tests {
         assert_eq!((cells[3].clone(), cells[4].clone()), (Cell::Null, Cell::Null));
         assert_eq!(cells[5], Cell::Timestamp(1_795_960_800_250_000));
         assert_eq!(cells[6], Cell::Json(r#"{"a":[1,"x"]}"#.into()));
+    }
+
+    #[test]
+    fn a_row_in_column_order_is_the_same_row() {
+        let keyed = check(Table::Messages, r#"{"exp_id":"e","src":"a1","ts":1795960800250,"payload":{"k":1}}"#).unwrap();
+        let ordered = check(Table::Messages, r#"["e",null,"a1",null,null,1795960800250,{"k":1}]"#).unwrap();
+        assert_eq!(keyed, ordered);
+        let err = check(Table::Messages, r#"["e",null,7,null,null,1,{}]"#).unwrap_err();
+        assert!(err.contains("`src`: expected a string"), "{err}");
+    }
+
+    #[test]
+    fn one_bad_row_does_not_spoil_its_neighbours() {
+        let json = r#"[{"exp_id":"e","agent_id":"a","ts":1,"state":{}},"text",{"exp_id":"e","mood":[1,{"x":2}],"agent_id":"a","ts":1,"state":{}},["e","b",2,[]],[1],null]"#;
+        let mut accepted = Vec::new();
+        let rejected = check_rows(Table::States, json, |i, cells| accepted.push((i, cells[1].clone()))).unwrap();
+        assert_eq!(accepted, [(0, Cell::Text("a".into())), (3, Cell::Text("b".into()))]);
+        let reasons: Vec<_> = rejected.iter().map(|r| (r.index, r.reason.as_str())).collect();
+        assert_eq!(
+            reasons,
+            [
+                (1, r#"a row must be an object keyed by column name, got "text""#),
+                (2, "unknown column `mood` for table states"),
+                (4, "a row in column order needs 4 values for table states, got 1"),
+                (5, "a row must be an object keyed by column name, got null"),
+            ]
+        );
+        let err = check_rows(Table::States, r#"[{"exp_id":"e"}"#, |_, _| {}).unwrap_err();
+        assert!(err.to_string().contains("rows must be a JSON array"), "{err}");
     }
 
     #[test]
@@ -268,7 +375,8 @@ mod tests {
             (r#"{"exp_id":"e","agent_id":"a","ts":1,"state":{"x":"\udc00"}}"#, "lone UTF-16 surrogate"),
             (r#"{"exp_id":"e","agent_id":"a","ts":1,"state":{"x":"\ud83d!"}}"#, "lone UTF-16 surrogate"),
             (r#"{"exp_id":"e","agent_id":"a","ts":1,"state":{},"mood":1}"#, "unknown column `mood`"),
-            (r#"[1,2]"#, "must be an object"),
+            (r#"[1,2]"#, "needs 4 values for table states, got 2"),
+            (r#"7"#, "must be an object"),
         ];
         for (row, reason) in cases {
             let err = check(Table::States, row).unwrap_err();

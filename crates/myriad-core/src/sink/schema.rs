@@ -17,6 +17,19 @@ pub enum ColType {
     Float8,
 }
 
+impl ColType {
+    /// The Postgres type the migrations give such a column.
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            Text => "text",
+            Uuid => "uuid",
+            Timestamptz => "timestamptz",
+            Jsonb => "jsonb",
+            Float8 => "float8",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Column {
     pub name: &'static str,
