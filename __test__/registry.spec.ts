@@ -35,6 +35,22 @@ test('a batch applies message by message, bad ones rejected with a code and reas
   t.is(registry.get('ghost'), undefined)
 })
 
+test('each message of a batch stands alone, whatever its text holds', async (t) => {
+  const registry = new Registry()
+  const results = await registry.process([
+    m('register', 'agent-é', { specialty: 'traducteur 🙂 日本語', capacity: 2 }),
+    '', // empty text
+    JSON.stringify(m('register', 'b', { specialty: '\ud800' })), // escaped by JSON.stringify; text cannot hold it
+    `{"v":1,"type":"register","msgId":"${randomUUID()}","from":"c","ts":1,"body":{"specialty":"\ud800"}}`, // a raw one becomes U+FFFD
+    undefined as unknown as string, // not a message at all
+    m('heartbeat', 'agent-é', { load: 1 }),
+  ])
+  t.deepEqual(results.map((r) => [r.ok, r.error?.code]), [[true, undefined], [false, 'ERR_PML_JSON'], [false, 'ERR_PML_FIELD'], [true, undefined], [false, 'ERR_PML_JSON'], [true, undefined]])
+  t.is(registry.get('agent-é')?.specialty, 'traducteur 🙂 日本語')
+  t.is(registry.get('agent-é')?.load, 1)
+  t.is(registry.get('c')?.specialty, '\ufffd')
+})
+
 test('replayed messages change nothing', (t) => {
   const registry = new Registry()
   const batch = [m('register', 'a', { specialty: 'chef' }), m('result', 'a', { taskId: 't', success: true })]

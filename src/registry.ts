@@ -14,7 +14,8 @@ export interface RegistryOptions {
 
 export type AgentInfo = Binding.AgentInfo
 
-const encode = (m: string | PmlMessage) => (typeof m === 'string' ? m : JSON.stringify(m))
+/** A message's text; what JSON cannot represent (undefined) becomes text that is rejected as bad JSON. */
+const encode = (m: string | PmlMessage): string => (typeof m === 'string' ? m : (JSON.stringify(m) ?? String(m)))
 
 /**
  * Agents, their specialties, load and trust, kept by Rust and driven by PML messages. Each message

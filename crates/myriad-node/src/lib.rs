@@ -12,6 +12,7 @@ mod index;
 mod policy;
 mod registry;
 mod sink;
+mod text;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

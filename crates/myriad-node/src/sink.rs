@@ -72,12 +72,11 @@ impl NativeSink {
         Ok(NativeSink { sink: Arc::new(sink) })
     }
 
-    /// `rows` is a JSON array of rows for `table`. It crosses as UTF-16: for the one-byte strings
-    /// JSON.stringify makes, that is a widening copy on the JS thread, and the UTF-8 conversion
-    /// (which costs the JS thread about 0.15 us per row when N-API does it) runs here, off it.
+    /// `rows` is a JSON array of rows for `table`, read as UTF-16 (see `text`): JSON.stringify
+    /// escapes lone surrogates, so the conversion loses nothing.
     #[napi(ts_args_type = "table: string, rows: string")]
     pub async fn write(&self, table: String, rows: Utf16String) -> Result<NativeWriteOutcome> {
-        let rows = utf16_to_string(&rows)?;
+        let rows = crate::text::utf16_to_string(&rows);
         let outcome = self.sink.write(&table, &rows).await.map_err(to_js)?;
         let (rejected_indexes, rejected_reasons) = outcome.rejected.into_iter().map(|r| (r.index as u32, r.reason)).unzip();
         Ok(NativeWriteOutcome { accepted: outcome.accepted as u32, rejected_indexes, rejected_reasons })
@@ -106,17 +105,6 @@ impl NativeSink {
             lag: s.lag as f64,
         }
     }
-}
-
-/// UTF-16 to UTF-8, with a narrowing fast path for all-ASCII text (the usual rows), which the
-/// compiler vectorises; `String::from_utf16` decodes a unit at a time.
-fn utf16_to_string(units: &[u16]) -> Result<String> {
-    if units.iter().all(|&u| u < 0x80) {
-        let bytes: Vec<u8> = units.iter().map(|&u| u as u8).collect();
-        // All ASCII, so valid UTF-8.
-        return Ok(String::from_utf8(bytes).expect("ASCII is UTF-8"));
-    }
-    String::from_utf16(units).map_err(|_| crate::invalid("rows are not well-formed UTF-16 (a lone surrogate outside a JSON escape)"))
 }
 
 #[napi(object)]
