@@ -14,7 +14,7 @@ import { CallScope } from './scope.js'
 import { LLMStream, pumpStream } from './stream.js'
 import { parseStructured, prepareSchema, repairPrompt, responseFormatFor, type OutputSchema, type PreparedSchema } from './structured.js'
 import { postJson, openStream, classify, type AttemptTimeouts } from './transport.js'
-import type { CallOptions, ChatMessage, ChatRequest, ChatResult, DegradationStep, LLMConfig, StreamRequest, StreamResult } from './types.js'
+import type { CallOptions, ChatMessage, ChatRequest, ChatResult, DegradationStep, LLMConfig, StreamRequest, StreamResult, ToolCall } from './types.js'
 import { chatBody, readChatReply, readEmbeddings } from './wire.js'
 
 export interface JsonRequest<T> extends ChatRequest {
@@ -250,34 +250,19 @@ export class LLM {
       postJson(route.provider, '/chat/completions', chatBody(request, sent, route.model, false), scope, this.timeouts, route.model, (json) =>
         readChatReply(json, route.provider.name, route.model),
       )
-    return this.exchange(scope, request, reserved, level, send).then((done) => {
-      const reply = done.value
-      const promptTokens = reply.promptTokens ?? (estimate || estimatePromptTokens(sent, this.budget))
-      const completionTokens = reply.completionTokens ?? Math.ceil(reply.text.length / this.budget.charsPerToken)
-      this.countTokens(done.provider, done.model, promptTokens, completionTokens, reserved)
-      return {
-        text: reply.text,
-        message: reply.message,
-        toolCalls: reply.toolCalls,
-        finishReason: reply.finishReason,
-        usage: { promptTokens, completionTokens },
-        provider: done.provider.name,
-        model: done.model,
-        attempts: done.attempts,
-        latencyMs: performance.now() - scope.startedAt,
-        trimmed,
-        degradation: STEPS[level],
-      }
-    })
+    return this.exchange(scope, request, reserved, level, send).then((done) =>
+      this.settle(scope, done, done.value.message, done.value.toolCalls, estimate || estimatePromptTokens(sent, this.budget), reserved, trimmed, level),
+    )
   }
 
   private async streamExchange(scope: CallScope, request: StreamRequest, stream: LLMStream, level: number): Promise<StreamResult> {
     const { sent, estimate, trimmed } = this.fitBudget(request, request.messages)
     let emitted = false
+    const reserved = estimate + (request.maxTokens ?? 0)
     const done = await this.exchange(
       scope,
       request,
-      estimate + (request.maxTokens ?? 0),
+      reserved,
       level,
       async (route) => {
         const body = await openStream(route.provider, '/chat/completions', chatBody(request, sent, route.model, true), scope, this.timeouts, route.model)
@@ -294,14 +279,32 @@ export class LLM {
       },
       () => !emitted,
     )
+    const message: ChatMessage = { role: 'assistant', content: done.value.text }
+    return { ...this.settle(scope, done, message, [], estimate, reserved, trimmed, level), stoppedEarly: done.value.stoppedEarly }
+  }
+
+  /**
+   * Counts a finished exchange's tokens (the server's usage where it sent one, else estimates) and
+   * builds the result a chat and a stream share.
+   */
+  private settle(
+    scope: CallScope,
+    done: Exchanged<{ text: string; finishReason: string | null; promptTokens?: number; completionTokens?: number }>,
+    message: ChatMessage,
+    toolCalls: ToolCall[],
+    estimatedPromptTokens: number,
+    reserved: number,
+    trimmed: number,
+    level: number,
+  ): ChatResult {
     const reply = done.value
-    const promptTokens = reply.promptTokens ?? estimate
+    const promptTokens = reply.promptTokens ?? estimatedPromptTokens
     const completionTokens = reply.completionTokens ?? Math.ceil(reply.text.length / this.budget.charsPerToken)
-    this.countTokens(done.provider, done.model, promptTokens, completionTokens, estimate + (request.maxTokens ?? 0))
+    this.countTokens(done.provider, done.model, promptTokens, completionTokens, reserved)
     return {
       text: reply.text,
-      message: { role: 'assistant', content: reply.text },
-      toolCalls: [],
+      message,
+      toolCalls,
       finishReason: reply.finishReason,
       usage: { promptTokens, completionTokens },
       provider: done.provider.name,
@@ -310,7 +313,6 @@ export class LLM {
       latencyMs: performance.now() - scope.startedAt,
       trimmed,
       degradation: STEPS[level],
-      stoppedEarly: reply.stoppedEarly,
     }
   }
 
