@@ -112,7 +112,7 @@ impl Sink {
         Ok(Sink { target })
     }
 
-    /// Checks `json` (a JSON array of row objects for `table`), accepts the good rows and waits
+    /// Checks `json` (a JSON array of rows for `table`, see `rows`), accepts the good rows and waits
     /// while the queue is full.
     pub async fn write(&self, table: &str, json: &str) -> Result<WriteOutcome> {
         let table = Table::parse(table)?;
