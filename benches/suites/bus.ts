@@ -217,7 +217,7 @@ export const bus: Suite = {
   },
   verdicts(rows) {
     const find = (broker: string, qos: number, client: string, protocol?: number) =>
-      rows.find((r) => r.broker === broker && r.qos === qos && r.client === client && (protocol === undefined || (r.protocol ?? 5) === protocol))
+      rows.find((r) => r.broker === broker && r.qos === qos && r.client === client && (protocol === undefined || r.protocol === protocol))
     const out: string[] = []
     // Each of our protocols against the peers (which speak 3.1.1), so that neither is picked after the fact.
     for (const broker of ['mosquitto', 'embedded']) {

@@ -1,8 +1,7 @@
 //! Rows arrive as one JSON array (one native call per batch: V8's serializer is the cheapest way out
 //! of the JS heap). A row is either an object keyed by column name, or, as the TypeScript layer
-//! sends the common case, an array of the table's columns in schema order ([`Table::columns`]):
-//! V8 stringifies an array of arrays about twice as fast as objects with a `Date` (whose `toJSON`
-//! is slow), so the layer sends `Date`s as epoch milliseconds in that form. Each row is checked
+//! sends the common case, an array of the table's columns in schema order ([`Table::columns`]),
+//! with `Date`s as epoch milliseconds (why: `src/sink-rows.ts`). Each row is checked
 //! against its table before anything reaches a database or file: a row that Postgres would refuse
 //! (missing column, wrong type, NUL character, lone surrogate, NaN) is rejected here with a reason,
 //! so a batch never fails on the server because of one bad row.
