@@ -165,6 +165,7 @@ export async function measureRounds(tasks: TimedTask[], rounds: number): Promise
   const pools: number[][] = tasks.map(() => [])
   for (let r = 0; r < rounds; r++) {
     for (const [t, task] of tasks.entries()) {
+      collectGarbage()
       pools[t].push(...(await samplesOf(task.name, task.iterations, task.warmup ?? Math.max(task.iterations, 20), task.fn)))
     }
   }

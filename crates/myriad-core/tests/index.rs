@@ -59,6 +59,38 @@ fn exact_top_k_equals_brute_force_serial_and_parallel() {
 }
 
 #[test]
+fn single_queries_through_the_int8_sketch_equal_the_full_f32_scan() {
+    // Clusters of near-duplicates (differences far below an int8 step) make the sketch's bounds
+    // overlap, so many rows must be scored again in f32; random rows leave few. Batches of more
+    // than four queries take the plain scan: a single query must get exactly what it gets.
+    let mut rng = StdRng::seed_from_u64(7);
+    let (dim, k, clusters) = (384, 5, 20);
+    let centres = random_rows(&mut rng, clusters, dim);
+    let mut rows = Vec::new();
+    for i in 0..2000 {
+        rows.extend(centres[(i % clusters) * dim..][..dim].iter().map(|&v| v + rng.random_range(-1e-3f32..1e-3)));
+    }
+    rows.extend(random_rows(&mut rng, 1000, dim));
+    let names = ids(3000, "near");
+    let mut queries: Vec<f32> = centres[..10 * dim].iter().map(|&v| v + rng.random_range(-1e-2f32..1e-2)).collect();
+    queries.extend(random_rows(&mut rng, 6, dim));
+    for (storage, threads, threshold) in [(Storage::F32, 1, usize::MAX), (Storage::F32, 2, 1), (Storage::F16, 2, 1)] {
+        let mut idx = index(dim, storage, threads, threshold);
+        idx.upsert(&names, &rows).unwrap();
+        let full_scan = idx.top_k_batch(&queries, k).unwrap();
+        for (q, want) in queries.chunks_exact(dim).zip(&full_scan) {
+            assert_eq!(&idx.top_k(q, k).unwrap(), want, "{storage:?} threads={threads}");
+            assert_eq!(&idx.top_k_batch(&[q, q].concat(), k).unwrap()[1], want, "two queries, {storage:?} threads={threads}");
+            if storage == Storage::F32 {
+                for (h, r) in want.iter().zip(reference(&rows, &names, q, k)) {
+                    assert!((h.score as f64 - r.1).abs() < 1e-5, "{} vs {}", h.score, r.1);
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn f16_storage_scores_stay_within_2e_3_and_pick_near_best_rows() {
     let mut rng = StdRng::seed_from_u64(7);
     let (n, dim, k) = (2000, 384, 5);

@@ -12,10 +12,13 @@ use half::f16;
 pub type ScoreF32 = fn(&[f32], &[f32], &mut [f32]);
 /// The same over f16 rows (raw bits).
 pub type ScoreF16 = fn(&[f32], &[u16], &mut [f32]);
+/// The same over int8 codes (the index's sketch): `out[r] = dot(query, codes[r])`, unscaled.
+pub type ScoreI8 = fn(&[f32], &[i8], &mut [f32]);
 
 pub struct Kernels {
     pub f32: ScoreF32,
     pub f16: ScoreF16,
+    pub i8: ScoreI8,
     /// [`Kernels::f32`] without software prefetch: for data already in cache (small MLP layers),
     /// where the prefetch instructions would only cost issue slots.
     pub f32_cached: ScoreF32,
@@ -31,10 +34,22 @@ fn detect() -> Kernels {
     #[cfg(target_arch = "x86_64")]
     {
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c") {
-            return Kernels { f32: x86::score_f32, f16: x86::score_f16, f32_cached: x86::score_f32_cached, name: "avx2+fma+f16c" };
+            return Kernels {
+                f32: x86::score_f32,
+                f16: x86::score_f16,
+                i8: x86::score_i8,
+                f32_cached: x86::score_f32_cached,
+                name: "avx2+fma+f16c",
+            };
         }
     }
-    Kernels { f32: score_f32_portable, f16: score_f16_portable, f32_cached: score_f32_portable, name: "portable" }
+    Kernels {
+        f32: score_f32_portable,
+        f16: score_f16_portable,
+        i8: score_i8_portable,
+        f32_cached: score_f32_portable,
+        name: "portable",
+    }
 }
 
 fn score_f32_portable(query: &[f32], rows: &[f32], out: &mut [f32]) {
@@ -46,6 +61,12 @@ fn score_f32_portable(query: &[f32], rows: &[f32], out: &mut [f32]) {
 fn score_f16_portable(query: &[f32], rows: &[u16], out: &mut [f32]) {
     for (o, row) in out.iter_mut().zip(rows.chunks_exact(query.len())) {
         *o = dot_f16_portable(query, row);
+    }
+}
+
+fn score_i8_portable(query: &[f32], rows: &[i8], out: &mut [f32]) {
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(query.len())) {
+        *o = dot_i8_portable(query, row);
     }
 }
 
@@ -75,6 +96,18 @@ pub fn dot_f16_portable(a: &[f32], b: &[u16]) -> f32 {
     acc.iter().sum::<f32>() + at.iter().zip(bt).map(|(x, &y)| x * f16::from_bits(y).to_f32()).sum::<f32>()
 }
 
+pub fn dot_i8_portable(a: &[f32], b: &[i8]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (ac, at) = a.split_at(a.len() / LANES * LANES);
+    let (bc, bt) = b.split_at(ac.len());
+    for (x, y) in ac.chunks_exact(LANES).zip(bc.chunks_exact(LANES)) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i] as f32;
+        }
+    }
+    acc.iter().sum::<f32>() + at.iter().zip(bt).map(|(x, &y)| x * y as f32).sum::<f32>()
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
@@ -100,6 +133,12 @@ mod x86 {
         unsafe { score_avx2::<F16Rows, true>(query, rows, out) }
     }
 
+    pub fn score_i8(query: &[f32], rows: &[i8], out: &mut [f32]) {
+        assert_eq!(rows.len(), out.len() * query.len());
+        // SAFETY: selected only after detecting avx2+fma; lengths checked above.
+        unsafe { score_avx2::<I8Rows, true>(query, rows, out) }
+    }
+
     /// How to load 8 stored values as f32 lanes, and one as a scalar for the tail.
     trait Load {
         type Elem: Copy;
@@ -108,6 +147,7 @@ mod x86 {
     }
     struct F32Rows;
     struct F16Rows;
+    struct I8Rows;
     impl Load for F32Rows {
         type Elem = f32;
         #[inline(always)]
@@ -128,6 +168,19 @@ mod x86 {
         #[inline(always)]
         unsafe fn load1(p: *const u16) -> f32 {
             half::f16::from_bits(*p).to_f32()
+        }
+    }
+
+    impl Load for I8Rows {
+        type Elem = i8;
+        #[inline(always)]
+        unsafe fn load8(p: *const i8) -> __m256 {
+            // Eight bytes, sign-extended to i32 lanes, converted exactly to f32.
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p as *const __m128i)))
+        }
+        #[inline(always)]
+        unsafe fn load1(p: *const i8) -> f32 {
+            *p as f32
         }
     }
 
@@ -216,6 +269,9 @@ mod tests {
             let a: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
             let b: Vec<f32> = (0..n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0).collect();
             let bh: Vec<u16> = b.iter().map(|&v| f16::from_f32(v).to_bits()).collect();
+            let b8: Vec<i8> = (0..n).map(|i| ((i * 53 % 255) as i32 - 127) as i8).collect();
+            let exact8: f64 = a.iter().zip(&b8).map(|(x, &y)| *x as f64 * y as f64).sum();
+            assert!((dot_i8_portable(&a, &b8) as f64 - exact8).abs() < 1e-3 * n as f64, "portable i8 n={n}");
             let exact: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
             assert!((dot_f32_portable(&a, &b) as f64 - exact).abs() < 1e-3, "portable f32 n={n}");
             let via_f16 = dot_f16_portable(&a, &bh);
@@ -224,14 +280,18 @@ mod tests {
             for rows in 1..=9usize {
                 let block: Vec<f32> = (0..rows).flat_map(|r| b.iter().map(move |v| v * (r as f32 + 1.0))).collect();
                 let block_h: Vec<u16> = block.iter().map(|&v| f16::from_f32(v).to_bits()).collect();
-                let (mut o32, mut o16) = (vec![0f32; rows], vec![0f32; rows]);
+                let block_8: Vec<i8> = (0..rows).flat_map(|r| b8.iter().map(move |&v| v.wrapping_add(r as i8))).collect();
+                let (mut o32, mut o16, mut o8) = (vec![0f32; rows], vec![0f32; rows], vec![0f32; rows]);
                 (k.f32)(&a, &block, &mut o32);
                 (k.f16)(&a, &block_h, &mut o16);
+                (k.i8)(&a, &block_8, &mut o8);
                 for r in 0..rows {
                     let scale = r as f64 + 1.0;
                     assert!((o32[r] as f64 - exact * scale).abs() < 1e-3 * scale, "f32 n={n} row={r}");
                     let want16 = dot_f16_portable(&a, &block_h[r * n..(r + 1) * n]);
                     assert!((o16[r] - want16).abs() < 1e-3 * scale as f32, "f16 n={n} row={r}");
+                    let want8: f64 = a.iter().zip(&block_8[r * n..(r + 1) * n]).map(|(x, &y)| *x as f64 * y as f64).sum();
+                    assert!((o8[r] as f64 - want8).abs() < 1e-4 * n as f64, "i8 n={n} row={r}: {} vs {want8}", o8[r]);
                 }
             }
         }

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-use super::{IndexOptions, Rows, SemanticIndex, Storage};
+use super::{IndexOptions, Rows, SemanticIndex, Sketch, Storage};
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"MYRIADIX";
@@ -103,9 +103,14 @@ impl SemanticIndex {
                 if v.iter().any(|x| !x.is_finite()) {
                     return Err(corrupt("non-finite vector value"));
                 }
+                index.sketch = Sketch::of_rows(dim, &v);
                 Rows::F32(v)
             }
-            Storage::F16 => Rows::F16(bytes.chunks_exact(2).map(|b| u16::from_le_bytes(b.try_into().unwrap())).collect()),
+            Storage::F16 => {
+                let v: Vec<u16> = bytes.chunks_exact(2).map(|b| u16::from_le_bytes(b.try_into().unwrap())).collect();
+                index.sketch = Sketch::of_rows(dim, &super::decode_f16(&v));
+                Rows::F16(v)
+            }
         };
         Ok(index)
     }

@@ -60,6 +60,11 @@ impl TopK {
         }
     }
 
+    /// The worst kept score once k are kept; minus infinity before.
+    pub fn threshold(&self) -> f32 {
+        self.floor
+    }
+
     pub fn merge(mut self, other: TopK) -> TopK {
         for c in other.heap {
             self.push(c.score, c.slot);
