@@ -160,6 +160,8 @@ export interface TimedTask {
  * Every round starts with untimed warm-up calls: right after another ONNX Runtime session ran, the
  * next one is slow for ~10 calls (measured 3-14 ms instead of 2 ms: the other session's pool still
  * spinning, caches holding the other copy of the weights), which is the switch, not the task.
+ * And a forced collection before each turn: otherwise the garbage one task leaves (the
+ * transformers.js peer makes plenty) is collected during the next task's timed calls.
  */
 export async function measureRounds(tasks: TimedTask[], rounds: number): Promise<Stats[]> {
   const pools: number[][] = tasks.map(() => [])
