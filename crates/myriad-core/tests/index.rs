@@ -207,6 +207,19 @@ fn corrupt_or_foreign_files_are_rejected_not_trusted() {
     let mut huge = bytes.clone();
     huge[20..28].copy_from_slice(&u64::MAX.to_le_bytes());
     assert_eq!(load("huge.idx", &huge), "ERR_CORRUPT_INDEX");
+    // A NaN among the vectors (the last value of the file), in either storage.
+    let mut nan32 = bytes.clone();
+    let end = nan32.len();
+    nan32[end - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+    assert_eq!(load("nan32.idx", &nan32), "ERR_CORRUPT_INDEX");
+    let mut half = index(4, Storage::F16, 1, usize::MAX);
+    half.upsert(&ids(3, "h"), &[1., 0., 0., 0., 0., 1., 0., 0., 0., 0., 1., 0.]).unwrap();
+    let half_path = dir.path().join("half.idx");
+    half.save(&half_path).unwrap();
+    let mut nan16 = std::fs::read(&half_path).unwrap();
+    let end = nan16.len();
+    nan16[end - 2..].copy_from_slice(&0x7E00u16.to_le_bytes());
+    assert_eq!(load("nan16.idx", &nan16), "ERR_CORRUPT_INDEX");
     let missing = SemanticIndex::load(&dir.path().join("absent.idx"), IndexOptions::default());
     assert_eq!(missing.map(|_| ()).unwrap_err().code(), "ERR_IO");
 }

@@ -277,7 +277,7 @@ impl SemanticIndex {
                 // the hand-off (4096 as the floor left 5,000 rows split 4096 + 904: no gain).
                 let chunk = (n / (self.opts.threads * 2)).max(1024);
                 let ranges: Vec<Range<usize>> = (0..n).step_by(chunk).map(|s| s..(s + chunk).min(n)).collect();
-                pool.install(|| ranges.into_par_iter().map(&pass).reduce_with(&merge)).expect("at least one chunk")
+                pool.install(|| ranges.into_par_iter().map(&pass).reduce_with(&merge)).unwrap_or_else(|| pass(0..0))
             }
             _ => pass(0..n),
         }

@@ -108,7 +108,11 @@ impl SemanticIndex {
             }
             Storage::F16 => {
                 let v: Vec<u16> = bytes.chunks_exact(2).map(|b| u16::from_le_bytes(b.try_into().unwrap())).collect();
-                index.sketch = Sketch::of_rows(dim, &super::decode_f16(&v));
+                let values = super::decode_f16(&v);
+                if values.iter().any(|x| !x.is_finite()) {
+                    return Err(corrupt("non-finite vector value"));
+                }
+                index.sketch = Sketch::of_rows(dim, &values);
                 Rows::F16(v)
             }
         };
