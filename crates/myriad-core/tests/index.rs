@@ -67,11 +67,12 @@ fn single_queries_through_the_int8_sketch_equal_the_full_f32_scan() {
     let (dim, k, clusters) = (384, 5, 20);
     let centres = random_rows(&mut rng, clusters, dim);
     let mut rows = Vec::new();
-    for i in 0..2000 {
+    // 9,000 rows: enough for the threaded scan to split the sketch into chunks (4,096 rows at least).
+    for i in 0..6000 {
         rows.extend(centres[(i % clusters) * dim..][..dim].iter().map(|&v| v + rng.random_range(-1e-3f32..1e-3)));
     }
-    rows.extend(random_rows(&mut rng, 1000, dim));
-    let names = ids(3000, "near");
+    rows.extend(random_rows(&mut rng, 3000, dim));
+    let names = ids(9000, "near");
     let mut queries: Vec<f32> = centres[..10 * dim].iter().map(|&v| v + rng.random_range(-1e-2f32..1e-2)).collect();
     queries.extend(random_rows(&mut rng, 6, dim));
     for (storage, threads, threshold) in [(Storage::F32, 1, usize::MAX), (Storage::F32, 2, 1), (Storage::F16, 2, 1)] {

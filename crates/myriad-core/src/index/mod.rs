@@ -263,19 +263,21 @@ impl SemanticIndex {
         if queries.len() / self.opts.dim <= SKETCH_MAX_QUERIES {
             self.scan_sketched(queries, k)
         } else {
-            self.over_rows(|r| self.scan_rows(queries, k, r), |a, b| a.into_iter().zip(b).map(|(x, y)| x.merge(y)).collect())
+            self.over_rows(1, |r| self.scan_rows(queries, k, r), |a, b| a.into_iter().zip(b).map(|(x, y)| x.merge(y)).collect())
         }
     }
 
     /// Runs `pass` over all rows: on the calling thread, or in chunks across the pool when the index
-    /// is big enough, `merge` combining the chunks' results.
-    fn over_rows<T: Send>(&self, pass: impl Fn(Range<usize>) -> T + Sync, merge: impl Fn(T, T) -> T + Sync) -> T {
+    /// is big enough, `merge` combining the chunks' results. `cheapness` is how many times fewer
+    /// bytes a row costs this pass than an f32 row (4 for the int8 sketch): thresholds are in f32
+    /// rows' worth of work.
+    fn over_rows<T: Send>(&self, cheapness: usize, pass: impl Fn(Range<usize>) -> T + Sync, merge: impl Fn(T, T) -> T + Sync) -> T {
         let n = self.ids.len();
         match &self.pool {
-            Some(pool) if n >= self.opts.parallel_threshold => {
-                // Two chunks per thread evens out stragglers; at least 1024 rows keeps a chunk worth
-                // the hand-off (4096 as the floor left 5,000 rows split 4096 + 904: no gain).
-                let chunk = (n / (self.opts.threads * 2)).max(1024);
+            Some(pool) if n >= self.opts.parallel_threshold.saturating_mul(cheapness) => {
+                // Two chunks per thread evens out stragglers; at least 1024 f32 rows' worth keeps a
+                // chunk worth the hand-off (4096 as the floor left 5,000 rows split 4096 + 904: no gain).
+                let chunk = (n / (self.opts.threads * 2)).max(1024 * cheapness);
                 let ranges: Vec<Range<usize>> = (0..n).step_by(chunk).map(|s| s..(s + chunk).min(n)).collect();
                 pool.install(|| ranges.into_par_iter().map(&pass).reduce_with(&merge)).unwrap_or_else(|| pass(0..0))
             }
@@ -313,7 +315,9 @@ impl SemanticIndex {
     fn scan_sketched(&self, queries: &[f32], k: usize) -> Vec<TopK> {
         let dim = self.opts.dim;
         let rounding: Vec<f32> = queries.chunks_exact(dim).map(sketch::rounding_bound).collect();
+        // Measured on 2 threads: the sketch of 5,000-10,000 rows scans faster on one (0.10 vs 0.15 ms).
         let bounded = self.over_rows(
+            4,
             |r| self.bound_rows(queries, &rounding, k, r),
             |a, b| {
                 a.into_iter()
