@@ -269,7 +269,11 @@ pub fn mean_pool_normalize(hidden: &[f32], mask: &[i64], batch: usize, seq: usiz
 fn register_provider(builder: ort::session::builder::SessionBuilder, provider: Provider) -> Result<ort::session::builder::SessionBuilder> {
     let unavailable = |reason: String| Error::ProviderUnavailable { provider: provider.name().into(), reason };
     match provider {
-        Provider::Cpu => Ok(builder),
+        // Named explicitly: with api-22, ort otherwise sets the auto-selection policy "max
+        // efficiency", which prefers an NPU whenever the environment has one registered.
+        Provider::Cpu => builder
+            .with_execution_providers([ort::ep::CPU::default().build().error_on_failure()])
+            .map_err(|e| unavailable(e.to_string())),
         #[cfg(feature = "coreml")]
         Provider::CoreMl => builder
             .with_execution_providers([ort::ep::CoreML::default().build().error_on_failure()])
