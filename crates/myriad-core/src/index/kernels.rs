@@ -44,68 +44,53 @@ fn detect() -> Kernels {
         }
     }
     Kernels {
-        f32: score_f32_portable,
-        f16: score_f16_portable,
-        i8: score_i8_portable,
-        f32_cached: score_f32_portable,
+        f32: score_portable::<f32>,
+        f16: score_portable::<u16>,
+        i8: score_portable::<i8>,
+        f32_cached: score_portable::<f32>,
         name: "portable",
     }
 }
 
-fn score_f32_portable(query: &[f32], rows: &[f32], out: &mut [f32]) {
-    for (o, row) in out.iter_mut().zip(rows.chunks_exact(query.len())) {
-        *o = dot_f32_portable(query, row);
+/// A stored value as the f32 the kernels multiply: f32 as is, f16 from its bits (how f16 rows are
+/// kept), int8 codes exactly.
+pub trait Widen: Copy {
+    fn widen(self) -> f32;
+}
+impl Widen for f32 {
+    fn widen(self) -> f32 {
+        self
+    }
+}
+impl Widen for u16 {
+    fn widen(self) -> f32 {
+        f16::from_bits(self).to_f32()
+    }
+}
+impl Widen for i8 {
+    fn widen(self) -> f32 {
+        self as f32
     }
 }
 
-fn score_f16_portable(query: &[f32], rows: &[u16], out: &mut [f32]) {
+fn score_portable<T: Widen>(query: &[f32], rows: &[T], out: &mut [f32]) {
     for (o, row) in out.iter_mut().zip(rows.chunks_exact(query.len())) {
-        *o = dot_f16_portable(query, row);
-    }
-}
-
-fn score_i8_portable(query: &[f32], rows: &[i8], out: &mut [f32]) {
-    for (o, row) in out.iter_mut().zip(rows.chunks_exact(query.len())) {
-        *o = dot_i8_portable(query, row);
+        *o = dot_portable(query, row);
     }
 }
 
 const LANES: usize = 16;
 
-pub fn dot_f32_portable(a: &[f32], b: &[f32]) -> f32 {
+pub fn dot_portable<T: Widen>(a: &[f32], b: &[T]) -> f32 {
     let mut acc = [0f32; LANES];
     let (ac, at) = a.split_at(a.len() / LANES * LANES);
     let (bc, bt) = b.split_at(ac.len());
     for (x, y) in ac.chunks_exact(LANES).zip(bc.chunks_exact(LANES)) {
         for i in 0..LANES {
-            acc[i] += x[i] * y[i];
+            acc[i] += x[i] * y[i].widen();
         }
     }
-    acc.iter().sum::<f32>() + at.iter().zip(bt).map(|(x, y)| x * y).sum::<f32>()
-}
-
-pub fn dot_f16_portable(a: &[f32], b: &[u16]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let (ac, at) = a.split_at(a.len() / LANES * LANES);
-    let (bc, bt) = b.split_at(ac.len());
-    for (x, y) in ac.chunks_exact(LANES).zip(bc.chunks_exact(LANES)) {
-        for i in 0..LANES {
-            acc[i] += x[i] * f16::from_bits(y[i]).to_f32();
-        }
-    }
-    acc.iter().sum::<f32>() + at.iter().zip(bt).map(|(x, &y)| x * f16::from_bits(y).to_f32()).sum::<f32>()
-}
-
-pub fn dot_i8_portable(a: &[f32], b: &[i8]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let (ac, at) = a.split_at(a.len() / LANES * LANES);
-    let (bc, bt) = b.split_at(ac.len());
-    for (x, y) in ac.chunks_exact(LANES).zip(bc.chunks_exact(LANES)) {
-        for i in 0..LANES {
-            acc[i] += x[i] * y[i] as f32;
-        }
-    }
-    acc.iter().sum::<f32>() + at.iter().zip(bt).map(|(x, &y)| x * y as f32).sum::<f32>()
+    acc.iter().sum::<f32>() + at.iter().zip(bt).map(|(x, &y)| x * y.widen()).sum::<f32>()
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -271,10 +256,10 @@ mod tests {
             let bh: Vec<u16> = b.iter().map(|&v| f16::from_f32(v).to_bits()).collect();
             let b8: Vec<i8> = (0..n).map(|i| ((i * 53 % 255) as i32 - 127) as i8).collect();
             let exact8: f64 = a.iter().zip(&b8).map(|(x, &y)| *x as f64 * y as f64).sum();
-            assert!((dot_i8_portable(&a, &b8) as f64 - exact8).abs() < 1e-3 * n as f64, "portable i8 n={n}");
+            assert!((dot_portable(&a, &b8) as f64 - exact8).abs() < 1e-3 * n as f64, "portable i8 n={n}");
             let exact: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
-            assert!((dot_f32_portable(&a, &b) as f64 - exact).abs() < 1e-3, "portable f32 n={n}");
-            let via_f16 = dot_f16_portable(&a, &bh);
+            assert!((dot_portable(&a, &b) as f64 - exact).abs() < 1e-3, "portable f32 n={n}");
+            let via_f16 = dot_portable(&a, &bh);
             assert!((via_f16 as f64 - exact).abs() < 2e-2 * (n as f64).sqrt(), "f16 accuracy n={n}");
             // Blocks of 1..=9 rows exercise the 4-row body and the single-row tail.
             for rows in 1..=9usize {
@@ -288,7 +273,7 @@ mod tests {
                 for r in 0..rows {
                     let scale = r as f64 + 1.0;
                     assert!((o32[r] as f64 - exact * scale).abs() < 1e-3 * scale, "f32 n={n} row={r}");
-                    let want16 = dot_f16_portable(&a, &block_h[r * n..(r + 1) * n]);
+                    let want16 = dot_portable(&a, &block_h[r * n..(r + 1) * n]);
                     assert!((o16[r] - want16).abs() < 1e-3 * scale as f32, "f16 n={n} row={r}");
                     let want8: f64 = a.iter().zip(&block_8[r * n..(r + 1) * n]).map(|(x, &y)| *x as f64 * y as f64).sum();
                     assert!((o8[r] as f64 - want8).abs() < 1e-4 * n as f64, "i8 n={n} row={r}: {} vs {want8}", o8[r]);

@@ -95,9 +95,9 @@ pub const MAX_ID_BYTES: usize = 1024;
 const QUERY_BLOCK: usize = 32;
 /// Rows scored per kernel call: 128 rows of 384 f32 (192 KiB) stay in L2 across a query block.
 const SCAN_BLOCK: usize = 128;
-/// Up to this many queries per pass, f32 searches scan the int8 sketch first. A single query is
-/// bound by memory, where reading a quarter of the bytes pays; a block of many queries reuses each
-/// row from cache and is bound by arithmetic, where the f32 rows are cheaper to score.
+/// Up to this many queries per pass, searches scan the int8 sketch first. A single query is bound
+/// by memory, where reading a quarter of f32's bytes pays; a block of many queries reuses each row
+/// from cache and is bound by arithmetic, where the stored rows are cheaper to score.
 const SKETCH_MAX_QUERIES: usize = 4;
 
 /// What a pass over the sketch leaves for one query: the k best lower bounds (the k-th of them is
@@ -215,7 +215,7 @@ impl SemanticIndex {
         let dim = self.opts.dim;
         Ok(match &self.rows {
             Rows::F32(v) => v[slot * dim..(slot + 1) * dim].to_vec(),
-            Rows::F16(v) => v[slot * dim..(slot + 1) * dim].iter().map(|&b| f16::from_bits(b).to_f32()).collect(),
+            Rows::F16(v) => decode_f16(&v[slot * dim..(slot + 1) * dim]),
         })
     }
 
