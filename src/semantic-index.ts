@@ -6,11 +6,15 @@ import { assertPositiveInt, assertStrings, toFloat32 } from './validate.js'
 export interface SemanticIndexOptions {
   /** Vector dimension (default: the embedder's, else 384). */
   dim?: number
-  /** `f32` (default) or `f16`: half the memory and scan time, scores within ~1e-3. */
+  /**
+   * `f32` (default) or `f16`: half the memory, scores within ~1e-3. Either way, searches of up to
+   * four queries first read an int8 sketch of the rows (a quarter of f32's bytes, kept beside
+   * them) and score in full only the rows that can still make the top k: the same results.
+   */
   storage?: 'f32' | 'f16'
   /** Scan threads (default: one per core). */
   threads?: number
-  /** Index size from which one search is split across threads (default 4096). */
+  /** Index size from which one full scan is split across threads (default 4096; 4x that for the sketch). */
   parallelThreshold?: number
   /** Lets `upsert`, `topK` and `topKBatch` take texts. */
   embedder?: Embedder
