@@ -120,8 +120,8 @@ export class Registry {
 
   private decode(texts: string[], batch: Binding.BatchOutcome): ProcessResult[] {
     // A plain loop over the codes, rejections patched in after, tracking only with an index:
-    // this runs on the JS thread for every message, and Array.from with a Map lookup per
-    // message cost ~15 % of a 10,000-message batch's throughput.
+    // this runs on the JS thread for every message (Array.from with a Map lookup per message
+    // took 0.33 ms per 10,000, this 0.05 ms, of a batch's ~10 ms).
     const { codes } = batch
     const results = new Array<ProcessResult>(codes.length)
     for (let i = 0; i < codes.length; i++) results[i] = decodeOutcome(codes[i])
