@@ -1,6 +1,7 @@
 // Streaming over SSE: chunks, early return, retries before the first chunk, idle timeouts.
 import test from 'ava'
 
+import { estimatePromptTokens } from '../src/llm/budget.js'
 import { SseDecoder } from '../src/llm/sse.js'
 import { ask, client, failure, providerFor, serve } from './llm-helpers.js'
 
@@ -27,6 +28,20 @@ test('stream(): chunks arrive in order and add up to the result; usage comes fro
   t.is(result.finishReason, 'stop')
   t.false(result.stoppedEarly)
   t.is(result.usage.completionTokens, Math.ceil('one two three four five'.length / 4))
+})
+
+test('stream() and chat() estimate prompt tokens alike when the server sends no usage', async (t) => {
+  // No budget and no tokens-per-minute limit: nothing was estimated before sending.
+  const server = await serve(t, { rules: [{ then: { reply: 'fine thanks', noUsage: true } }] })
+  const llm = client(t, [providerFor(server)])
+  const request = ask('how are you doing today, all of you?')
+  const expected = estimatePromptTokens(request.messages)
+  t.true(expected > 0)
+  const chat = await llm.chat(request)
+  const streamed = await llm.stream(request).result
+  t.deepEqual(chat.usage, { promptTokens: expected, completionTokens: Math.ceil('fine thanks'.length / 4) })
+  t.deepEqual(streamed.usage, chat.usage)
+  t.is(llm.metrics().tokensIn, 2 * expected)
 })
 
 test('stream(): the until hook stops a slow stream early and closes the connection', async (t) => {

@@ -49,6 +49,8 @@ export interface Behaviour {
   /** Streams: pause between chunks, and how many chunks the reply is cut into (default: one per word). */
   chunkDelayMs?: number
   chunks?: number
+  /** Send no `usage` (some OpenAI-compatible servers never do): the client has to estimate. */
+  noUsage?: boolean
 }
 
 export interface Rule {
@@ -237,7 +239,7 @@ export class LLMServer {
         return
       }
       res.write(event({}, 'stop'))
-      res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', choices: [], usage: usage(body, text) })}\n\n`)
+      if (!behaviour.noUsage) res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', choices: [], usage: usage(body, text) })}\n\n`)
       res.end('data: [DONE]\n\n')
     }
     next()
@@ -277,7 +279,7 @@ function completion(body: ChatBody, behaviour: Behaviour, text: string) {
     created: 0,
     model: body.model,
     choices: [{ index: 0, message, finish_reason: behaviour.toolCall ? 'tool_calls' : 'stop' }],
-    usage: usage(body, behaviour.toolCall ? behaviour.toolCall.arguments : text),
+    usage: behaviour.noUsage ? undefined : usage(body, behaviour.toolCall ? behaviour.toolCall.arguments : text),
   }
 }
 

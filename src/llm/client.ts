@@ -251,7 +251,7 @@ export class LLM {
         readChatReply(json, route.provider.name, route.model),
       )
     return this.exchange(scope, request, reserved, level, send).then((done) =>
-      this.settle(scope, done, done.value.message, done.value.toolCalls, estimate || estimatePromptTokens(sent, this.budget), reserved, trimmed, level),
+      this.settle(scope, done, done.value.message, done.value.toolCalls, sent, estimate, reserved, trimmed, level),
     )
   }
 
@@ -280,25 +280,28 @@ export class LLM {
       () => !emitted,
     )
     const message: ChatMessage = { role: 'assistant', content: done.value.text }
-    return { ...this.settle(scope, done, message, [], estimate, reserved, trimmed, level), stoppedEarly: done.value.stoppedEarly }
+    return { ...this.settle(scope, done, message, [], sent, estimate, reserved, trimmed, level), stoppedEarly: done.value.stoppedEarly }
   }
 
   /**
    * Counts a finished exchange's tokens (the server's usage where it sent one, else estimates) and
-   * builds the result a chat and a stream share.
+   * builds the result a chat and a stream share. `estimate` is the admission's prompt estimate,
+   * 0 when neither a budget nor a tokens-per-minute limit needed one: then the prompt is estimated
+   * here, only if the server sent no usage.
    */
   private settle(
     scope: CallScope,
     done: Exchanged<{ text: string; finishReason: string | null; promptTokens?: number; completionTokens?: number }>,
     message: ChatMessage,
     toolCalls: ToolCall[],
-    estimatedPromptTokens: number,
+    sent: ChatMessage[],
+    estimate: number,
     reserved: number,
     trimmed: number,
     level: number,
   ): ChatResult {
     const reply = done.value
-    const promptTokens = reply.promptTokens ?? estimatedPromptTokens
+    const promptTokens = reply.promptTokens ?? (estimate || estimatePromptTokens(sent, this.budget))
     const completionTokens = reply.completionTokens ?? Math.ceil(reply.text.length / this.budget.charsPerToken)
     this.countTokens(done.provider, done.model, promptTokens, completionTokens, reserved)
     return {
