@@ -36,19 +36,27 @@ test('a batch applies message by message, bad ones rejected with a code and reas
 })
 
 test('each message of a batch stands alone, whatever its text holds', async (t) => {
-  const registry = new Registry()
-  const results = await registry.process([
+  // The batch crosses to Rust as one joined string split by lengths: a message's end must stay
+  // its end even next to multi-byte text and lone surrogates. Async and sync paths alike.
+  const batch = () => [
     m('register', 'agent-é', { specialty: 'traducteur 🙂 日本語', capacity: 2 }),
     '', // empty text
     JSON.stringify(m('register', 'b', { specialty: '\ud800' })), // escaped by JSON.stringify; text cannot hold it
     `{"v":1,"type":"register","msgId":"${randomUUID()}","from":"c","ts":1,"body":{"specialty":"\ud800"}}`, // a raw one becomes U+FFFD
     undefined as unknown as string, // not a message at all
+    '{"v":1}\ud83d', // a high surrogate at the end, and a low one opening the next: not a pair
+    `\ude00{"v":1,"type":"heartbeat","msgId":"${randomUUID()}","from":"c","ts":1,"body":{}}`,
     m('heartbeat', 'agent-é', { load: 1 }),
-  ])
-  t.deepEqual(results.map((r) => [r.ok, r.error?.code]), [[true, undefined], [false, 'ERR_PML_JSON'], [false, 'ERR_PML_FIELD'], [true, undefined], [false, 'ERR_PML_JSON'], [true, undefined]])
-  t.is(registry.get('agent-é')?.specialty, 'traducteur 🙂 日本語')
-  t.is(registry.get('agent-é')?.load, 1)
-  t.is(registry.get('c')?.specialty, '\ufffd')
+  ]
+  const expected = [[true, undefined], [false, 'ERR_PML_JSON'], [false, 'ERR_PML_FIELD'], [true, undefined], [false, 'ERR_PML_JSON'], [false, 'ERR_PML_JSON'], [false, 'ERR_PML_JSON'], [true, undefined]]
+  for (const run of [(r: Registry) => r.process(batch()), async (r: Registry) => r.processSync(batch())]) {
+    const registry = new Registry()
+    const results = await run(registry)
+    t.deepEqual(results.map((r) => [r.ok, r.error?.code]), expected)
+    t.is(registry.get('agent-é')?.specialty, 'traducteur 🙂 日本語')
+    t.is(registry.get('agent-é')?.load, 1)
+    t.is(registry.get('c')?.specialty, '\ufffd')
+  }
 })
 
 test('replayed messages change nothing', (t) => {

@@ -87,10 +87,13 @@ export declare class Policy {
 /** The agent registry with its trust ledger, driven by PML messages. */
 export declare class Registry {
   constructor(options?: RegistryCreateOptions | undefined | null)
-  /** Applies a batch of PML messages (JSON text) off the JS thread. */
-  process(messages: Array<string>): Promise<BatchOutcome>
+  /**
+   * Applies a batch of PML messages off the JS thread. The messages cross as one string, their
+   * concatenation, with each one's length in UTF-16 units (see `text::Pieces`).
+   */
+  process(joined: string, lengths: Uint32Array): Promise<BatchOutcome>
   /** The same, on the calling thread: for small batches, where a thread hop costs more. */
-  processSync(messages: Array<string>): BatchOutcome
+  processSync(joined: string, lengths: Uint32Array): BatchOutcome
   /** One message, on the calling thread: its outcome code, or the rejection (index 0). */
   handle(message: string): number | Rejection
   get(id: string): AgentInfo | null

@@ -18,6 +18,17 @@ export type AgentInfo = Binding.AgentInfo
 const encode = (m: string | PmlMessage): string => (typeof m === 'string' ? m : (JSON.stringify(m) ?? String(m)))
 
 /**
+ * A batch as it crosses to Rust: one string and each message's length. Reading 10,000 strings one
+ * by one through N-API took ~0.8 µs each on the JS thread, more than parsing them; one joined
+ * string is a single read.
+ */
+function joined(texts: string[]): [string, Uint32Array] {
+  const lengths = new Uint32Array(texts.length)
+  for (let i = 0; i < texts.length; i++) lengths[i] = texts[i].length
+  return [texts.join(''), lengths]
+}
+
+/**
  * Agents, their specialties, load and trust, kept by Rust and driven by PML messages. Each message
  * gets its own result: a bad one is rejected with a code and a reason, the rest still apply.
  */
@@ -42,14 +53,16 @@ export class Registry {
   async process(messages: (string | PmlMessage)[]): Promise<ProcessResult[]> {
     if (!Array.isArray(messages)) throw invalidArg('messages must be an array')
     const texts = messages.map(encode)
-    return this.decode(texts, await callNative(() => this.inner.process(texts)))
+    const [text, lengths] = joined(texts)
+    return this.decode(texts, await callNative(() => this.inner.process(text, lengths)))
   }
 
   /** Applies a batch on the calling thread (small batches: no thread hop). */
   processSync(messages: (string | PmlMessage)[]): ProcessResult[] {
     if (!Array.isArray(messages)) throw invalidArg('messages must be an array')
     const texts = messages.map(encode)
-    return this.decode(texts, callNative(() => this.inner.processSync(texts)))
+    const [text, lengths] = joined(texts)
+    return this.decode(texts, callNative(() => this.inner.processSync(text, lengths)))
   }
 
   /** Applies one message on the calling thread. */

@@ -79,6 +79,11 @@ pub struct RegistryCounters {
 
 type Shared = Arc<Mutex<myriad_core::Registry>>;
 
+fn pieces(joined: &[u16], lengths: &[u32]) -> myriad_core::Result<crate::text::Pieces> {
+    crate::text::Pieces::split(joined, lengths)
+        .ok_or_else(|| myriad_core::Error::InvalidArg(format!("message lengths do not add up to the {} UTF-16 units sent", joined.len())))
+}
+
 fn lock(inner: &Shared) -> myriad_core::Result<MutexGuard<'_, myriad_core::Registry>> {
     inner.lock().map_err(|_| myriad_core::Error::Internal("registry lock poisoned".into()))
 }
@@ -102,22 +107,29 @@ impl Registry {
         Registry { inner: Arc::new(Mutex::new(myriad_core::Registry::new(opts))) }
     }
 
-    /// Applies a batch of PML messages (JSON text) off the JS thread.
-    #[napi(ts_return_type = "Promise<BatchOutcome>")]
-    pub fn process(&self, messages: Vec<String>) -> AsyncTask<Job<BatchOutcome>> {
+    /// Applies a batch of PML messages off the JS thread. The messages cross as one string, their
+    /// concatenation, with each one's length in UTF-16 units (see `text::Pieces`).
+    #[napi(ts_args_type = "joined: string, lengths: Uint32Array", ts_return_type = "Promise<BatchOutcome>")]
+    pub fn process(&self, joined: Utf16String, lengths: Uint32Array) -> AsyncTask<Job<BatchOutcome>> {
         let inner = self.inner.clone();
+        let lengths = lengths.to_vec();
         Job::spawn(move || {
+            let messages = pieces(&joined, &lengths)?;
             // Parse before taking the lock: batches from concurrent callers parse in parallel.
-            let parsed: Vec<_> = messages.iter().map(|m| pml::parse(m)).collect();
+            let parsed: Vec<_> = messages.iter().map(pml::parse).collect();
             let mut registry = lock(&inner)?;
             Ok(batch_outcome(parsed.into_iter().map(|p| registry.apply_parsed(p)).collect()))
         })
     }
 
     /// The same, on the calling thread: for small batches, where a thread hop costs more.
-    #[napi(catch_unwind)]
-    pub fn process_sync(&self, messages: Vec<String>) -> napi::Result<BatchOutcome> {
-        guarded(|| Ok(batch_outcome(lock(&self.inner)?.process_batch(&messages))))
+    #[napi(catch_unwind, ts_args_type = "joined: string, lengths: Uint32Array")]
+    pub fn process_sync(&self, joined: Utf16String, lengths: Uint32Array) -> napi::Result<BatchOutcome> {
+        guarded(|| {
+            let messages = pieces(&joined, &lengths)?;
+            let mut registry = lock(&self.inner)?;
+            Ok(batch_outcome(messages.iter().map(|m| registry.process(m)).collect()))
+        })
     }
 
     /// One message, on the calling thread: its outcome code, or the rejection (index 0).

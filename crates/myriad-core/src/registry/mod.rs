@@ -4,6 +4,7 @@
 
 pub mod ledger;
 pub mod pml;
+mod pml_scan;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hasher};

@@ -114,89 +114,155 @@ struct Envelope<'a> {
     body: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegisterBody<'a> {
-    #[serde(borrow)]
-    specialty: Cow<'a, str>,
-    capacity: Option<u32>,
+/// The envelope's fields as read, before validation; `v`, `ts` and `body` as their JSON text.
+/// Both readers (serde, and the scanner in [`super::pml_scan`]) produce this, and one validation
+/// follows, so the two cannot disagree on what is valid.
+pub(super) struct Fields<'a> {
+    pub v: Option<&'a str>,
+    pub kind: Option<Cow<'a, str>>,
+    pub msg_id: Option<Cow<'a, str>>,
+    pub from: Option<Cow<'a, str>>,
+    pub to: Option<Cow<'a, str>>,
+    pub ts: Option<&'a str>,
+    pub body: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HeartbeatBody<'a> {
-    load: Option<u32>,
+pub(super) struct RegisterBody<'a> {
     #[serde(borrow)]
-    status: Option<Cow<'a, str>>,
+    pub specialty: Cow<'a, str>,
+    pub capacity: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HeartbeatBody<'a> {
+    pub load: Option<u32>,
+    #[serde(borrow)]
+    pub status: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RequestBody<'a> {
+pub(super) struct RequestBody<'a> {
     #[serde(borrow)]
-    task_id: Cow<'a, str>,
+    pub task_id: Cow<'a, str>,
     #[serde(borrow)]
-    query: Cow<'a, str>,
+    pub query: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct OfferBody<'a> {
+pub(super) struct OfferBody<'a> {
     #[serde(borrow)]
-    task_id: Cow<'a, str>,
+    pub task_id: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct OutcomeBody<'a> {
+pub(super) struct OutcomeBody<'a> {
     #[serde(borrow)]
-    task_id: Option<Cow<'a, str>>,
-    success: bool,
-    latency_ms: Option<f64>,
+    pub task_id: Option<Cow<'a, str>>,
+    pub success: bool,
+    pub latency_ms: Option<f64>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EmptyBody {}
 
+/// A body as read, before validation (`Outcome` serves `result` and `feedback`).
+pub(super) enum RawBody<'a> {
+    Register(RegisterBody<'a>),
+    Heartbeat(HeartbeatBody<'a>),
+    Request(RequestBody<'a>),
+    Offer(OfferBody<'a>),
+    Outcome(OutcomeBody<'a>),
+    Deregister,
+}
+
 /// Parses and validates one PML message.
 pub fn parse(raw: &str) -> Result<Message<'_>, PmlError> {
     if raw.len() > MAX_MESSAGE_BYTES {
         return Err(PmlError::new("ERR_PML_TOO_LARGE", format!("message of {} bytes exceeds {MAX_MESSAGE_BYTES}", raw.len())));
     }
+    // The scanner reads the usual message in one pass, several times faster than serde; it gives
+    // up on anything unusual (escapes, nulls, repeated keys...), and serde then reads the message
+    // and words any error. A body the scanner gives up on is read by serde alone.
+    match super::pml_scan::envelope(raw) {
+        Some(fields) => validate(fields, |kind, body| super::pml_scan::body(kind, body).map_or_else(|| read_body(kind, body), Ok)),
+        None => parse_with_serde(raw),
+    }
+}
+
+/// [`parse`] without the scanner (the size already checked).
+pub(super) fn parse_with_serde(raw: &str) -> Result<Message<'_>, PmlError> {
     let env: Envelope = serde_json::from_str(raw).map_err(|e| PmlError::new("ERR_PML_JSON", format!("not a PML JSON object: {e}")))?;
-    match env.v.map(|v| v.get().parse::<u64>()) {
+    let fields = Fields {
+        v: env.v.map(RawValue::get),
+        kind: env.kind,
+        msg_id: env.msg_id,
+        from: env.from,
+        to: env.to,
+        ts: env.ts.map(RawValue::get),
+        body: env.body.map(RawValue::get),
+    };
+    validate(fields, read_body)
+}
+
+fn validate<'a>(f: Fields<'a>, read: impl FnOnce(&str, &'a str) -> Result<RawBody<'a>, PmlError>) -> Result<Message<'a>, PmlError> {
+    match f.v.map(str::parse::<u64>) {
         Some(Ok(PML_VERSION)) => {}
         Some(Ok(other)) => return Err(PmlError::new("ERR_PML_VERSION", format!("version {other} is not supported (this is PML {PML_VERSION})"))),
         _ => return Err(PmlError::new("ERR_PML_VERSION", format!("`v` must be the number {PML_VERSION}"))),
     }
-    let kind = env.kind.ok_or_else(|| PmlError::field("`type` is missing"))?;
-    let msg_id = id(env.msg_id, "msgId")?;
-    let from = id(env.from, "from")?;
-    let to = env.to.map(|t| id(Some(t), "to")).transpose()?;
-    let ts = env.ts.ok_or_else(|| PmlError::field("`ts` (milliseconds since the epoch) is missing"))?;
-    let ts: f64 = ts.get().parse().map_err(|_| PmlError::field("`ts` must be a number"))?;
+    let kind = f.kind.ok_or_else(|| PmlError::field("`type` is missing"))?;
+    let msg_id = id(f.msg_id, "msgId")?;
+    let from = id(f.from, "from")?;
+    let to = f.to.map(|t| id(Some(t), "to")).transpose()?;
+    let ts = f.ts.ok_or_else(|| PmlError::field("`ts` (milliseconds since the epoch) is missing"))?;
+    let ts: f64 = ts.parse().map_err(|_| PmlError::field("`ts` must be a number"))?;
     if !ts.is_finite() || ts < 0.0 {
         return Err(PmlError::field("`ts` must be a non-negative number"));
     }
-    let body_raw = env.body.ok_or_else(|| PmlError::field("`body` is missing"))?.get();
+    let body_raw = f.body.ok_or_else(|| PmlError::field("`body` is missing"))?;
     if body_raw.len() > MAX_BODY_BYTES {
         return Err(PmlError::new("ERR_PML_TOO_LARGE", format!("body of {} bytes exceeds {MAX_BODY_BYTES}", body_raw.len())));
     }
-    let body = parse_body(&kind, body_raw)?;
+    let body = check_body(&kind, read(&kind, body_raw)?)?;
     if matches!(body, Body::Offer { .. } | Body::Feedback { .. }) && to.is_none() {
         return Err(PmlError::field(format!("`{kind}` needs `to`")));
     }
     Ok(Message { msg_id, from, to, ts, body })
 }
 
-fn parse_body<'a>(kind: &str, raw: &'a str) -> Result<Body<'a>, PmlError> {
+/// Reads a body of type `kind` with serde.
+fn read_body<'a>(kind: &str, raw: &'a str) -> Result<RawBody<'a>, PmlError> {
     fn de<'a, T: Deserialize<'a>>(kind: &str, raw: &'a str) -> Result<T, PmlError> {
         serde_json::from_str(raw).map_err(|e| PmlError::field(format!("bad `{kind}` body: {e}")))
     }
     Ok(match kind {
-        "register" => {
-            let b: RegisterBody = de(kind, raw)?;
+        "register" => RawBody::Register(de(kind, raw)?),
+        "heartbeat" => RawBody::Heartbeat(de(kind, raw)?),
+        "request" => RawBody::Request(de(kind, raw)?),
+        "offer" => RawBody::Offer(de(kind, raw)?),
+        "result" | "feedback" => RawBody::Outcome(de(kind, raw)?),
+        "deregister" => {
+            let _: EmptyBody = de(kind, raw)?;
+            RawBody::Deregister
+        }
+        other => {
+            let shown: String = other.chars().take(40).collect();
+            return Err(PmlError::new("ERR_PML_TYPE", format!("unknown type '{shown}'")));
+        }
+    })
+}
+
+/// Checks what a body says (lengths, ranges, known words) and gives it its final shape.
+fn check_body<'a>(kind: &str, body: RawBody<'a>) -> Result<Body<'a>, PmlError> {
+    Ok(match body {
+        RawBody::Register(b) => {
             text(&b.specialty, "specialty")?;
             let capacity = b.capacity.unwrap_or(1);
             if capacity == 0 {
@@ -204,25 +270,19 @@ fn parse_body<'a>(kind: &str, raw: &'a str) -> Result<Body<'a>, PmlError> {
             }
             Body::Register { specialty: b.specialty, capacity }
         }
-        "heartbeat" => {
-            let b: HeartbeatBody = de(kind, raw)?;
+        RawBody::Heartbeat(b) => {
             let status = match b.status.as_deref() {
                 None => None,
                 Some(s) => Some(Status::parse(s).ok_or_else(|| PmlError::field(format!("unknown status '{s}' (idle, busy, offline)")))?),
             };
             Body::Heartbeat { load: b.load, status }
         }
-        "request" => {
-            let b: RequestBody = de(kind, raw)?;
+        RawBody::Request(b) => {
             text(&b.query, "query")?;
             Body::Request { task_id: id(Some(b.task_id), "taskId")?, query: b.query }
         }
-        "offer" => {
-            let b: OfferBody = de(kind, raw)?;
-            Body::Offer { task_id: id(Some(b.task_id), "taskId")? }
-        }
-        "result" | "feedback" => {
-            let b: OutcomeBody = de(kind, raw)?;
+        RawBody::Offer(b) => Body::Offer { task_id: id(Some(b.task_id), "taskId")? },
+        RawBody::Outcome(b) => {
             if let Some(ms) = b.latency_ms {
                 if !ms.is_finite() || ms < 0.0 {
                     return Err(PmlError::field("`latencyMs` must be a non-negative number"));
@@ -236,14 +296,7 @@ fn parse_body<'a>(kind: &str, raw: &'a str) -> Result<Body<'a>, PmlError> {
                 Body::Feedback { task_id, success: b.success, latency_ms: b.latency_ms }
             }
         }
-        "deregister" => {
-            let _: EmptyBody = de(kind, raw)?;
-            Body::Deregister
-        }
-        other => {
-            let shown: String = other.chars().take(40).collect();
-            return Err(PmlError::new("ERR_PML_TYPE", format!("unknown type '{shown}'")));
-        }
+        RawBody::Deregister => Body::Deregister,
     })
 }
 
