@@ -1,7 +1,10 @@
-//! A small dense ReLU network with its own forward and backward passes. Layer products reuse the
-//! index's SIMD row kernels (the variant without prefetch: the weights live in cache): `W x` is
-//! "score every row of W against x".
+//! A small dense ReLU network with its own forward and backward passes. Layer products run on
+//! the kernels in [`super::gemm`]; a shape they do not cover falls back to the index's SIMD row
+//! kernels (the variant without prefetch: the weights live in cache), `W x` as "score every row
+//! of W against x".
 
+pub use super::gemm::BLOCK;
+use super::gemm;
 use crate::index::kernels;
 
 /// One fully connected layer: `y = W x + b`, `W` row-major `[out][in]`.
@@ -11,7 +14,7 @@ pub struct Dense {
     pub outputs: usize,
     pub weight: Vec<f32>,
     pub bias: Vec<f32>,
-    /// `W` transposed (`[in][out]`) for the blocked batch kernel; re-derived by [`Dense::refresh`].
+    /// `W` transposed (`[in][out]`), what the kernels read; re-derived by [`Dense::refresh`].
     weight_t: Vec<f32>,
 }
 
@@ -42,10 +45,7 @@ impl Dense {
     /// `ys = xs W^T + b` for `rows` inputs (row-major `[rows][in]` -> `[rows][out]`): a block of
     /// [`BLOCK`] goes through the register-tiled kernel where the CPU and shape allow.
     fn forward_rows(&self, xs: &[f32], rows: usize, ys: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if rows == BLOCK && self.outputs % 16 == 0 && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: avx2 and fma were just detected; shapes are checked inside.
-            unsafe { gemm_block_avx2(xs, &self.weight_t, &self.bias, self.inputs, self.outputs, ys) };
+        if rows == BLOCK && gemm::gemm_block(xs, &self.weight_t, &self.bias, self.inputs, ys) {
             return;
         }
         for (x, y) in xs.chunks_exact(self.inputs).zip(ys.chunks_exact_mut(self.outputs)) {
@@ -54,41 +54,13 @@ impl Dense {
     }
 
     fn forward(&self, x: &[f32], y: &mut [f32]) {
+        if gemm::gemv(x, &self.weight_t, &self.bias, y) {
+            return;
+        }
+        // No kernel for this shape (the 5 logits) or CPU: one dot product per output.
         (kernels().f32_cached)(x, &self.weight, y);
         for (v, b) in y.iter_mut().zip(&self.bias) {
             *v += b;
-        }
-    }
-}
-
-/// Inputs per blocked pass: each weight is loaded once for all of them.
-pub const BLOCK: usize = 6;
-
-/// A 6-input x 16-output register tile: twelve accumulators stay in registers across the whole
-/// input dimension, so every weight load feeds six FMAs (a single input gets one). Measured: 6
-/// beats 4 (~0.85 M/s) and 8 (which spills registers, ~0.6 M/s) on a batch of 10^5 decisions.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gemm_block_avx2(xs: &[f32], wt: &[f32], bias: &[f32], n_in: usize, n_out: usize, ys: &mut [f32]) {
-    use std::arch::x86_64::*;
-    assert!(xs.len() == BLOCK * n_in && ys.len() == BLOCK * n_out && wt.len() == n_in * n_out && n_out % 16 == 0);
-    let (x, w, y) = (xs.as_ptr(), wt.as_ptr(), ys.as_mut_ptr());
-    for o in (0..n_out).step_by(16) {
-        let b0 = _mm256_loadu_ps(bias.as_ptr().add(o));
-        let b1 = _mm256_loadu_ps(bias.as_ptr().add(o + 8));
-        let mut acc = [[b0, b1]; BLOCK];
-        for k in 0..n_in {
-            let w0 = _mm256_loadu_ps(w.add(k * n_out + o));
-            let w1 = _mm256_loadu_ps(w.add(k * n_out + o + 8));
-            for (s, a) in acc.iter_mut().enumerate() {
-                let xv = _mm256_broadcast_ss(&*x.add(s * n_in + k));
-                a[0] = _mm256_fmadd_ps(xv, w0, a[0]);
-                a[1] = _mm256_fmadd_ps(xv, w1, a[1]);
-            }
-        }
-        for (s, a) in acc.iter().enumerate() {
-            _mm256_storeu_ps(y.add(s * n_out + o), a[0]);
-            _mm256_storeu_ps(y.add(s * n_out + o + 8), a[1]);
         }
     }
 }

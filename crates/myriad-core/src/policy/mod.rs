@@ -3,6 +3,7 @@
 //!
 //! A policy made from a seed is *untrained*: He-initialised weights, roughly uniform choices.
 
+mod gemm;
 pub mod mlp;
 pub mod onnx;
 
@@ -129,18 +130,21 @@ impl Policy {
         if states.iter().any(|v| !v.is_finite()) {
             return Err(Error::NotFinite("states".into()));
         }
-        // Chunks of BLOCK states share each pass over the weights.
-        let run = |chunk: &[f32]| -> Vec<Decision> {
+        let (n, a) = (states.len() / dim, self.actions());
+        let (mut actions, mut probs) = (vec![0u32; n], vec![0f32; n * a]);
+        // Chunks of BLOCK states share each pass over the weights; decisions go straight into
+        // place (one allocation per decision cost ~10% of a batch).
+        let run = |((chunk, acts), ps): ((&[f32], &mut [u32]), &mut [f32])| {
             let logits = self.mlp.forward_rows(chunk, chunk.len() / dim);
-            logits.chunks(self.actions()).map(|l| self.choose(l, choice)).collect()
+            for ((l, act), p) in logits.chunks(a).zip(acts.iter_mut()).zip(ps.chunks_mut(a)) {
+                *act = self.choose_into(l, choice, p) as u32;
+            }
         };
-        let decisions: Vec<Decision> = if states.len() / dim >= PARALLEL_BATCH {
-            states.par_chunks(dim * mlp::BLOCK).flat_map_iter(run).collect()
+        if n >= PARALLEL_BATCH {
+            states.par_chunks(dim * mlp::BLOCK).zip(actions.par_chunks_mut(mlp::BLOCK)).zip(probs.par_chunks_mut(a * mlp::BLOCK)).for_each(run);
         } else {
-            states.chunks(dim * mlp::BLOCK).flat_map(run).collect()
-        };
-        let actions = decisions.iter().map(|d| d.action as u32).collect();
-        let probs = decisions.into_iter().flat_map(|d| d.probs).collect();
+            states.chunks(dim * mlp::BLOCK).zip(actions.chunks_mut(mlp::BLOCK)).zip(probs.chunks_mut(a * mlp::BLOCK)).for_each(run);
+        }
         Ok((actions, probs))
     }
 
@@ -235,20 +239,27 @@ impl Policy {
     }
 
     fn choose(&self, logits: &[f32], choice: Choice) -> Decision {
+        let mut probs = vec![0.0; logits.len()];
+        let action = self.choose_into(logits, choice, &mut probs);
+        Decision { action, probs }
+    }
+
+    /// The action for `logits`, with their probabilities written into `probs`.
+    fn choose_into(&self, logits: &[f32], choice: Choice, probs: &mut [f32]) -> usize {
         match choice {
             Choice::Greedy => {
-                let probs = softmax(logits, 1.0);
-                Decision { action: argmax(&probs), probs }
+                softmax_into(logits, 1.0, probs);
+                argmax(probs)
             }
             Choice::Sample { temperature } => {
-                let probs = softmax(logits, temperature);
+                softmax_into(logits, temperature, probs);
                 let u = self.rng.lock().map(|mut r| r.uniform() as f32).unwrap_or(0.5);
                 let mut acc = 0.0;
                 let action = probs.iter().position(|&p| {
                     acc += p;
                     u < acc
                 });
-                Decision { action: action.unwrap_or(probs.len() - 1), probs }
+                action.unwrap_or(probs.len() - 1)
             }
         }
     }
@@ -264,10 +275,18 @@ fn check_choice(choice: Choice) -> Result<()> {
 }
 
 pub fn softmax(logits: &[f32], temperature: f32) -> Vec<f32> {
+    let mut probs = vec![0.0; logits.len()];
+    softmax_into(logits, temperature, &mut probs);
+    probs
+}
+
+fn softmax_into(logits: &[f32], temperature: f32, probs: &mut [f32]) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = logits.iter().map(|&l| ((l - max) / temperature).exp()).collect();
-    let sum: f32 = exps.iter().sum();
-    exps.into_iter().map(|e| e / sum).collect()
+    for (p, &l) in probs.iter_mut().zip(logits) {
+        *p = ((l - max) / temperature).exp();
+    }
+    let sum: f32 = probs.iter().sum();
+    probs.iter_mut().for_each(|p| *p /= sum);
 }
 
 fn argmax(v: &[f32]) -> usize {

@@ -1,0 +1,199 @@
+//! The dense layers' products, `y = b + W x`, from the transposed weights `Wt` (`[in][out]`): for
+//! each input, broadcast it and add it times a row of `Wt` into accumulators that cover a tile of
+//! outputs and stay in registers. Every kernel adds the inputs in the same order, starting from
+//! the bias, so a state gets the same logits alone and in a batch.
+//!
+//! Measured on the 50-256-128-64-5 net (`cargo run --release --example policy_latency`, a 2.1 GHz
+//! Xeon VM with AVX-512, runs varying by ±20 %):
+//! - one state: 3.3-4.9 µs, against 4.2-6.2 µs as 344 dot products (score every row of `W`
+//!   against `x`: short dots, a horizontal sum each). The weights (216 KB) stream from L2 for
+//!   every decision, which bounds it; inputs that ReLU zeroed are skipped, which halves the
+//!   hidden layers' share.
+//! - a batch, in blocks of [`BLOCK`] states on 2 threads: 0.91-1.22 M decisions/s with the
+//!   AVX-512 tile against 0.71-0.86 M with the AVX2 one, in alternating runs.
+
+/// States per blocked pass: each weight is loaded once for all of them.
+pub const BLOCK: usize = 6;
+
+/// `y = b + W x` for one input; `false` when no SIMD kernel fits (caller falls back).
+pub fn gemv(x: &[f32], wt: &[f32], bias: &[f32], y: &mut [f32]) -> bool {
+    let (n_in, n_out) = (x.len(), y.len());
+    assert!(wt.len() == n_in * n_out && bias.len() == n_out);
+    #[cfg(target_arch = "x86_64")]
+    if n_out % 16 == 0 && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: avx2 and fma were just detected; the shapes were checked above.
+        unsafe { x86::gemv_avx2(x, wt, bias, y) };
+        return true;
+    }
+    false
+}
+
+/// `ys = b + W xs` for exactly [`BLOCK`] inputs (row-major); `false` when no SIMD kernel fits.
+pub fn gemm_block(xs: &[f32], wt: &[f32], bias: &[f32], n_in: usize, ys: &mut [f32]) -> bool {
+    let n_out = bias.len();
+    assert!(xs.len() == BLOCK * n_in && ys.len() == BLOCK * n_out && wt.len() == n_in * n_out);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if n_out % 32 == 0 && std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: avx512f was just detected; the shapes were checked above.
+            unsafe { x86::gemm_block_avx512(xs, wt, bias, n_in, ys) };
+            return true;
+        }
+        if n_out % 16 == 0 && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: as above, for avx2 and fma.
+            unsafe { x86::gemm_block_avx2(xs, wt, bias, n_in, ys) };
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::BLOCK;
+    use std::arch::x86_64::*;
+
+    /// Inputs that are exactly zero (ReLU zeroes about half of a hidden layer's) add nothing:
+    /// they are listed out once, without a branch per input, and skipped. Output tiles of 64
+    /// (eight accumulators, enough independent FMAs to fill both ports), then of 16.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn gemv_avx2(x: &[f32], wt: &[f32], bias: &[f32], y: &mut [f32]) {
+        let (n_in, n_out) = (x.len(), y.len());
+        let mut live = vec![0; n_in];
+        let mut count = 0;
+        for (k, &v) in x.iter().enumerate() {
+            live[count] = k;
+            count += (v != 0.0) as usize;
+        }
+        live.truncate(count);
+        let mut o = 0;
+        while o + 64 <= n_out {
+            unsafe { tile::<8>(x, &live, wt, bias, n_out, o, y) };
+            o += 64;
+        }
+        while o < n_out {
+            unsafe { tile::<2>(x, &live, wt, bias, n_out, o, y) };
+            o += 16;
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn tile<const R: usize>(x: &[f32], live: &[usize], wt: &[f32], bias: &[f32], n_out: usize, o: usize, y: &mut [f32]) {
+        unsafe {
+            let mut acc = [_mm256_setzero_ps(); R];
+            for (r, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_loadu_ps(bias.as_ptr().add(o + 8 * r));
+            }
+            for &k in live {
+                let xv = _mm256_set1_ps(*x.get_unchecked(k));
+                let row = wt.as_ptr().add(k * n_out + o);
+                for (r, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_fmadd_ps(xv, _mm256_loadu_ps(row.add(8 * r)), *a);
+                }
+            }
+            for (r, a) in acc.iter().enumerate() {
+                _mm256_storeu_ps(y.as_mut_ptr().add(o + 8 * r), *a);
+            }
+        }
+    }
+
+    /// A BLOCK-input x 16-output register tile: twelve accumulators stay in registers across the
+    /// whole input dimension, so every weight load feeds six FMAs. Measured: 6 beats 4 (~0.85 M/s)
+    /// and 8 (which spills registers, ~0.6 M/s) on a batch of 10^5 decisions.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn gemm_block_avx2(xs: &[f32], wt: &[f32], bias: &[f32], n_in: usize, ys: &mut [f32]) {
+        let n_out = bias.len();
+        let (x, w, y) = (xs.as_ptr(), wt.as_ptr(), ys.as_mut_ptr());
+        for o in (0..n_out).step_by(16) {
+            unsafe {
+                let b0 = _mm256_loadu_ps(bias.as_ptr().add(o));
+                let b1 = _mm256_loadu_ps(bias.as_ptr().add(o + 8));
+                let mut acc = [[b0, b1]; BLOCK];
+                for k in 0..n_in {
+                    let w0 = _mm256_loadu_ps(w.add(k * n_out + o));
+                    let w1 = _mm256_loadu_ps(w.add(k * n_out + o + 8));
+                    for (s, a) in acc.iter_mut().enumerate() {
+                        let xv = _mm256_broadcast_ss(&*x.add(s * n_in + k));
+                        a[0] = _mm256_fmadd_ps(xv, w0, a[0]);
+                        a[1] = _mm256_fmadd_ps(xv, w1, a[1]);
+                    }
+                }
+                for (s, a) in acc.iter().enumerate() {
+                    _mm256_storeu_ps(y.add(s * n_out + o), a[0]);
+                    _mm256_storeu_ps(y.add(s * n_out + o + 8), a[1]);
+                }
+            }
+        }
+    }
+
+    /// The same tile twice as wide: BLOCK inputs x 32 outputs in twelve 16-lane accumulators.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gemm_block_avx512(xs: &[f32], wt: &[f32], bias: &[f32], n_in: usize, ys: &mut [f32]) {
+        let n_out = bias.len();
+        let (x, w, y) = (xs.as_ptr(), wt.as_ptr(), ys.as_mut_ptr());
+        for o in (0..n_out).step_by(32) {
+            unsafe {
+                let b0 = _mm512_loadu_ps(bias.as_ptr().add(o));
+                let b1 = _mm512_loadu_ps(bias.as_ptr().add(o + 16));
+                let mut acc = [[b0, b1]; BLOCK];
+                for k in 0..n_in {
+                    let w0 = _mm512_loadu_ps(w.add(k * n_out + o));
+                    let w1 = _mm512_loadu_ps(w.add(k * n_out + o + 16));
+                    for (s, a) in acc.iter_mut().enumerate() {
+                        let xv = _mm512_set1_ps(*x.add(s * n_in + k));
+                        a[0] = _mm512_fmadd_ps(xv, w0, a[0]);
+                        a[1] = _mm512_fmadd_ps(xv, w1, a[1]);
+                    }
+                }
+                for (s, a) in acc.iter().enumerate() {
+                    _mm512_storeu_ps(y.add(s * n_out + o), a[0]);
+                    _mm512_storeu_ps(y.add(s * n_out + o + 16), a[1]);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain product in the kernels' order: bias first, then the inputs in turn.
+    fn reference(x: &[f32], wt: &[f32], bias: &[f32]) -> Vec<f32> {
+        let n_out = bias.len();
+        let mut y = bias.to_vec();
+        for (k, &v) in x.iter().enumerate() {
+            for o in 0..n_out {
+                y[o] = v.mul_add(wt[k * n_out + o], y[o]);
+            }
+        }
+        y
+    }
+
+    fn data(n: usize, seed: u32) -> Vec<f32> {
+        // Some exact zeros, as ReLU leaves them.
+        (0..n).map(|i| if (i as u32 * 7 + seed) % 3 == 0 { 0.0 } else { ((i as u32 * 2654435761u32 ^ seed) % 2001) as f32 / 1000.0 - 1.0 }).collect()
+    }
+
+    #[test]
+    fn kernels_equal_the_plain_product_in_the_same_order() {
+        for (n_in, n_out) in [(50, 256), (256, 128), (128, 64), (7, 16), (3, 48)] {
+            let (wt, bias) = (data(n_in * n_out, 1), data(n_out, 2));
+            let xs = data(BLOCK * n_in, 3);
+            let mut ys = vec![0.0; BLOCK * n_out];
+            let blocked = gemm_block(&xs, &wt, &bias, n_in, &mut ys);
+            for s in 0..BLOCK {
+                let x = &xs[s * n_in..(s + 1) * n_in];
+                let want = reference(x, &wt, &bias);
+                let mut y = vec![0.0; n_out];
+                if gemv(x, &wt, &bias, &mut y) {
+                    assert_eq!(y, want, "gemv {n_in}x{n_out} state {s}");
+                }
+                if blocked {
+                    assert_eq!(&ys[s * n_out..(s + 1) * n_out], &want[..], "block {n_in}x{n_out} state {s}");
+                }
+            }
+        }
+    }
+}
