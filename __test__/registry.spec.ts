@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import test from 'ava'
 
 import { Embedder, MyriadError, Registry, SemanticIndex, type PmlMessage } from '../index.js'
+import { joinBatch } from '../src/registry.js'
 
 let clock = 1_700_000_000_000
 const m = (type: PmlMessage['type'], from: string, body: object, to?: string): PmlMessage =>
@@ -56,6 +57,32 @@ test('each message of a batch stands alone, whatever its text holds', async (t) 
     t.is(registry.get('agent-é')?.specialty, 'traducteur 🙂 日本語')
     t.is(registry.get('agent-é')?.load, 1)
     t.is(registry.get('c')?.specialty, '\ufffd')
+  }
+})
+
+test('a batch past the joined-string limit goes in parts, in order, results aligned', async (t) => {
+  const parts = joinBatch(['ab', 'c', '', 'defg', 'h'], 3)
+  t.deepEqual(
+    parts.map((p) => [p.text, [...p.lengths]]),
+    [['abc', [2, 1, 0]], ['defg', [4]], ['h', [1]]],
+  )
+  t.deepEqual(joinBatch([]).map((p) => [p.text, [...p.lengths]]), [['', []]])
+  for (const sync of [false, true]) {
+    const registry = new Registry()
+    ;(registry as unknown as { joinLimit: number }).joinLimit = 300 // about two messages a part
+    const batch = [m('register', 'a', { specialty: 's' }), '{bad', m('heartbeat', 'a', { load: 3 }), m('heartbeat', 'ghost', {}), m('register', 'b', { specialty: 't' }), m('deregister', 'a', {})]
+    t.true(joinBatch(batch.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))), 300).length >= 3)
+    const results = sync ? registry.processSync(batch) : await registry.process(batch)
+    t.deepEqual(results.map((r) => [r.ok, r.type, r.error?.code]), [
+      [true, 'register', undefined],
+      [false, undefined, 'ERR_PML_JSON'],
+      [true, 'heartbeat', undefined],
+      [false, 'heartbeat', 'ERR_UNKNOWN_AGENT'],
+      [true, 'register', undefined],
+      [true, 'deregister', undefined],
+    ])
+    t.is(registry.get('a'), undefined, 'applied in order: the deregistration came last')
+    t.truthy(registry.get('b'))
   }
 })
 
