@@ -133,7 +133,7 @@ impl Policy {
         let (n, a) = (states.len() / dim, self.actions());
         let (mut actions, mut probs) = (vec![0u32; n], vec![0f32; n * a]);
         // Chunks of BLOCK states share each pass over the weights; decisions go straight into
-        // place (one allocation per decision cost ~10% of a batch).
+        // place, with no allocation per decision.
         let run = |((chunk, acts), ps): ((&[f32], &mut [u32]), &mut [f32])| {
             let logits = self.mlp.forward_rows(chunk, chunk.len() / dim);
             for ((l, act), p) in logits.chunks(a).zip(acts.iter_mut()).zip(ps.chunks_mut(a)) {
