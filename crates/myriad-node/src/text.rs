@@ -5,16 +5,13 @@
 /// UTF-16 to UTF-8 as N-API's own UTF-8 read does it (a lone surrogate becomes U+FFFD), with a
 /// narrowing fast path for all-ASCII text.
 pub(crate) fn utf16_to_string(units: &[u16]) -> String {
-    match narrow_ascii(units) {
-        Some(ascii) => String::from_utf8(ascii).expect("ASCII is UTF-8"),
-        None => String::from_utf16_lossy(units),
-    }
+    narrow_ascii(units).unwrap_or_else(|| String::from_utf16_lossy(units))
 }
 
-/// The bytes of all-ASCII text, `None` if any unit is wider. Checked and narrowed a block at a
+/// All-ASCII text as a string, `None` if any unit is wider. Checked and narrowed a block at a
 /// time, with no early exit inside a block, so that both loops vectorise (a per-unit `all()`
 /// took about 1 ns a unit).
-fn narrow_ascii(units: &[u16]) -> Option<Vec<u8>> {
+fn narrow_ascii(units: &[u16]) -> Option<String> {
     let mut out = Vec::with_capacity(units.len());
     for block in units.chunks(256) {
         if block.iter().fold(0, |seen, &u| seen | u) >= 0x80 {
@@ -22,7 +19,7 @@ fn narrow_ascii(units: &[u16]) -> Option<Vec<u8>> {
         }
         out.extend(block.iter().map(|&u| u as u8));
     }
-    Some(out)
+    Some(String::from_utf8(out).expect("ASCII is UTF-8"))
 }
 
 /// Many JS strings sent as one: their concatenation (`joined`, UTF-16) and each one's length in
@@ -51,7 +48,7 @@ impl Pieces {
                 end += n as usize;
                 ends.push(end);
             }
-            return Some(Pieces { text: String::from_utf8(ascii).expect("ASCII is UTF-8"), ends });
+            return Some(Pieces { text: ascii, ends });
         }
         let mut text = String::with_capacity(joined.len() + joined.len() / 2);
         let mut start = 0;
