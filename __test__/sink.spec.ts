@@ -99,7 +99,7 @@ test('myriad db migrate creates the schema once', async (t) => {
   t.regex((failed as Error & { stderr: string }).stderr, /myriad: ERR_IO/)
 })
 
-test('rows of every shape get the same outcome as the keyed form (the fast array form is an encoding detail)', async (t) => {
+test('rows of every shape get the same outcome as the keyed form (the column form is an encoding detail)', async (t) => {
   const schema = freshSchema('shape')
   const sink = await Sink.open({ dsn: DSN, schema })
   const base = { exp_id: 'exp-shape', agent_id: 'a1', ts: new Date(1_795_960_800_000) }
@@ -132,4 +132,53 @@ test('rows of every shape get the same outcome as the keyed form (the fast array
   t.is(await scalar(`SELECT count(*) FROM ${schema}.states WHERE (state->>'ok')::int = 1 AND ts = '2026-11-29T14:00:00Z'`), 1)
   t.is(await scalar(`SELECT count(*) FROM ${schema}.states WHERE state->>'at' = '1970-01-01T00:00:00.000Z'`), 1)
   t.is(await scalar(`SELECT count(*) FROM ${schema}.states WHERE state->>'via' = 'toJSON'`), 1)
+})
+
+test('the column form keeps text exactly, stores nulls as null and refuses what Postgres cannot hold', async (t) => {
+  const schema = freshSchema('columns')
+  const sink = await Sink.open({ dsn: DSN, schema })
+  const ts = new Date(1_795_960_800_000)
+  const id = randomUUID()
+  const rows: SinkRows['messages'][] = [
+    { exp_id: 'exp-col', msg_id: id, src: 'héllo 🙂 "q" \\ \t\n', dst: null, kind: undefined, ts, payload: { n: 0 } }, // 0
+    { exp_id: 'exp-col', src: 'a\ud800b', ts, payload: {} }, // 1: lone surrogate in text
+    { exp_id: 'exp-col', msg_id: 'not-a-uuid', src: 'x', ts, payload: {} }, // 2
+    { exp_id: 'exp-col', src: 'nul\u0000', ts, payload: {} }, // 3
+    { exp_id: 'exp-col', src: 'keyed', ts: '2026-11-29T14:00:00.500Z', payload: { n: 4 } }, // 4: keyed (ISO time) between column rows
+    { exp_id: 'exp-col', src: 'plain', ts: 1_795_960_800_250, payload: { n: 5, s: '🙂' } }, // 5: epoch ms
+    { exp_id: 'exp-col', src: 'late', ts: new Date(8.64e15), payload: null }, // 6: payload required
+  ]
+  const out = await sink.write('messages', rows)
+  t.is(out.accepted, 3)
+  const reasons = Object.fromEntries(out.rejected.map((r) => [r.index, r.reason]))
+  t.deepEqual(Object.keys(reasons).map(Number), [1, 2, 3, 6])
+  t.regex(reasons[1], /`src`: invalid text: lone UTF-16 surrogates/)
+  t.regex(reasons[2], /`msg_id`: `not-a-uuid` is not a UUID/)
+  t.regex(reasons[3], /`src`: contains a NUL character/)
+  t.regex(reasons[6], /`payload` is required/)
+  const metrics = await sink.write('metrics', [
+    { exp_id: 'exp-col', ts, name: 'gdp', value: 1.5, labels: { k: 'v' } },
+    { exp_id: 'exp-col', ts, name: 'gdp', value: Number.POSITIVE_INFINITY },
+    { exp_id: 'exp-col', ts, name: 'gdp', value: Number.NaN, labels: null },
+  ])
+  t.is(metrics.accepted, 1)
+  t.regex(metrics.rejected[0].reason, /`value` is required \(NaN and Infinity/)
+  t.deepEqual(metrics.rejected.map((r) => r.index), [1, 2])
+  await sink.close()
+  const client = new pg.Client({ connectionString: DSN })
+  await client.connect()
+  try {
+    const stored = await client.query(`SELECT msg_id, src, dst, kind, ts, payload FROM ${schema}.messages ORDER BY (payload->>'n')::int`)
+    t.deepEqual(
+      stored.rows.map((r) => [r.msg_id, r.src, r.dst, r.kind, (r.ts as Date).getTime(), r.payload]),
+      [
+        [id, 'héllo 🙂 "q" \\ \t\n', null, null, ts.getTime(), { n: 0 }],
+        [null, 'keyed', null, null, Date.parse('2026-11-29T14:00:00.500Z'), { n: 4 }],
+        [null, 'plain', null, null, 1_795_960_800_250, { n: 5, s: '🙂' }],
+      ],
+    )
+    t.is(await scalar(`SELECT count(*) FROM ${schema}.metrics WHERE value = 1.5 AND labels->>'k' = 'v'`), 1)
+  } finally {
+    await client.end()
+  }
 })

@@ -1,18 +1,27 @@
-// Turns a call's rows into the one JSON string the native sink checks (see crates/myriad-core/src/
-// sink/rows.rs). JSON.stringify of row objects holding a `Date` spends most of its time in
-// `Date.prototype.toJSON`; an array of arrays in column order, with `Date`s as epoch milliseconds,
-// stringifies about 2.5x faster. The encoder is generated per table so that every property read is a
-// plain `r.col` site V8 can cache, and rows that do not fit the fast form (an unknown column, say)
-// go as objects and get Rust's full check.
+// Turns a call's rows into the column form the native sink checks (crates/myriad-core/src/sink/
+// columns.rs). JSON.stringify of the whole call was most of the JS thread's cost per row: its
+// per-value work on the strings, the numbers and each row's array. Here a row of the usual shape
+// puts its text and uuid values into one joined string (with their lengths), its times and numbers
+// into a Float64Array, and only its jsonb values go to JSON.stringify, one call for all of them.
+// The encoder is generated per table so that every property read is a plain `r.col` site V8 can
+// cache. A row that does not fit (an unknown key, an ISO string time, a number where text belongs)
+// goes whole as JSON, the keyed form, and gets Rust's full check: both forms are checked alike.
 import { native } from './native.js'
 
 export interface EncodedRows {
+  /** 1 for each row sent whole as JSON. */
+  keyed: Uint8Array
+  /** The text and uuid values, joined; `lengths` splits them ({@link NULL_PIECE}: null). */
+  joined: string
+  lengths: Uint32Array
+  /** Times (epoch ms) and numbers; NaN stands for null, as in JSON. */
+  numbers: Float64Array
+  /** The jsonb values of the rows in column form, and the keyed rows, in row order. */
   json: string
-  /** Indexes of rows that were arrays: sent as `null` (rejected natively), reported with this reason. */
-  arrays: number[]
 }
 
-export const ARRAY_ROW_REASON = 'a row must be an object keyed by column name, got an array'
+/** The length that marks a null text value (see crates/myriad-node/src/text.rs). */
+const NULL_PIECE = 0xffff_ffff
 
 type Encoder = (rows: readonly unknown[]) => EncodedRows
 
@@ -31,22 +40,50 @@ export function rowEncoder(table: string): Encoder {
 function compile(columns: { name: string; type: string }[]): Encoder {
   // Column names come from the Rust schema ([a-z_]+), never from user input.
   for (const c of columns) if (!/^[a-z_]+$/.test(c.name)) throw new Error(`unexpected sink column name ${c.name}`)
+  const isText = (t: string) => t === 'text' || t === 'uuid'
+  const isNumber = (t: string) => t === 'timestamptz' || t === 'float8'
+  const texts = columns.filter((c) => isText(c.type)).length
+  const numbers = columns.filter((c) => isNumber(c.type)).length
   const reads = columns.map((c, j) => `const v${j} = r.${c.name}`).join('\n    ')
   const present = columns.map((_, j) => `(v${j} !== undefined)`).join(' + ')
-  const values = columns.map((c, j) => (c.type === 'timestamptz' ? `(v${j} instanceof Date ? v${j}.getTime() : v${j})` : `v${j}`)).join(', ')
+  const fits = columns.flatMap((c, j) => {
+    if (isText(c.type)) return [`(typeof v${j} === 'string' || v${j} == null)`]
+    if (c.type === 'timestamptz') return [`(v${j} instanceof Date || typeof v${j} === 'number' || v${j} == null)`]
+    if (c.type === 'float8') return [`(typeof v${j} === 'number' || v${j} == null)`]
+    return []
+  })
+  const puts = columns.map((c, j) => {
+    if (isText(c.type)) return `if (typeof v${j} === 'string') { joined += v${j}; lengths[t++] = v${j}.length } else lengths[t++] = ${NULL_PIECE}`
+    if (c.type === 'timestamptz') return `numbers[m++] = v${j} instanceof Date ? v${j}.getTime() : typeof v${j} === 'number' ? v${j} : NaN`
+    if (c.type === 'float8') return `numbers[m++] = typeof v${j} === 'number' ? v${j} : NaN`
+    return `json.push(v${j})`
+  })
   const body = `
-  const out = new Array(rows.length)
-  const arrays = []
-  for (let i = 0; i < rows.length; i++) {
+  const n = rows.length
+  const keyed = new Uint8Array(n)
+  const lengths = new Uint32Array(n * ${texts})
+  const numbers = new Float64Array(n * ${numbers})
+  const json = []
+  let joined = ''
+  let t = 0
+  let m = 0
+  for (let i = 0; i < n; i++) {
     const r = rows[i]
-    if (r === null || typeof r !== 'object') { out[i] = r; continue }
-    if (Array.isArray(r)) { out[i] = null; arrays.push(i); continue }
+    if (r === null || typeof r !== 'object' || Array.isArray(r)) {
+      keyed[i] = 1
+      json.push(r)
+      continue
+    }
     ${reads}
-    // A key that is not a column, a column set to undefined, or a toJSON of its own: the keyed
-    // form, which JSON.stringify and Rust treat exactly as they would any object row.
-    if (Object.keys(r).length !== ${present} || r.toJSON !== undefined) { out[i] = r; continue }
-    out[i] = [${values}]
+    // A key that is not a column, a column set to undefined, a toJSON of its own, or a value of
+    // another type: the keyed form, which Rust treats exactly as it would any object row.
+    if (Object.keys(r).length !== ${present} || r.toJSON !== undefined || !(${fits.join(' && ') || 'true'})) {
+      keyed[i] = 1
+      json.push(r)
+      continue
+    }
+    ${puts.join('\n    ')}
   }
-  return { json: JSON.stringify(out), arrays }`
+  return { keyed, joined, lengths: lengths.subarray(0, t), numbers: numbers.subarray(0, m), json: JSON.stringify(json) }`
   return new Function('rows', body) as Encoder
 }

@@ -1,6 +1,6 @@
 import { callNative, invalidArg } from './errors.js'
 import { native, type Binding } from './native.js'
-import { ARRAY_ROW_REASON, rowEncoder, type EncodedRows } from './sink-rows.js'
+import { rowEncoder, type EncodedRows } from './sink-rows.js'
 
 /** The tables the sink records into (the schema is documented in the README). */
 export const SINK_TABLES = ['agents', 'states', 'messages', 'surveys', 'errors', 'metrics'] as const
@@ -96,18 +96,27 @@ export class Sink {
     if (!SINK_TABLES.includes(table)) throw invalidArg(`unknown table '${table}'; tables: ${SINK_TABLES.join(', ')}`)
     if (!Array.isArray(rows)) throw invalidArg('rows must be an array of objects')
     if (rows.length === 0) return { accepted: 0, rejected: [] }
+    const out = await this.send(table, rows)
+    return {
+      accepted: out.accepted,
+      rejected: out.rejectedIndexes.map((index, i) => ({ index, reason: out.rejectedReasons[i] })),
+    }
+  }
+
+  /**
+   * Encodes and hands over, outside the async `write`: its suspended frame would keep the call's
+   * encoded strings alive while the native side works, and strings that survive are promoted,
+   * which brings on full collections of a heap that may hold millions of rows.
+   */
+  private send(table: SinkTable, rows: readonly unknown[]): Promise<Binding.NativeWriteOutcome> {
     let encoded: EncodedRows
     try {
       encoded = rowEncoder(table)(rows)
     } catch (e) {
       throw invalidArg(`rows cannot be serialised (${(e as Error).message}); a BigInt or a cycle?`)
     }
-    const out = await callNative(() => this.inner.write(table, encoded.json))
-    const arrays = new Set(encoded.arrays)
-    return {
-      accepted: out.accepted,
-      rejected: out.rejectedIndexes.map((index, i) => ({ index, reason: arrays.has(index) ? ARRAY_ROW_REASON : out.rejectedReasons[i] })),
-    }
+    const { keyed, joined, lengths, numbers, json } = encoded
+    return callNative(() => this.inner.write(table, keyed, joined, lengths, numbers, json))
   }
 
   /** Resolves when every row accepted so far is durable; rejects `ERR_SINK_WRITE` if rows were given up on. */

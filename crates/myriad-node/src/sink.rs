@@ -1,6 +1,6 @@
-//! The recording sink for JS: rows cross as one JSON string per call (V8's serializer is the
-//! cheapest way out of the heap; see `sink::rows` for the two row forms); checking, batching and
-//! COPY happen off the main thread.
+//! The recording sink for JS: a call's rows cross in the column form (`sink::Columns`: one string
+//! of text values, typed arrays of lengths and numbers, one JSON string of jsonb values and odd
+//! rows); decoding, checking, batching and COPY happen off the main thread.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,14 +72,38 @@ impl NativeSink {
         Ok(NativeSink { sink: Arc::new(sink) })
     }
 
-    /// `rows` is a JSON array of rows for `table`, read as UTF-16 (see `text`): JSON.stringify
-    /// escapes lone surrogates, so the conversion loses nothing.
-    #[napi(ts_args_type = "table: string, rows: string")]
-    pub async fn write(&self, table: String, rows: Utf16String) -> Result<NativeWriteOutcome> {
-        let rows = crate::text::utf16_to_string(&rows);
-        let outcome = self.sink.write(&table, &rows).await.map_err(to_js)?;
-        let (rejected_indexes, rejected_reasons) = outcome.rejected.into_iter().map(|r| (r.index as u32, r.reason)).unzip();
-        Ok(NativeWriteOutcome { accepted: outcome.accepted as u32, rejected_indexes, rejected_reasons })
+    /// A call's rows in the column form (`myriad_core::sink::Columns`, built by
+    /// `src/sink-rows.ts`): `keyed` marks the rows that went whole as JSON; the text and uuid
+    /// values are the pieces of `joined` (see `text::Pieces`); times and numbers are in `numbers`;
+    /// `json` holds the jsonb values and the keyed rows. Both strings are read as UTF-16 (see
+    /// `text`): JSON.stringify escapes lone surrogates, and the pieces mark theirs.
+    #[napi(ts_args_type = "table: string, keyed: Uint8Array, joined: string, lengths: Uint32Array, numbers: Float64Array, json: string")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn write(
+        &self,
+        env: Env,
+        table: String,
+        keyed: Uint8Array,
+        joined: Utf16String,
+        lengths: Uint32Array,
+        numbers: Float64Array,
+        json: Utf16String,
+    ) -> Result<AsyncBlock<NativeWriteOutcome>> {
+        let sink = self.sink.clone();
+        let keyed: Vec<bool> = keyed.iter().map(|&k| k != 0).collect();
+        let (lengths, numbers) = (lengths.to_vec(), numbers.to_vec());
+        AsyncBlockBuilder::new(async move {
+            // Decoding runs here, off the JS thread.
+            let json = crate::text::utf16_to_string(&json);
+            let pieces = crate::text::Pieces::split(&joined, &lengths)
+                .ok_or_else(|| Error::new(Status::InvalidArg, format!("text lengths do not add up to the {} UTF-16 units sent", joined.len())))?;
+            let pieces = pieces.sink_pieces();
+            let rows = sink::Rows::Columns(sink::Columns { keyed: &keyed, pieces: &pieces, numbers: &numbers, json: &json });
+            let outcome = sink.write_rows(&table, &rows).await.map_err(to_js)?;
+            let (rejected_indexes, rejected_reasons) = outcome.rejected.into_iter().map(|r| (r.index as u32, r.reason)).unzip();
+            Ok(NativeWriteOutcome { accepted: outcome.accepted as u32, rejected_indexes, rejected_reasons })
+        })
+        .build(&env)
     }
 
     #[napi]

@@ -23,47 +23,82 @@ fn narrow_ascii(units: &[u16]) -> Option<String> {
 }
 
 /// Many JS strings sent as one: their concatenation (`joined`, UTF-16) and each one's length in
-/// UTF-16 units. One N-API read for a whole batch instead of one (with its element lookup,
-/// length scan and allocation) per string: for 10,000 PML messages that took ~8 ms of the JS
-/// thread. The pieces are decoded into one UTF-8 buffer, each on its own, so a lone surrogate at
-/// a piece's edge becomes U+FFFD as it would have in a string of its own.
+/// UTF-16 units, [`NULL_PIECE`] for a null that takes no room. One N-API read for a whole batch
+/// instead of one (with its element lookup, length scan and allocation) per string: for 10,000
+/// PML messages that took ~8 ms of the JS thread. The pieces are decoded into one UTF-8 buffer,
+/// each on its own, so a lone surrogate at a piece's edge becomes U+FFFD as it would have in a
+/// string of its own; the piece is marked, for readers that must refuse it rather than alter it.
 pub(crate) struct Pieces {
     text: String,
     /// Byte offset in `text` where each piece ends.
     ends: Vec<usize>,
+    kinds: Vec<Kind>,
+}
+
+/// The length that marks a null piece (no JS string is that long).
+pub(crate) const NULL_PIECE: u32 = u32::MAX;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Null,
+    /// Held a lone surrogate, replaced by U+FFFD in `text`.
+    Lossy,
 }
 
 impl Pieces {
     /// `None` when the lengths do not add up to the joined text.
     pub(crate) fn split(joined: &[u16], lengths: &[u32]) -> Option<Pieces> {
-        let total = lengths.iter().try_fold(0usize, |sum, &n| sum.checked_add(n as usize))?;
+        let units = |&n: &u32| if n == NULL_PIECE { 0 } else { n as usize };
+        let total = lengths.iter().map(units).try_fold(0usize, |sum, n| sum.checked_add(n))?;
         if total != joined.len() {
             return None;
         }
+        let kind = |&n: &u32| if n == NULL_PIECE { Kind::Null } else { Kind::Text };
         let mut ends = Vec::with_capacity(lengths.len());
+        let mut kinds: Vec<Kind> = lengths.iter().map(kind).collect();
         if let Some(ascii) = narrow_ascii(joined) {
             // All ASCII: a unit is a byte, so the offsets are the running sums of the lengths.
             let mut end = 0;
-            for &n in lengths {
-                end += n as usize;
+            for n in lengths.iter().map(units) {
+                end += n;
                 ends.push(end);
             }
-            return Some(Pieces { text: ascii, ends });
+            return Some(Pieces { text: ascii, ends, kinds });
         }
         let mut text = String::with_capacity(joined.len() + joined.len() / 2);
         let mut start = 0;
-        for &n in lengths {
-            let piece = &joined[start..start + n as usize];
-            text.extend(char::decode_utf16(piece.iter().copied()).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)));
-            start += n as usize;
+        for (n, kind) in lengths.iter().map(units).zip(&mut kinds) {
+            let piece = &joined[start..start + n];
+            text.extend(char::decode_utf16(piece.iter().copied()).map(|c| {
+                c.unwrap_or_else(|_| {
+                    *kind = Kind::Lossy;
+                    char::REPLACEMENT_CHARACTER
+                })
+            }));
+            start += n;
             ends.push(text.len());
         }
-        Some(Pieces { text, ends })
+        Some(Pieces { text, ends, kinds })
     }
 
+    /// Each piece's text: a lone surrogate reads as U+FFFD, a null piece as empty.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
         starts.zip(self.ends.iter().copied()).map(|(a, b)| &self.text[a..b])
+    }
+
+    /// Each piece as the sink takes it: null, text, or refused for its lone surrogate.
+    pub(crate) fn sink_pieces(&self) -> Vec<myriad_core::sink::Piece<'_>> {
+        use myriad_core::sink::Piece;
+        self.iter()
+            .zip(&self.kinds)
+            .map(|(text, kind)| match kind {
+                Kind::Text => Piece::Text(text),
+                Kind::Null => Piece::Null,
+                Kind::Lossy => Piece::LoneSurrogate,
+            })
+            .collect()
     }
 }
 
@@ -93,6 +128,19 @@ mod tests {
         let joined = [b'a' as u16, pair[0], pair[1], b'b' as u16];
         let pieces = Pieces::split(&joined, &[2, 2]).unwrap();
         assert_eq!(pieces.iter().collect::<Vec<_>>(), ["a\u{FFFD}", "\u{FFFD}b"]);
+    }
+
+    #[test]
+    fn nulls_and_lone_surrogates_are_marked_for_the_sink() {
+        use myriad_core::sink::Piece;
+        let pair = units("🙂");
+        let joined = [b'a' as u16, 0xD800, b'b' as u16, pair[0], pair[1]];
+        let pieces = Pieces::split(&joined, &[NULL_PIECE, 1, 2, NULL_PIECE, 2, 0]).unwrap();
+        let expected = [Piece::Null, Piece::Text("a"), Piece::LoneSurrogate, Piece::Null, Piece::Text("🙂"), Piece::Text("")];
+        assert_eq!(pieces.sink_pieces(), expected);
+        let ascii = Pieces::split(&units("ab"), &[NULL_PIECE, 2, NULL_PIECE]).unwrap();
+        assert_eq!(ascii.sink_pieces(), [Piece::Null, Piece::Text("ab"), Piece::Null]);
+        assert!(Pieces::split(&units("ab"), &[NULL_PIECE, NULL_PIECE]).is_none());
     }
 
     #[test]

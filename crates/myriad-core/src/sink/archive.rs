@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::avro::{archive_path, encode_row, AvroFile};
-use super::rows::{check_rows, Cell};
+use super::rows::{check, Cell, Rows};
 use super::schema::Table;
 use super::{SinkOptions, SinkStats, WriteOutcome};
 use crate::{Error, Result};
@@ -49,13 +49,13 @@ impl Archive {
         Ok(archive)
     }
 
-    pub fn write(&self, table: Table, json: &str) -> Result<WriteOutcome> {
+    pub fn write(&self, table: Table, rows: &Rows<'_>) -> Result<WriteOutcome> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::SinkClosed);
         }
         // Encoded outside the lock, grouped by experiment (one file each).
         let mut groups: Vec<(String, Vec<u8>, usize)> = Vec::new();
-        let rejected = check_rows(table, json, |_, cells| {
+        let rejected = check(table, rows, |_, cells| {
             let Cell::Text(exp) = &cells[0] else { unreachable!("exp_id is a required text column") };
             let group = match groups.iter().position(|(e, ..)| e == exp) {
                 Some(at) => &mut groups[at],

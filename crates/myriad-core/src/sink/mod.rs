@@ -8,6 +8,7 @@
 
 mod archive;
 mod avro;
+mod columns;
 mod copy;
 mod import;
 mod pipeline;
@@ -22,7 +23,8 @@ use std::time::Duration;
 pub use archive::Archive;
 pub use avro::{archive_path, schema_json};
 pub use import::{import_archive, ImportReport};
-pub use rows::Rejected;
+pub use columns::{Columns, Piece};
+pub use rows::{Rejected, Rows};
 pub use schema::{partition_name, Table, TABLES};
 
 use crate::{Error, Result};
@@ -115,10 +117,15 @@ impl Sink {
     /// Checks `json` (a JSON array of rows for `table`, see `rows`), accepts the good rows and waits
     /// while the queue is full.
     pub async fn write(&self, table: &str, json: &str) -> Result<WriteOutcome> {
+        self.write_rows(table, &Rows::Json(json)).await
+    }
+
+    /// [`Sink::write`] for rows in either form (the column form is what the TypeScript layer sends).
+    pub async fn write_rows(&self, table: &str, rows: &Rows<'_>) -> Result<WriteOutcome> {
         let table = Table::parse(table)?;
         match &self.target {
-            Target::Postgres(p) => p.write(table, json).await,
-            Target::Archive(a) => a.write(table, json),
+            Target::Postgres(p) => p.write(table, rows).await,
+            Target::Archive(a) => a.write(table, rows),
         }
     }
 

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, Notify, Semaphore};
 
 use super::copy::{self, CopyRows};
 use super::postgres::{Batch, Failure, PgTarget};
-use super::rows::{check_rows, Cell, Rejected};
+use super::rows::{check, Cell, Rejected, Rows};
 use super::schema::Table;
 use super::{SinkOptions, SinkStats, WriteOutcome};
 use crate::io::runtime;
@@ -108,14 +108,14 @@ impl Pipeline {
         Ok(pipeline)
     }
 
-    pub async fn write(&self, table: Table, json: &str) -> Result<WriteOutcome> {
+    pub async fn write(&self, table: Table, rows: &Rows<'_>) -> Result<WriteOutcome> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::SinkClosed);
         }
         let mut encoded = CopyRows::default();
         let mut indexes = Vec::new();
         let mut exps: Vec<String> = Vec::new();
-        let mut rejected = check_rows(table, json, |index, cells| {
+        let mut rejected = check(table, rows, |index, cells| {
             if let Cell::Text(exp) = &cells[0] {
                 if !exps.iter().any(|e| e == exp) {
                     exps.push(exp.to_string());

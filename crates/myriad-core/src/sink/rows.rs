@@ -1,10 +1,9 @@
-//! Rows arrive as one JSON array (one native call per batch: V8's serializer is the cheapest way out
-//! of the JS heap). A row is either an object keyed by column name, or, as the TypeScript layer
-//! sends the common case, an array of the table's columns in schema order ([`Table::columns`]),
-//! with `Date`s as epoch milliseconds (why: `src/sink-rows.ts`). Each row is checked
-//! against its table before anything reaches a database or file: a row that Postgres would refuse
-//! (missing column, wrong type, NUL character, lone surrogate, NaN) is rejected here with a reason,
-//! so a batch never fails on the server because of one bad row.
+//! A call's rows, checked. They come as one JSON array of row objects keyed by column name (the
+//! keyed form), or in the column form the TypeScript layer sends (`columns.rs`), which carries
+//! keyed rows for the odd ones. Times are ISO 8601 strings with an offset or epoch milliseconds.
+//! Each row is checked against its table before anything reaches a database or file: a row that
+//! Postgres would refuse (missing column, wrong type, NUL character, lone surrogate, NaN) is
+//! rejected here with a reason, so a batch never fails on the server because of one bad row.
 
 use std::borrow::Cow;
 
@@ -12,7 +11,8 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::schema::{ColType, Table};
+use super::columns::{check_columns, Columns};
+use super::schema::{ColType, Column, Table};
 use crate::{Error, Result};
 
 /// One checked value, ready for either encoder.
@@ -47,8 +47,22 @@ pub fn check_rows<'a>(table: Table, json: &'a str, accept: impl FnMut(usize, &[C
     Ok(checker.rejected)
 }
 
+/// A call's rows as they cross from JS: one JSON array of rows, or the column form.
+pub enum Rows<'a> {
+    Json(&'a str),
+    Columns(Columns<'a>),
+}
+
+/// Checks every row of a call, in either form: see [`check_rows`] and [`check_columns`].
+pub fn check<'a>(table: Table, rows: &Rows<'a>, accept: impl FnMut(usize, &[Cell<'a>])) -> Result<Vec<Rejected>> {
+    match rows {
+        Rows::Json(json) => check_rows(table, json, accept),
+        Rows::Columns(columns) => check_columns(table, columns, accept),
+    }
+}
+
 /// A row's values in the table's column order, as raw JSON (`None`: absent).
-type Slots<'a> = [Option<&'a RawValue>; MAX_COLUMNS];
+pub(super) type Slots<'a> = [Option<&'a RawValue>; MAX_COLUMNS];
 const MAX_COLUMNS: usize = 8;
 
 struct Checker<'a, F> {
@@ -81,9 +95,9 @@ impl<'de, F: FnMut(usize, &[Cell<'de>])> Visitor<'de> for &mut Checker<'de, F> {
 /// Reads one row (an object keyed by column name, or an array in column order) into slots; what
 /// is not a row at all is a reason, not a parse error, so the array goes on.
 #[derive(Clone, Copy)]
-struct RowVisitor(Table);
+pub(super) struct RowVisitor(pub(super) Table);
 
-type RowResult<'a> = std::result::Result<Slots<'a>, String>;
+pub(super) type RowResult<'a> = std::result::Result<Slots<'a>, String>;
 
 impl<'de> DeserializeSeed<'de> for RowVisitor {
     type Value = RowResult<'de>;
@@ -123,19 +137,8 @@ impl<'de> Visitor<'de> for RowVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut values: A) -> std::result::Result<Self::Value, A::Error> {
-        let columns = self.0.columns();
-        let mut slots: Slots<'de> = [None; MAX_COLUMNS];
-        let mut count = 0;
-        while let Some(value) = values.next_element::<&'de RawValue>()? {
-            if let Some(slot) = slots[..columns.len()].get_mut(count) {
-                *slot = Some(value);
-            }
-            count += 1;
-        }
-        if count != columns.len() {
-            return Ok(Err(format!("a row in column order needs {} values for table {}, got {count}", columns.len(), self.0.name())));
-        }
-        Ok(Ok(slots))
+        while values.next_element::<IgnoredAny>()?.is_some() {}
+        Self::not_a_row("an array")
     }
 
     fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
@@ -164,18 +167,26 @@ impl<'de> Visitor<'de> for RowVisitor {
 }
 
 /// Checks a row's values and fills `cells` in the table's column order.
-fn fill_cells<'a>(table: Table, slots: &Slots<'a>, cells: &mut Vec<Cell<'a>>) -> std::result::Result<(), String> {
+pub(super) fn fill_cells<'a>(table: Table, slots: &Slots<'a>, cells: &mut Vec<Cell<'a>>) -> std::result::Result<(), String> {
     cells.clear();
     for (column, slot) in table.columns().iter().zip(slots) {
         let raw = slot.map(|v| v.get()).filter(|v| *v != "null");
         let cell = match raw {
-            None if column.nullable => Cell::Null,
-            None => return Err(format!("`{}` is required{}", column.name, nan_hint(column.ty))),
+            None => null_cell(column)?,
             Some(raw) => cell(column.ty, raw).map_err(|e| format!("`{}`: {e}", column.name))?,
         };
         cells.push(cell);
     }
     Ok(())
+}
+
+/// An absent or null value: fine in a nullable column, a reason otherwise.
+pub(super) fn null_cell(column: &Column) -> std::result::Result<Cell<'static>, String> {
+    if column.nullable {
+        Ok(Cell::Null)
+    } else {
+        Err(format!("`{}` is required{}", column.name, nan_hint(column.ty)))
+    }
 }
 
 fn nan_hint(ty: ColType) -> &'static str {
@@ -188,13 +199,9 @@ fn nan_hint(ty: ColType) -> &'static str {
 
 fn cell(ty: ColType, raw: &str) -> std::result::Result<Cell<'_>, String> {
     match ty {
-        ColType::Text => Ok(Cell::Text(text(raw)?)),
-        ColType::Uuid => {
-            let s = text(raw)?;
-            uuid::Uuid::try_parse(&s).map(|u| Cell::Uuid(*u.as_bytes())).map_err(|_| format!("`{s}` is not a UUID"))
-        }
+        ColType::Text | ColType::Uuid => text_cell(ty, string(raw)?),
         ColType::Timestamptz => timestamp(raw).map(Cell::Timestamp),
-        ColType::Jsonb => json(raw).map(|()| Cell::Json(Cow::Borrowed(raw))),
+        ColType::Jsonb => json_cell(raw),
         ColType::Float8 => match serde_json::from_str::<f64>(raw) {
             Ok(v) if v.is_finite() => Ok(Cell::Float(v)),
             _ => Err(format!("expected a finite number, got {}", preview(raw))),
@@ -202,21 +209,33 @@ fn cell(ty: ColType, raw: &str) -> std::result::Result<Cell<'_>, String> {
     }
 }
 
+/// A text or uuid column's value, from the string itself.
+pub(super) fn text_cell(ty: ColType, value: Cow<'_, str>) -> std::result::Result<Cell<'_>, String> {
+    if value.contains('\0') {
+        return Err("contains a NUL character, which Postgres text cannot store".into());
+    }
+    match ty {
+        ColType::Uuid => uuid::Uuid::try_parse(&value).map(|u| Cell::Uuid(*u.as_bytes())).map_err(|_| format!("`{value}` is not a UUID")),
+        _ => Ok(Cell::Text(value)),
+    }
+}
+
 /// A JSON string's value; borrowed when it has no escapes (the common case).
-fn text(raw: &str) -> std::result::Result<Cow<'_, str>, String> {
+fn string(raw: &str) -> std::result::Result<Cow<'_, str>, String> {
     if !raw.starts_with('"') {
         return Err(format!("expected a string, got {}", preview(raw)));
     }
     let inner = &raw[1..raw.len() - 1];
-    let value = if inner.contains('\\') {
-        Cow::Owned(serde_json::from_str::<String>(raw).map_err(|e| format!("invalid text ({e}): lone UTF-16 surrogates cannot be stored"))?)
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(raw).map(Cow::Owned).map_err(|e| format!("invalid text ({e}): lone UTF-16 surrogates cannot be stored"))
     } else {
-        Cow::Borrowed(inner)
-    };
-    if value.contains('\0') {
-        return Err("contains a NUL character, which Postgres text cannot store".into());
+        Ok(Cow::Borrowed(inner))
     }
-    Ok(value)
+}
+
+/// A jsonb column's value: raw JSON text that Postgres accepts.
+pub(super) fn json_cell(raw: &str) -> std::result::Result<Cell<'_>, String> {
+    json(raw).map(|()| Cell::Json(Cow::Borrowed(raw)))
 }
 
 /// Postgres jsonb refuses `\u0000` and unpaired surrogate escapes; everything else valid JSON is
@@ -266,18 +285,26 @@ const MIN_MICROS: i64 = -210_866_760_000_000_000;
 const MAX_MICROS: i64 = 8_640_000_000_000_000_000;
 
 fn timestamp(raw: &str) -> std::result::Result<i64, String> {
-    let micros = if raw.starts_with('"') {
-        let s = text(raw)?;
-        chrono::DateTime::parse_from_rfc3339(&s)
-            .map_err(|_| format!("`{s}` is not an RFC 3339 / ISO 8601 time with offset (what Date.toISOString() makes)"))?
-            .timestamp_micros()
-    } else {
+    if !raw.starts_with('"') {
         let ms: f64 = serde_json::from_str(raw).map_err(|_| format!("expected an ISO 8601 string or epoch milliseconds, got {}", preview(raw)))?;
-        if !ms.is_finite() {
-            return Err("epoch milliseconds must be finite".into());
-        }
-        (ms * 1000.0).round() as i64
-    };
+        return micros_from_ms(ms);
+    }
+    let s = string(raw)?;
+    let micros = chrono::DateTime::parse_from_rfc3339(&s)
+        .map_err(|_| format!("`{s}` is not an RFC 3339 / ISO 8601 time with offset (what Date.toISOString() makes)"))?
+        .timestamp_micros();
+    in_range(micros)
+}
+
+/// Epoch milliseconds (a JS `Date`'s time value) as microseconds.
+pub(super) fn micros_from_ms(ms: f64) -> std::result::Result<i64, String> {
+    if !ms.is_finite() {
+        return Err("epoch milliseconds must be finite".into());
+    }
+    in_range((ms * 1000.0).round() as i64)
+}
+
+fn in_range(micros: i64) -> std::result::Result<i64, String> {
     if !(MIN_MICROS..=MAX_MICROS).contains(&micros) {
         return Err("outside the range Postgres timestamps can hold".into());
     }
@@ -326,17 +353,8 @@ mod tests {
     }
 
     #[test]
-    fn a_row_in_column_order_is_the_same_row() {
-        let keyed = check(Table::Messages, r#"{"exp_id":"e","src":"a1","ts":1795960800250,"payload":{"k":1}}"#).unwrap();
-        let ordered = check(Table::Messages, r#"["e",null,"a1",null,null,1795960800250,{"k":1}]"#).unwrap();
-        assert_eq!(keyed, ordered);
-        let err = check(Table::Messages, r#"["e",null,7,null,null,1,{}]"#).unwrap_err();
-        assert!(err.contains("`src`: expected a string"), "{err}");
-    }
-
-    #[test]
     fn one_bad_row_does_not_spoil_its_neighbours() {
-        let json = r#"[{"exp_id":"e","agent_id":"a","ts":1,"state":{}},"text",{"exp_id":"e","mood":[1,{"x":2}],"agent_id":"a","ts":1,"state":{}},["e","b",2,[]],[1],null]"#;
+        let json = r#"[{"exp_id":"e","agent_id":"a","ts":1,"state":{}},"text",{"exp_id":"e","mood":[1,{"x":2}],"agent_id":"a","ts":1,"state":{}},{"exp_id":"e","agent_id":"b","ts":2,"state":[]},[1,{"a":[]}],null]"#;
         let mut accepted = Vec::new();
         let rejected = check_rows(Table::States, json, |i, cells| accepted.push((i, cells[1].clone()))).unwrap();
         assert_eq!(accepted, [(0, Cell::Text("a".into())), (3, Cell::Text("b".into()))]);
@@ -346,7 +364,7 @@ mod tests {
             [
                 (1, r#"a row must be an object keyed by column name, got "text""#),
                 (2, "unknown column `mood` for table states"),
-                (4, "a row in column order needs 4 values for table states, got 1"),
+                (4, "a row must be an object keyed by column name, got an array"),
                 (5, "a row must be an object keyed by column name, got null"),
             ]
         );
@@ -374,7 +392,7 @@ mod tests {
             (r#"{"exp_id":"e","agent_id":"a","ts":1,"state":{"x":"\udc00"}}"#, "lone UTF-16 surrogate"),
             (r#"{"exp_id":"e","agent_id":"a","ts":1,"state":{"x":"\ud83d!"}}"#, "lone UTF-16 surrogate"),
             (r#"{"exp_id":"e","agent_id":"a","ts":1,"state":{},"mood":1}"#, "unknown column `mood`"),
-            (r#"[1,2]"#, "needs 4 values for table states, got 2"),
+            (r#"["e","a",1,{}]"#, "must be an object keyed by column name, got an array"),
             (r#"7"#, "must be an object"),
         ];
         for (row, reason) in cases {
