@@ -48,10 +48,13 @@ export declare class NativeBus {
 export declare class NativeSink {
   static open(config: NativeSinkConfig): Promise<NativeSink>
   /**
-   * `rows` is a JSON array of rows for `table`, read as UTF-16 (see `text`): JSON.stringify
-   * escapes lone surrogates, so the conversion loses nothing.
+   * A call's rows in the column form (`myriad_core::sink::Columns`, built by
+   * `src/sink-rows.ts`): `keyed` marks the rows that went whole as JSON; the text and uuid
+   * values are the pieces of `joined` (see `text::Pieces`); times and numbers are in `numbers`;
+   * `json` holds the jsonb values and the keyed rows. Both strings are read as UTF-16 (see
+   * `text`): JSON.stringify escapes lone surrogates, and the pieces mark theirs.
    */
-  write(table: string, rows: string): Promise<NativeWriteOutcome>
+  write(table: string, keyed: Uint8Array, joined: string, lengths: Uint32Array, numbers: Float64Array, json: string): Promise<NativeWriteOutcome>
   flush(): Promise<void>
   close(): Promise<void>
   stats(): NativeSinkStats
