@@ -114,6 +114,10 @@ async fn bad_input_gets_typed_errors() {
     assert_eq!(code(bus.publish(vec![message("a/b", Kind::AgentChat, "x".into())]).await), "ERR_INVALID_TOPIC");
     assert_eq!(code(bus.publish(vec![message("a#", Kind::AgentChat, "x".into())]).await), "ERR_INVALID_TOPIC");
     assert_eq!(code(bus.publish(vec![message("a", Kind::AgentChat, "x".repeat(17))]).await), "ERR_PAYLOAD_TOO_LARGE");
+    for id in ["", "tab\there", "line\nbreak"] {
+        let with_id = Outbound { msg_id: Some(id.into()), ..message("a", Kind::AgentChat, "x".into()) };
+        assert_eq!(code(bus.publish(vec![with_id]).await), "ERR_INVALID_ARG", "{id:?}");
+    }
     bus.close().await.unwrap();
     assert_eq!(code(bus.publish(vec![message("a", Kind::AgentChat, "x".into())]).await), "ERR_BUS_CLOSED");
 
@@ -259,7 +263,8 @@ async fn interop_with_mosquitto_clients_both_ways() {
     o.url = Some(MOSQUITTO.into());
     let bus = Bus::connect(o).await.unwrap();
 
-    // mosquitto_sub receives what the bus publishes, with the envelope as MQTT 5 user properties.
+    // mosquitto_sub receives what the bus publishes, with the envelope as the MQTT 5 user property
+    // `myriad`.
     let sub = tokio::process::Command::new("mosquitto_sub")
         .args(["-h", "127.0.0.1", "-p", "1883", "-V", "5", "-q", "1", "-C", "3", "-W", "10", "-F", "%t|%p|%P"])
         .args(["-t", &format!("exps/{exp}/agents/+/+")])
@@ -271,10 +276,13 @@ async fn interop_with_mosquitto_clients_both_ways() {
     bus.publish(batch).await.unwrap();
     let out = sub.wait_with_output().await.unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "mosquitto_sub printed: {text}");
-    assert!(lines[0].starts_with(&format!("exps/{exp}/agents/a1/agent-chat|hello 0|")), "{}", lines[0]);
-    assert!(lines[2].contains("seq:3") && lines[0].contains("msgId:"), "user properties: {}", lines[0]);
+    let records: Vec<&str> = text.lines().collect();
+    assert_eq!(records.len(), 3, "mosquitto_sub printed: {text}");
+    let prefix = format!("exps/{exp}/agents/a1/agent-chat|hello 0|myriad:");
+    assert!(records[0].starts_with(&prefix), "{}", records[0]);
+    // msgId, seq, from, src, ts: the third message is the sender's third to a1.
+    let fields: Vec<&str> = records[2].split_once("myriad:").unwrap().1.split('/').collect();
+    assert_eq!((fields.len(), fields[1]), (5, "3"), "user property: {}", records[2]);
 
     // The bus receives what mosquitto_pub publishes: no envelope, so empty fields, still delivered.
     let status = tokio::process::Command::new("mosquitto_pub")

@@ -256,8 +256,10 @@ impl Bus {
                 validate_id(&format!("message {i}: from"), from)?;
             }
             if let Some(id) = &m.msg_id {
-                if id.is_empty() || id.len() > 256 || id.contains('\n') {
-                    return Err(Error::InvalidArg(format!("message {i}: msgId must be 1 to 256 bytes without newlines")));
+                // Control characters would end the envelope's fields, and MQTT 5 brokers may refuse
+                // them in a user property (Mosquitto drops the connection).
+                if id.is_empty() || id.len() > 256 || id.chars().any(char::is_control) {
+                    return Err(Error::InvalidArg(format!("message {i}: msgId must be 1 to 256 bytes without control characters")));
                 }
             }
             if m.payload.len() > limit {
