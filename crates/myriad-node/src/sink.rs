@@ -95,8 +95,9 @@ impl NativeSink {
         AsyncBlockBuilder::new(async move {
             // Decoding runs here, off the JS thread.
             let json = crate::text::utf16_to_string(&json);
-            let pieces = crate::text::Pieces::split(&joined, &lengths)
-                .ok_or_else(|| Error::new(Status::InvalidArg, format!("text lengths do not add up to the {} UTF-16 units sent", joined.len())))?;
+            let pieces = crate::text::Pieces::split(&joined, &lengths).ok_or_else(|| {
+                to_js(myriad_core::Error::InvalidArg(format!("text lengths do not add up to the {} UTF-16 units sent", joined.len())))
+            })?;
             let pieces = pieces.sink_pieces();
             let rows = sink::Rows::Columns(sink::Columns { keyed: &keyed, pieces: &pieces, numbers: &numbers, json: &json });
             let outcome = sink.write_rows(&table, &rows).await.map_err(to_js)?;

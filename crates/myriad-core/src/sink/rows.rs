@@ -92,8 +92,8 @@ impl<'de, F: FnMut(usize, &[Cell<'de>])> Visitor<'de> for &mut Checker<'de, F> {
     }
 }
 
-/// Reads one row (an object keyed by column name, or an array in column order) into slots; what
-/// is not a row at all is a reason, not a parse error, so the array goes on.
+/// Reads one row (an object keyed by column name) into slots; what is not a row (an array, a
+/// string, null...) is a reason, not a parse error, so the call goes on.
 #[derive(Clone, Copy)]
 pub(super) struct RowVisitor(pub(super) Table);
 
