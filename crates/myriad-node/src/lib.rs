@@ -6,6 +6,15 @@
 
 #![deny(clippy::all)]
 
+/// mimalloc for every Rust allocation in the addon. Messages, rows and batches are built on
+/// worker threads and freed on the JS thread (or the reverse), which glibc's malloc handles
+/// slowly: on the local bus, freeing drained inbound messages took ~13 % of the JS thread. In
+/// alternating runs (2026-11-29, 1,000,000 local-transport messages) the JS thread's time went
+/// from 1.05-1.21 to 0.88-1.15 us a message and throughput from 643-777 k to 702 k-1.0 M msgs/s;
+/// the registry and sink suites stayed within their noise.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bus;
 mod embedder;
 mod index;
