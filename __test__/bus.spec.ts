@@ -24,11 +24,21 @@ function collect(bus: Bus, n: number, timeoutMs = 15_000): Promise<{ messages: B
   })
 }
 
-async function roundTrip(t: import('ava').ExecutionContext, base: Omit<BusOptions, 'exp'>) {
+async function roundTrip(t: import('ava').ExecutionContext, base: Omit<BusOptions, 'exp'>, count = 5000) {
   const exp = `ava-${randomUUID().slice(0, 8)}`
   const receiver = await Bus.connect({ ...base, exp, group: 'receivers', agents })
   const sender = await Bus.connect({ ...base, exp, group: 'senders' })
-  const count = 5000
+  try {
+    await sendAndCheck(t, exp, sender, receiver, count)
+  } finally {
+    // Closed whether the checks pass or not, so a failure does not keep the test file running.
+    await sender.close()
+    await receiver.close()
+  }
+  t.is(sender.stats().published, count)
+}
+
+async function sendAndCheck(t: import('ava').ExecutionContext, exp: string, sender: Bus, receiver: Bus, count: number) {
   const arrived = collect(receiver, count)
   const batch = Array.from({ length: count }, (_, i) => ({
     to: agents[i % agents.length],
@@ -54,16 +64,17 @@ async function roundTrip(t: import('ava').ExecutionContext, base: Omit<BusOption
   }
   t.is(receiver.stats().gaps, 0)
   t.is(receiver.stats().duplicates, 0)
-  await sender.close()
-  await receiver.close()
-  t.is(sender.stats().published, count)
 }
 
 test('local transport: batches in, batches out, in order, no broker', (t) => roundTrip(t, { transport: 'local' }))
 test('embedded broker (rumqttd), MQTT 5', (t) => roundTrip(t, {}))
 test('embedded broker (rumqttd), MQTT 3.1.1', (t) => roundTrip(t, { protocol: 4 }))
 test('Mosquitto, MQTT 5, per-agent subscriptions', (t) => roundTrip(t, { url: MOSQUITTO }))
-test('Mosquitto, MQTT 3.1.1, one experiment wildcard', (t) => roundTrip(t, { url: MOSQUITTO, protocol: 4, subscribe: 'experiment' }))
+// Mosquitto's defaults queue at most 1,000 QoS 1 messages per client beyond the 20 in flight, and
+// under 3.1.1 nothing tells a sender to slow down: past that, a receiver that falls behind (on a
+// loaded CI machine, say) loses messages to the broker (see the bus bench notes in the README).
+// Within the queue limit, nothing may be lost.
+test('Mosquitto, MQTT 3.1.1, one experiment wildcard', (t) => roundTrip(t, { url: MOSQUITTO, protocol: 4, subscribe: 'experiment' }, 1000))
 
 test('a replayed msgId is delivered once', async (t) => {
   const exp = `ava-${randomUUID().slice(0, 8)}`
