@@ -104,9 +104,10 @@ export class Sink {
   }
 
   /**
-   * Encodes and hands over, outside the async `write`: its suspended frame would keep the call's
-   * encoded strings alive while the native side works, and strings that survive are promoted,
-   * which brings on full collections of a heap that may hold millions of rows.
+   * Encodes and hands over, outside the async `write`, so that its suspended frame cannot keep the
+   * call's encoded strings (hundreds of KB) alive while the native side works: strings that live
+   * on get promoted, and old-generation growth brings full collections of a heap that may hold
+   * millions of rows. (A precaution; no difference was measured either way.)
    */
   private send(table: SinkTable, rows: readonly unknown[]): Promise<Binding.NativeWriteOutcome> {
     let encoded: EncodedRows
