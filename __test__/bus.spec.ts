@@ -76,6 +76,29 @@ test('Mosquitto, MQTT 5, per-agent subscriptions', (t) => roundTrip(t, { url: MO
 // Within the queue limit, nothing may be lost.
 test('Mosquitto, MQTT 3.1.1, one experiment wildcard', (t) => roundTrip(t, { url: MOSQUITTO, protocol: 4, subscribe: 'experiment' }, 1000))
 
+// A receiver that falls behind must not lose messages to Mosquitto's queue limit (1,000 beyond
+// those in flight, by default). Under MQTT 5 the bus tells the broker it takes any number in
+// flight (receive maximum 65,535), so what it has not read yet waits in the broker's send buffer
+// and on the socket, not in the queue that drops. The receiver here reads nothing until all
+// 3,000 were accepted from the sender, with an inbox of 100.
+test('Mosquitto, MQTT 5: a receiver that reads nothing for a while loses nothing', async (t) => {
+  const exp = `ava-${randomUUID().slice(0, 8)}`
+  const count = 3000
+  const receiver = await Bus.connect({ url: MOSQUITTO, exp, group: 'receivers', agents, inboxCapacity: 100 })
+  const sender = await Bus.connect({ url: MOSQUITTO, exp, group: 'senders' })
+  try {
+    const batch = Array.from({ length: count }, (_, i) => ({ to: agents[i % agents.length], kind: 'agent-chat' as const, payload: `m${i}` }))
+    t.is(await sender.publish(batch), count)
+    await new Promise((r) => setTimeout(r, 200))
+    const { messages } = await collect(receiver, count)
+    t.is(messages.length, count)
+    t.is(receiver.stats().gaps, 0)
+  } finally {
+    await sender.close()
+    await receiver.close()
+  }
+})
+
 test('a replayed msgId is delivered once', async (t) => {
   const exp = `ava-${randomUUID().slice(0, 8)}`
   const receiver = await Bus.connect({ url: MOSQUITTO, exp, group: 'r', agents: ['a'] })

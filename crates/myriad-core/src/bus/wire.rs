@@ -158,7 +158,13 @@ impl Wire for V5 {
         o.set_keep_alive(cfg.keep_alive)
             .set_clean_start(!cfg.persistent)
             .set_max_packet_size(Some(cfg.max_packet as u32))
-            .set_outgoing_inflight_upper_limit(cfg.inflight);
+            .set_outgoing_inflight_upper_limit(cfg.inflight)
+            // Said out loud, though 65,535 is what leaving it out means: Mosquitto reads a missing
+            // one as its own `max_inflight_messages` (20 by default) and queues the rest for us,
+            // dropping past `max_queued_messages` (1,000) when we fall behind. In flight, they wait
+            // in its send buffer instead. Our bound is the inbox: when it is full we stop reading
+            // the socket. rumqttc acknowledges each publish as it reads it.
+            .set_receive_maximum(Some(u16::MAX));
         if cfg.persistent {
             o.set_session_expiry_interval(Some(cfg.session_expiry_s));
         }
