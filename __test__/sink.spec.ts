@@ -147,15 +147,18 @@ test('the column form keeps text exactly, stores nulls as null and refuses what 
     { exp_id: 'exp-col', src: 'keyed', ts: '2026-11-29T14:00:00.500Z', payload: { n: 4 } }, // 4: keyed (ISO time) between column rows
     { exp_id: 'exp-col', src: 'plain', ts: 1_795_960_800_250, payload: { n: 5, s: '🙂' } }, // 5: epoch ms
     { exp_id: 'exp-col', src: 'late', ts: new Date(8.64e15), payload: null }, // 6: payload required
+    // 7: an inherited column value is not the row's own, as JSON sees it
+    Object.assign(Object.create({ src: 'inherited' }), { exp_id: 'exp-col', ts, payload: {} }),
   ]
   const out = await sink.write('messages', rows)
   t.is(out.accepted, 3)
   const reasons = Object.fromEntries(out.rejected.map((r) => [r.index, r.reason]))
-  t.deepEqual(Object.keys(reasons).map(Number), [1, 2, 3, 6])
+  t.deepEqual(Object.keys(reasons).map(Number), [1, 2, 3, 6, 7])
   t.regex(reasons[1], /`src`: invalid text: lone UTF-16 surrogates/)
   t.regex(reasons[2], /`msg_id`: `not-a-uuid` is not a UUID/)
   t.regex(reasons[3], /`src`: contains a NUL character/)
   t.regex(reasons[6], /`payload` is required/)
+  t.regex(reasons[7], /`src` is required/)
   const metrics = await sink.write('metrics', [
     { exp_id: 'exp-col', ts, name: 'gdp', value: 1.5, labels: { k: 'v' } },
     { exp_id: 'exp-col', ts, name: 'gdp', value: Number.POSITIVE_INFINITY },
