@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 
 import test from 'ava'
 
-import { Bus, MyriadError, type BusMessage, type BusOptions } from '../index.js'
+import { Bus, MyriadError, type BusGap, type BusMessage, type BusOptions } from '../index.js'
 
 const MOSQUITTO = 'mqtt://127.0.0.1:1883'
 const agents = Array.from({ length: 20 }, (_, i) => `agent-${i}`)
@@ -93,6 +93,39 @@ test('Mosquitto, MQTT 5: a receiver that reads nothing for a while loses nothing
     const { messages } = await collect(receiver, count)
     t.is(messages.length, count)
     t.is(receiver.stats().gaps, 0)
+  } finally {
+    await sender.close()
+    await receiver.close()
+  }
+})
+
+// What no later message reveals, the end mark a sender's drain() sends does: here Mosquitto
+// drops the end of a 3,000-message stream for a 3.1.1 receiver that reads nothing meanwhile
+// (its defaults: 20 in flight, 1,000 queued), and the receiver's onGap hears of it.
+test('Mosquitto, MQTT 3.1.1: messages lost at the end of a stream are reported once the sender drains', async (t) => {
+  const exp = `ava-${randomUUID().slice(0, 8)}`
+  const count = 3000
+  const receiver = await Bus.connect({ url: MOSQUITTO, protocol: 4, exp, group: 'receivers', agents, inboxCapacity: 100 })
+  const sender = await Bus.connect({ url: MOSQUITTO, protocol: 4, exp, group: 'senders' })
+  try {
+    t.is(await sender.publish(Array.from({ length: count }, (_, i) => ({ to: 'agent-0', kind: 'agent-chat' as const, payload: `m${i}` }))), count)
+    let received = 0
+    const gaps: BusGap[] = []
+    const quiet = async () => {
+      let seen = -1
+      while (seen !== received + gaps.length) {
+        seen = received + gaps.length
+        await new Promise((r) => setTimeout(r, 400))
+      }
+    }
+    receiver.onMessages((batch) => (received += batch.length)).onGap((gap) => gaps.push(gap))
+    await quiet()
+    t.true(received < count, `Mosquitto dropped nothing (${received} arrived): the test needs its default queue limit`)
+    t.deepEqual(gaps, [])
+    await sender.drain()
+    await quiet()
+    t.deepEqual(gaps, [{ agentId: 'agent-0', kind: 'agent-chat', from: gaps[0]?.from, expected: received + 1, got: count + 1 }])
+    t.is(receiver.stats().missing, count - received)
   } finally {
     await sender.close()
     await receiver.close()

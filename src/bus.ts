@@ -73,7 +73,10 @@ export interface BusMessage {
   payload: Buffer
 }
 
-/** A jump in a sender's sequence to one agent: `got - expected` messages missing (so far). */
+/**
+ * A jump in a sender's sequence to one agent: `got - expected` messages missing (so far). From an
+ * end mark (sent by the sender's `drain()` and `close()`), `got` is one past its last message.
+ */
 export interface BusGap {
   agentId: string
   kind: MessageKind
@@ -148,7 +151,10 @@ export class Bus {
     return callNative(() => this.inner.publish(to.join('\n'), kinds, payloads, ends, froms?.join('\n'), ids?.join('\n')))
   }
 
-  /** Resolves when everything published so far is accepted by the broker. */
+  /**
+   * Resolves when everything published so far is accepted by the broker. First sends an end mark
+   * on each stream written since its last one, so receivers can report messages lost at its end.
+   */
   drain(): Promise<void> {
     return callNative(() => this.inner.drain())
   }

@@ -256,6 +256,78 @@ async fn broker_restart_mid_stream_loses_nothing() {
     }
 }
 
+/// A 3.1.1 sender's envelope (a header in the payload) is read by an MQTT 5 receiver too.
+#[tokio::test]
+async fn an_mqtt5_receiver_reads_a_311_senders_envelope() {
+    let exp = unique("mixed");
+    let mut r = options(&exp, &unique("recv"), &[]);
+    r.agents = agents10();
+    r.url = Some(MOSQUITTO.into());
+    let receiver = Bus::connect(r).await.unwrap();
+    let mut s = options(&exp, &unique("send"), &[]);
+    s.url = Some(MOSQUITTO.into());
+    s.protocol = Protocol::V311;
+    let sender = Bus::connect(s).await.unwrap();
+    round_trip(&sender, &receiver, 500).await;
+    assert_eq!(receiver.stats().foreign, 0);
+    sender.close().await.unwrap();
+    receiver.close().await.unwrap();
+}
+
+/// Takes messages and gaps until nothing new came for `quiet`.
+async fn take_until_quiet(bus: &Bus, quiet: Duration) -> (Vec<Inbound>, Vec<myriad_core::bus::Gap>) {
+    let (mut messages, mut gaps) = (Vec::new(), Vec::new());
+    let mut last = Instant::now();
+    while last.elapsed() < quiet {
+        let taken = bus.take(usize::MAX);
+        if !taken.messages.is_empty() || !taken.gaps.is_empty() {
+            last = Instant::now();
+        }
+        messages.extend(taken.messages);
+        gaps.extend(taken.gaps);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (messages, gaps)
+}
+
+/// Mosquitto's defaults keep 20 messages in flight to a 3.1.1 client and queue 1,000 more; past
+/// that it drops. A receiver that reads nothing while 3,000 are sent so loses the end of the
+/// stream, which no later message reveals; the end mark the sender's drain() sends does.
+#[tokio::test]
+async fn messages_lost_at_the_end_of_a_stream_are_reported_once_the_sender_drains() {
+    let exp = unique("tail");
+    let mut r = options(&exp, &unique("recv"), &["a1"]);
+    r.url = Some(MOSQUITTO.into());
+    r.protocol = Protocol::V311;
+    r.inbox_capacity = 100;
+    let receiver = Bus::connect(r).await.unwrap();
+    let mut s = options(&exp, &unique("send"), &[]);
+    s.url = Some(MOSQUITTO.into());
+    s.protocol = Protocol::V311; // the envelope travels in the payload, which a 3.1.1 receiver gets
+    let sender = Bus::connect(s).await.unwrap();
+    let n = 3000u64;
+    sender.publish((0..n).map(|i| message("a1", Kind::AgentChat, format!("m{i}"))).collect()).await.unwrap();
+    let (got, gaps) = take_until_quiet(&receiver, Duration::from_millis(500)).await;
+    let seen = got.len() as u64;
+    assert!(seen < n, "Mosquitto dropped nothing ({seen} of {n} arrived): the test needs its default queue limit");
+    assert_eq!(got.last().map(|m| m.seq), Some(seen), "what arrived is the start of the stream");
+    assert!(gaps.is_empty() && receiver.stats().receive.gaps == 0, "no later message can reveal the loss");
+
+    sender.drain().await.unwrap();
+    let (more, gaps) = take_until_quiet(&receiver, Duration::from_millis(500)).await;
+    assert!(more.is_empty(), "the end mark is not delivered as a message");
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!((gaps[0].agent.as_str(), gaps[0].expected, gaps[0].got), ("a1", seen + 1, n + 1));
+    assert_eq!(gaps[0].from, sender.options().client_id);
+    let stats = receiver.stats().receive;
+    assert_eq!((stats.gaps, stats.missing), (1, n - seen));
+    // A second drain with nothing new sends no mark.
+    sender.drain().await.unwrap();
+    assert!(take_until_quiet(&receiver, Duration::from_millis(300)).await.1.is_empty());
+    sender.close().await.unwrap();
+    receiver.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn interop_with_mosquitto_clients_both_ways() {
     let exp = unique("interop");

@@ -12,8 +12,12 @@
 //! Why one property and not five named ones: brokers and clients copy each property's name and
 //! value per message (rumqttd clones the whole property set twice), and five made MQTT 5 about a
 //! third slower than one (measured on the embedded broker). Five properties named `msgId`, `seq`,
-//! `from`, `src` and `ts` are still read, for senders that prefer them. A message without an
+//! `from`, `src` and `ts` are still read, for senders that prefer them. An MQTT 5 receiver reads
+//! the 3.1.1 header of a message without the property (a 3.1.1 sender's). A message without an
 //! envelope (a foreign client's) is delivered with empty fields.
+//!
+//! An envelope with an empty `msgId` (which a message never has) and an empty payload is an end
+//! mark: `seq` is the last its sender stamped on that stream (see `streams`). It is not delivered.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -38,6 +42,11 @@ const HEADER_SEPARATOR: char = '\n';
 const PROP_FIELDS: [&str; 5] = ["msgId", "seq", "from", "src", "ts"];
 
 impl Envelope {
+    /// An end mark rather than a message (see the module doc).
+    pub fn is_end_mark(&self) -> bool {
+        self.msg_id.is_empty()
+    }
+
     /// The envelope as the one MQTT 5 user property Myriad sends.
     pub fn to_user_properties(&self) -> Vec<(String, String)> {
         vec![(PROP_ENVELOPE.into(), self.text(PROP_SEPARATOR))]

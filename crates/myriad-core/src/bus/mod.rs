@@ -303,12 +303,32 @@ impl Bus {
         self.shared.inbox.take(max)
     }
 
-    /// Resolves when every message published so far is accepted under its QoS.
+    /// Resolves when every message published so far is accepted under its QoS. Over MQTT it first
+    /// sends the end marks of the streams stamped since their last one, so that a receiver learns
+    /// of messages lost at the end of a stream (the in-process router loses none).
     pub async fn drain(&self) -> Result<()> {
         match &self.link {
-            Link::Mqtt(link) => link.drain().await,
+            Link::Mqtt(link) => {
+                link.publish(Vec::new(), |_| self.end_marks()).await?;
+                link.drain().await
+            }
             Link::Local(_) => Ok(()),
         }
+    }
+
+    /// Called under the link's send lock, so each mark follows every message of its stream.
+    fn end_marks(&self) -> Vec<Stamped> {
+        let ts = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let streams = self.seqs.lock().unwrap().take_unmarked();
+        streams
+            .into_iter()
+            .map(|(to, kind, seq)| Stamped {
+                envelope: Envelope { msg_id: String::new(), seq, from: self.shared.opts.client_id.clone(), src: self.src.clone(), ts },
+                to,
+                kind,
+                payload: Bytes::new(),
+            })
+            .collect()
     }
 
     /// Drains, then disconnects. Later publishes fail with `ERR_BUS_CLOSED`; messages already in the
@@ -318,7 +338,13 @@ impl Bus {
             return Ok(());
         }
         let result = match &self.link {
-            Link::Mqtt(link) => link.close().await,
+            Link::Mqtt(link) => {
+                // The marks wait for room in the in-flight window like any message; a broker that
+                // stays down gets them no longer than the acknowledgements.
+                let limit = std::time::Duration::from_millis(self.shared.opts.close_timeout_ms);
+                let _ = tokio::time::timeout(limit, link.publish(Vec::new(), |_| self.end_marks())).await;
+                link.close().await
+            }
             Link::Local(link) => {
                 link.leave();
                 Ok(())

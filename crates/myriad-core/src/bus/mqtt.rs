@@ -392,6 +392,14 @@ impl Driver {
                             c.foreign.fetch_add(1, Ordering::Relaxed);
                             Inbound { agent: agent.to_string(), kind, from: String::new(), msg_id: String::new(), seq: 0, ts: 0, payload }
                         }
+                        Some(env) if env.is_end_mark() => {
+                            let gap = receive.end_of_stream(&env, agent, kind);
+                            *c.receive.lock().unwrap() = receive.counts;
+                            if gap.is_some() {
+                                self.shared.inbox.push(Vec::new(), gap.into_iter().collect()).await;
+                            }
+                            continue;
+                        }
                         Some(env) => {
                             let (verdict, gap) = receive.accept(&env, agent, kind);
                             *c.receive.lock().unwrap() = receive.counts;

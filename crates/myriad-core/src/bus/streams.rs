@@ -7,6 +7,11 @@
 //! (QoS 1 redelivery after a reconnect, or a sender's retry) and is dropped, counted. A `seq` that
 //! jumps ahead of its stream is a gap: reported once, counted, and the message is still delivered.
 //! A `seq` behind its stream that was not seen before arrives late: delivered, counted as reordered.
+//!
+//! End marks: a jump shows only when a later message arrives, so the last messages of a stream
+//! could go missing unseen. When a sender drains or closes, it sends each stream it stamped since
+//! its last mark an end mark (an envelope with an empty `msgId` and no payload) carrying the
+//! stream's last `seq`; a receiver behind that reports the rest as a gap.
 
 use std::collections::VecDeque;
 
@@ -16,17 +21,44 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::envelope::Envelope;
 use super::topic::Kind;
 
-/// Next `seq` per (destination, kind) for one sending bus.
+/// The streams of one sending bus, one per (destination, kind).
 #[derive(Default)]
 pub struct SendCounters {
-    next: HashMap<u64, u64>,
+    streams: HashMap<u64, SendStream>,
+    /// The streams stamped since their last end mark.
+    unmarked: Vec<u64>,
+}
+
+struct SendStream {
+    to: String,
+    kind: Kind,
+    /// The last `seq` stamped, and the last one an end mark carried.
+    seq: u64,
+    marked: u64,
 }
 
 impl SendCounters {
     pub fn next(&mut self, to: &str, kind: Kind) -> u64 {
-        let seq = self.next.entry(stream_key("", to, kind)).or_insert(0);
-        *seq += 1;
-        *seq
+        let key = stream_key("", to, kind);
+        let stream = self.streams.entry(key).or_insert_with(|| SendStream { to: to.to_string(), kind, seq: 0, marked: 0 });
+        if stream.seq == stream.marked {
+            self.unmarked.push(key);
+        }
+        stream.seq += 1;
+        stream.seq
+    }
+
+    /// `(destination, kind, last seq)` of each stream stamped since its last end mark, which the
+    /// caller is to send: they count as marked from now on.
+    pub fn take_unmarked(&mut self) -> Vec<(String, Kind, u64)> {
+        let keys = std::mem::take(&mut self.unmarked);
+        keys.into_iter()
+            .filter_map(|key| {
+                let stream = self.streams.get_mut(&key)?;
+                stream.marked = stream.seq;
+                Some((stream.to.clone(), stream.kind, stream.seq))
+            })
+            .collect()
     }
 }
 
@@ -107,6 +139,20 @@ impl ReceiveState {
         *last = env.seq;
         (Verdict::Deliver, gap)
     }
+
+    /// An end mark: its sender's last message on this stream so far was `env.seq`. Whatever came
+    /// after the last one seen never arrived: a gap, with `got` one past the mark.
+    pub fn end_of_stream(&mut self, env: &Envelope, agent: &str, kind: Kind) -> Option<Gap> {
+        let last = self.last_seq.entry(stream_key(&env.src, agent, kind)).or_insert(0);
+        if env.seq <= *last {
+            return None;
+        }
+        self.counts.gaps += 1;
+        self.counts.missing += env.seq - *last;
+        let gap = Gap { agent: agent.to_string(), kind, from: env.from.clone(), src: env.src.clone(), expected: *last + 1, got: env.seq + 1 };
+        *last = env.seq;
+        Some(gap)
+    }
 }
 
 fn stream_key(src: &str, agent: &str, kind: Kind) -> u64 {
@@ -155,5 +201,36 @@ mod tests {
         assert_eq!(s.next("b", Kind::AgentChat), 2);
         assert_eq!(s.next("c", Kind::AgentChat), 1);
         assert_eq!(s.next("b", Kind::UserSurvey), 1);
+    }
+
+    #[test]
+    fn end_marks_name_each_stream_stamped_since_the_last_mark_once() {
+        let mut s = SendCounters::default();
+        s.next("b", Kind::AgentChat);
+        s.next("c", Kind::AgentChat);
+        s.next("b", Kind::AgentChat);
+        assert_eq!(s.take_unmarked(), [("b".to_string(), Kind::AgentChat, 2), ("c".to_string(), Kind::AgentChat, 1)]);
+        assert_eq!(s.take_unmarked(), []);
+        s.next("c", Kind::AgentChat);
+        assert_eq!(s.take_unmarked(), [("c".to_string(), Kind::AgentChat, 2)]);
+    }
+
+    #[test]
+    fn an_end_mark_past_the_last_message_seen_is_a_gap_once() {
+        let mut r = ReceiveState::new(100);
+        r.accept(&env("m1", 1), "b", Kind::AgentChat);
+        r.accept(&env("m2", 2), "b", Kind::AgentChat);
+        // The sender says it sent 2: nothing missing.
+        assert_eq!(r.end_of_stream(&env("", 2), "b", Kind::AgentChat), None);
+        // It sent 5: 3, 4 and 5 never arrived.
+        let gap = r.end_of_stream(&env("", 5), "b", Kind::AgentChat).unwrap();
+        assert_eq!((gap.expected, gap.got), (3, 6));
+        assert_eq!(r.end_of_stream(&env("", 5), "b", Kind::AgentChat), None, "a repeated mark reports nothing more");
+        // A stream of which nothing arrived at all.
+        let gap = r.end_of_stream(&env("", 3), "c", Kind::AgentChat).unwrap();
+        assert_eq!((gap.expected, gap.got), (1, 4));
+        assert_eq!(r.counts, ReceiveCounts { duplicates: 0, gaps: 2, missing: 6, reordered: 0 });
+        // The next message after the mark is in order.
+        assert_eq!(r.accept(&env("m6", 6), "b", Kind::AgentChat), (Verdict::Deliver, None));
     }
 }

@@ -188,8 +188,15 @@ impl Wire for V5 {
                 receive_max: c.properties.as_ref().and_then(|p| p.receive_max),
             },
             Event::Incoming(Packet::Publish(p)) => {
-                let envelope = p.properties.as_ref().and_then(|props| Envelope::from_user_properties(&props.user_properties));
-                WireEvent::Message { topic: String::from_utf8_lossy(&p.topic).into_owned(), payload: p.payload, envelope }
+                let topic = String::from_utf8_lossy(&p.topic).into_owned();
+                match p.properties.as_ref().and_then(|props| Envelope::from_user_properties(&props.user_properties)) {
+                    Some(envelope) => WireEvent::Message { topic, payload: p.payload, envelope: Some(envelope) },
+                    // A 3.1.1 sender's envelope is a header in the payload.
+                    None => {
+                        let (envelope, payload) = Envelope::strip(p.payload);
+                        WireEvent::Message { topic, payload, envelope }
+                    }
+                }
             }
             Event::Incoming(Packet::PubAck(a)) => match a.reason {
                 PubAckReason::Success | PubAckReason::NoMatchingSubscribers => WireEvent::Acked(a.pkid),
