@@ -136,10 +136,14 @@ export class Bus {
       if (typeof m.to !== 'string') return Promise.reject(invalidArg(`message ${i}: 'to' must be an agent id string`))
       kinds[i] = kind
       to[i] = m.to
-      bytes += typeof m.payload === 'string' ? Buffer.byteLength(m.payload) : m.payload.byteLength
+      // UTF-8 takes at most 3 bytes per UTF-16 unit: room enough without a pass per string to
+      // measure it (Buffer.byteLength was ~7% of the JS thread on the local transport).
+      bytes += typeof m.payload === 'string' ? 3 * m.payload.length : m.payload.byteLength
       if (m.from !== undefined) (froms ??= new Array<string>(n).fill(''))[i] = m.from
       if (m.msgId !== undefined) (ids ??= new Array<string>(n).fill(''))[i] = m.msgId
     }
+    // A batch too large to reserve three times over is measured exactly instead.
+    if (bytes > ROOM_WITHOUT_MEASURING) bytes = batch.reduce((sum, { payload: p }) => sum + (typeof p === 'string' ? Buffer.byteLength(p) : p.byteLength), 0)
     const payloads = Buffer.allocUnsafe(bytes)
     const ends = new Uint32Array(n)
     let at = 0
@@ -148,7 +152,7 @@ export class Bus {
       at += typeof p === 'string' ? payloads.write(p, at) : (payloads.set(p, at), p.byteLength)
       ends[i] = at
     }
-    return callNative(() => this.inner.publish(to.join('\n'), kinds, payloads, ends, froms?.join('\n'), ids?.join('\n')))
+    return callNative(() => this.inner.publish(to.join('\n'), kinds, payloads.subarray(0, at), ends, froms?.join('\n'), ids?.join('\n')))
   }
 
   /**
@@ -188,6 +192,9 @@ export class Bus {
 export function embeddedBrokerUrl(protocol: 5 | 4 = 5): string {
   return callNative(() => native.embeddedBrokerUrl(protocol))
 }
+
+/** Bytes a batch may reserve for its payloads without measuring each string (see `publish`). */
+const ROOM_WITHOUT_MEASURING = 64 << 20
 
 const KIND_INDEX: Record<string, number | undefined> = Object.fromEntries(MESSAGE_KINDS.map((k, i) => [k, i]))
 
