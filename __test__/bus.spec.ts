@@ -132,6 +132,27 @@ test('Mosquitto, MQTT 3.1.1: messages lost at the end of a stream are reported o
   }
 })
 
+// Payload bytes are reserved at 3 per UTF-16 unit, except for a batch that would reserve more
+// than 64 MiB, which is measured string by string: both paths must carry every byte.
+test('string payloads arrive byte for byte, in a small batch and in one too large to reserve 3x over', async (t) => {
+  const exp = `ava-${randomUUID().slice(0, 8)}`
+  const receiver = await Bus.connect({ transport: 'local', exp, group: 'receivers', agents })
+  const sender = await Bus.connect({ transport: 'local', exp, group: 'senders' })
+  try {
+    for (const [count, size] of [[50, 1000], [300, 80_000]]) {
+      const payloads = Array.from({ length: count }, (_, i) => `${i}:` + 'é🙂x'.repeat(size / 4) + '\ud800')
+      const arrived = collect(receiver, count)
+      t.is(await sender.publish(payloads.map((payload, i) => ({ to: agents[i % agents.length], kind: 'agent-chat' as const, payload }))), count)
+      const { messages } = await arrived
+      const byIndex = new Map(messages.map((m) => [Number(m.payload.toString().split(':')[0]), m.payload]))
+      t.true(payloads.every((p, i) => byIndex.get(i)?.equals(Buffer.from(p))), `${count} payloads of ${size} units`)
+    }
+  } finally {
+    await sender.close()
+    await receiver.close()
+  }
+})
+
 test('a replayed msgId is delivered once', async (t) => {
   const exp = `ava-${randomUUID().slice(0, 8)}`
   const receiver = await Bus.connect({ url: MOSQUITTO, exp, group: 'r', agents: ['a'] })
