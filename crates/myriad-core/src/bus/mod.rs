@@ -225,12 +225,13 @@ impl Bus {
         } else {
             Link::Mqtt(mqtt::MqttLink::connect(shared.clone()).await?)
         };
+        let seqs = Mutex::new(SendCounters::new(!shared.opts.local));
         Ok(Bus {
             shared,
             link,
             src: format!("{:016x}", random_u64()),
             next_msg: AtomicU64::new(0),
-            seqs: Mutex::new(SendCounters::default()),
+            seqs,
             closed: AtomicBool::new(false),
         })
     }
@@ -277,7 +278,7 @@ impl Bus {
     }
 
     fn stamp(&self, batch: Vec<Outbound>) -> Vec<Stamped> {
-        let ts = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let ts = now_ms();
         let first = self.next_msg.fetch_add(batch.len() as u64, Ordering::Relaxed);
         let mut seqs = self.seqs.lock().unwrap();
         batch
@@ -309,16 +310,20 @@ impl Bus {
     pub async fn drain(&self) -> Result<()> {
         match &self.link {
             Link::Mqtt(link) => {
-                link.publish(Vec::new(), |_| self.end_marks()).await?;
+                self.send_end_marks(link).await?;
                 link.drain().await
             }
             Link::Local(_) => Ok(()),
         }
     }
 
+    async fn send_end_marks(&self, link: &mqtt::MqttLink) -> Result<()> {
+        link.publish(Vec::new(), |_| self.end_marks()).await
+    }
+
     /// Called under the link's send lock, so each mark follows every message of its stream.
     fn end_marks(&self) -> Vec<Stamped> {
-        let ts = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let ts = now_ms();
         let streams = self.seqs.lock().unwrap().take_unmarked();
         streams
             .into_iter()
@@ -342,7 +347,7 @@ impl Bus {
                 // The marks wait for room in the in-flight window like any message; a broker that
                 // stays down gets them no longer than the acknowledgements.
                 let limit = std::time::Duration::from_millis(self.shared.opts.close_timeout_ms);
-                let _ = tokio::time::timeout(limit, link.publish(Vec::new(), |_| self.end_marks())).await;
+                let _ = tokio::time::timeout(limit, self.send_end_marks(link)).await;
                 link.close().await
             }
             Link::Local(link) => {
@@ -385,6 +390,11 @@ impl Drop for Bus {
             link.abort();
         }
     }
+}
+
+/// The envelope's `ts`: milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// 64 random bits from the OS-seeded hasher (no RNG dependency for one id per connection).
