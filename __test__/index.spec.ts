@@ -33,6 +33,30 @@ test('topK and topKBatch equal a plain JS brute force on random data (f32, seria
   }
 })
 
+// A search over at most 1,024 query-by-vector pairs runs on the JS thread (cheaper than a trip to
+// a worker); a larger one on a worker. Both must give the brute force's answer.
+test('small searches (on the JS thread) and large ones (on a worker) both equal a plain JS brute force', async (t) => {
+  const rand = mulberry32(7)
+  const [n, dim, k] = [300, 384, 5]
+  const rows = randomVectors(rand, n, dim)
+  const ids = Array.from({ length: n }, (_, i) => uuid(i))
+  const index = new SemanticIndex({ dim })
+  await index.upsert(ids, rows)
+  for (const count of [1, 3, 8]) {
+    const queries = randomVectors(rand, count, dim)
+    const batch = await index.topKBatch(queries, k)
+    for (let q = 0; q < count; q++) {
+      const want = bruteForceTopK(rows, ids, queries.subarray(q * dim, (q + 1) * dim), k)
+      t.deepEqual(batch[q].map((h) => h.id), want.map((h) => h.id), `${count} queries, query ${q}`)
+      batch[q].forEach((h, i) => t.true(Math.abs(h.score - want[i].score) < 1e-5))
+    }
+  }
+  // Errors of a small search still come as a rejected promise, as a large one's do.
+  const wrong = index.topKBatch(new Float32Array(dim + 1), k)
+  t.true(wrong instanceof Promise)
+  t.is((await t.throwsAsync(wrong, { instanceOf: MyriadError }))?.code, 'ERR_DIMENSION')
+})
+
 test('f16 storage returns near-exact scores', async (t) => {
   const rand = mulberry32(5)
   const [n, dim] = [1500, 384]

@@ -97,7 +97,13 @@ export class SemanticIndex {
       return callNative(() => this.inner.searchTexts(embedder.native, queries, k))
     }
     const vectors = toFloat32(queries, 'queries')
-    return callNative(() => this.inner.search(vectors, k))
+    let now: Match[][] | null
+    try {
+      now = callNative(() => this.inner.searchInline(vectors, k))
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return now ? Promise.resolve(now) : callNative(() => this.inner.search(vectors, k))
   }
 
   /** The stored (L2-normalised) vector of an agent; throws `ERR_UNKNOWN_ID`. */
