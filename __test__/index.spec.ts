@@ -35,7 +35,7 @@ test('topK and topKBatch equal a plain JS brute force on random data (f32, seria
 
 // A search over at most 1,024 query-by-vector pairs runs on the JS thread (cheaper than a trip to
 // a worker); a larger one on a worker. Both must give the brute force's answer.
-test('small searches (on the JS thread) and large ones (on a worker) both equal a plain JS brute force', async (t) => {
+test('small searches and has() (on the JS thread) and large searches (on a worker) give the right answers', async (t) => {
   const rand = mulberry32(7)
   const [n, dim, k] = [300, 384, 5]
   const rows = randomVectors(rand, n, dim)
@@ -51,6 +51,9 @@ test('small searches (on the JS thread) and large ones (on a worker) both equal 
       batch[q].forEach((h, i) => t.true(Math.abs(h.score - want[i].score) < 1e-5))
     }
   }
+  t.true(await index.has(ids[7]))
+  t.false(await index.has('ghost'))
+  t.is((await t.throwsAsync(index.has(42 as unknown as string), { instanceOf: MyriadError }))?.code, 'ERR_INVALID_ARG')
   // Errors of a small search still come as a rejected promise, as a large one's do.
   const wrong = index.topKBatch(new Float32Array(dim + 1), k)
   t.true(wrong instanceof Promise)

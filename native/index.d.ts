@@ -133,6 +133,8 @@ export declare class SemanticIndex {
   searchTexts(embedder: Embedder, texts: Array<string>, k: number): Promise<Hit[][]>
   /** The stored (L2-normalised) vector of `id`; throws ERR_UNKNOWN_ID. */
   get(id: string): Float32Array
+  /** `has` on the JS thread (a hash lookup), null when a writer holds the index. */
+  hasInline(id: string): boolean | null
   has(id: string): Promise<boolean>
   get size(): number
   get dim(): number

@@ -111,8 +111,11 @@ export class SemanticIndex {
     return callNative(() => this.inner.get(id))
   }
 
+  /** Whether the index holds `id`: answered on the JS thread unless an upsert holds the index. */
   has(id: string): Promise<boolean> {
-    return callNative(() => this.inner.has(id))
+    if (typeof id !== 'string') return Promise.reject(invalidArg('id must be a string'))
+    const now = this.inner.hasInline(id)
+    return now === null ? callNative(() => this.inner.has(id)) : Promise.resolve(now)
   }
 
   /** Writes the index to `path` (atomically: a temporary file, then a rename). */

@@ -172,6 +172,12 @@ impl SemanticIndex {
         guarded(|| Ok(Float32Array::new(read(&self.inner)?.get(&id)?)))
     }
 
+    /// `has` on the JS thread (a hash lookup), null when a writer holds the index.
+    #[napi(catch_unwind)]
+    pub fn has_inline(&self, id: String) -> Option<bool> {
+        self.inner.try_read().ok().map(|index| index.contains(&id))
+    }
+
     #[napi(ts_return_type = "Promise<boolean>")]
     pub fn has(&self, id: String) -> AsyncTask<Job<bool>> {
         let inner = self.inner.clone();
