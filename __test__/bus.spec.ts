@@ -99,10 +99,10 @@ test('Mosquitto, MQTT 5: a receiver that reads nothing for a while loses nothing
   }
 })
 
-// What no later message reveals, the end mark a sender's drain() sends does: here Mosquitto
+// What no later message reveals, the end mark a sender's close() sends does: here Mosquitto
 // drops the end of a 3,000-message stream for a 3.1.1 receiver that reads nothing meanwhile
 // (its defaults: 20 in flight, 1,000 queued), and the receiver's onGap hears of it.
-test('Mosquitto, MQTT 3.1.1: messages lost at the end of a stream are reported once the sender drains', async (t) => {
+test('Mosquitto, MQTT 3.1.1: messages lost at the end of a stream are reported once the sender closes', async (t) => {
   const exp = `ava-${randomUUID().slice(0, 8)}`
   const count = 3000
   const receiver = await Bus.connect({ url: MOSQUITTO, protocol: 4, exp, group: 'receivers', agents, inboxCapacity: 100 })
@@ -122,7 +122,7 @@ test('Mosquitto, MQTT 3.1.1: messages lost at the end of a stream are reported o
     await quiet()
     t.true(received < count, `Mosquitto dropped nothing (${received} arrived): the test needs its default queue limit`)
     t.deepEqual(gaps, [])
-    await sender.drain()
+    await sender.close()
     await quiet()
     t.deepEqual(gaps, [{ agentId: 'agent-0', kind: 'agent-chat', from: gaps[0]?.from, expected: received + 1, got: count + 1 }])
     t.is(receiver.stats().missing, count - received)

@@ -75,7 +75,7 @@ export interface BusMessage {
 
 /**
  * A jump in a sender's sequence to one agent: `got - expected` messages missing (so far). From an
- * end mark (sent by the sender's `drain()` and `close()`), `got` is one past its last message.
+ * end mark (sent by the sender's `close()`), `got` is one past its last message.
  */
 export interface BusGap {
   agentId: string
@@ -155,15 +155,15 @@ export class Bus {
     return callNative(() => this.inner.publish(to.join('\n'), kinds, payloads.subarray(0, at), ends, froms?.join('\n'), ids?.join('\n')))
   }
 
-  /**
-   * Resolves when everything published so far is accepted by the broker. First sends an end mark
-   * on each stream written since its last one, so receivers can report messages lost at its end.
-   */
+  /** Resolves when everything published so far is accepted by the broker. */
   drain(): Promise<void> {
     return callNative(() => this.inner.drain())
   }
 
-  /** Drains, disconnects and delivers what is still queued; later publishes fail with ERR_BUS_CLOSED. */
+  /**
+   * Sends each stream's end mark (so receivers can report messages lost at its end), drains,
+   * disconnects and delivers what is still queued; later publishes fail with ERR_BUS_CLOSED.
+   */
   async close(): Promise<void> {
     try {
       await callNative(() => this.inner.close())

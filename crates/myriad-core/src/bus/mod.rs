@@ -304,27 +304,18 @@ impl Bus {
         self.shared.inbox.take(max)
     }
 
-    /// Resolves when every message published so far is accepted under its QoS. Over MQTT it first
-    /// sends the end marks of the streams stamped since their last one, so that a receiver learns
-    /// of messages lost at the end of a stream (the in-process router loses none).
+    /// Resolves when every message published so far is accepted under its QoS.
     pub async fn drain(&self) -> Result<()> {
         match &self.link {
-            Link::Mqtt(link) => {
-                self.send_end_marks(link).await?;
-                link.drain().await
-            }
+            Link::Mqtt(link) => link.drain().await,
             Link::Local(_) => Ok(()),
         }
-    }
-
-    async fn send_end_marks(&self, link: &mqtt::MqttLink) -> Result<()> {
-        link.publish(Vec::new(), |_| self.end_marks()).await
     }
 
     /// Called under the link's send lock, so each mark follows every message of its stream.
     fn end_marks(&self) -> Vec<Stamped> {
         let ts = now_ms();
-        let streams = self.seqs.lock().unwrap().take_unmarked();
+        let streams = self.seqs.lock().unwrap().end_marks();
         streams
             .into_iter()
             .map(|(to, kind, seq)| Stamped {
@@ -344,10 +335,11 @@ impl Bus {
         }
         let result = match &self.link {
             Link::Mqtt(link) => {
-                // The marks wait for room in the in-flight window like any message; a broker that
-                // stays down gets them no longer than the acknowledgements.
+                // Each stream's end mark, so that a receiver learns of messages lost at its end
+                // (see `streams`). They wait for room in the in-flight window like any message; a
+                // broker that stays down gets them no longer than the acknowledgements.
                 let limit = std::time::Duration::from_millis(self.shared.opts.close_timeout_ms);
-                let _ = tokio::time::timeout(limit, self.send_end_marks(link)).await;
+                let _ = tokio::time::timeout(limit, link.publish(Vec::new(), |_| self.end_marks())).await;
                 link.close().await
             }
             Link::Local(link) => {

@@ -9,9 +9,10 @@
 //! A `seq` behind its stream that was not seen before arrives late: delivered, counted as reordered.
 //!
 //! End marks: a jump shows only when a later message arrives, so the last messages of a stream
-//! could go missing unseen. When a sender drains or closes, it sends each stream it stamped since
-//! its last mark an end mark (an envelope with an empty `msgId` and no payload) carrying the
-//! stream's last `seq`; a receiver behind that reports the rest as a gap.
+//! could go missing unseen. When a sender closes, it sends each of its streams an end mark (an
+//! envelope with an empty `msgId` and no payload) carrying the stream's last `seq`; a receiver
+//! behind that reports the rest as a gap. (Not on every drain: a sender that drains each tick
+//! would double its traffic.)
 
 use std::collections::VecDeque;
 
@@ -25,8 +26,6 @@ use super::topic::Kind;
 #[derive(Default)]
 pub struct SendCounters {
     streams: HashMap<u64, SendStream>,
-    /// The streams stamped since their last end mark.
-    unmarked: Vec<u64>,
     /// Whether this bus sends end marks (not over the in-process router, which loses nothing):
     /// only then does a stream keep its destination, ~40 bytes for each of up to a million.
     end_marks: bool,
@@ -35,9 +34,8 @@ pub struct SendCounters {
 struct SendStream {
     to: String,
     kind: Kind,
-    /// The last `seq` stamped, and the last one an end mark carried.
+    /// The last `seq` stamped.
     seq: u64,
-    marked: u64,
 }
 
 impl SendCounters {
@@ -46,28 +44,21 @@ impl SendCounters {
     }
 
     pub fn next(&mut self, to: &str, kind: Kind) -> u64 {
-        let key = stream_key("", to, kind);
         let end_marks = self.end_marks;
-        let stream =
-            self.streams.entry(key).or_insert_with(|| SendStream { to: if end_marks { to.to_string() } else { String::new() }, kind, seq: 0, marked: 0 });
-        if end_marks && stream.seq == stream.marked {
-            self.unmarked.push(key);
-        }
+        let stream = self
+            .streams
+            .entry(stream_key("", to, kind))
+            .or_insert_with(|| SendStream { to: if end_marks { to.to_string() } else { String::new() }, kind, seq: 0 });
         stream.seq += 1;
         stream.seq
     }
 
-    /// `(destination, kind, last seq)` of each stream stamped since its last end mark, which the
-    /// caller is to send: they count as marked from now on.
-    pub fn take_unmarked(&mut self) -> Vec<(String, Kind, u64)> {
-        let keys = std::mem::take(&mut self.unmarked);
-        keys.into_iter()
-            .filter_map(|key| {
-                let stream = self.streams.get_mut(&key)?;
-                stream.marked = stream.seq;
-                Some((stream.to.clone(), stream.kind, stream.seq))
-            })
-            .collect()
+    /// `(destination, kind, last seq)` of every stream, for its end mark (none without them).
+    pub fn end_marks(&self) -> Vec<(String, Kind, u64)> {
+        if !self.end_marks {
+            return Vec::new();
+        }
+        self.streams.values().map(|s| (s.to.clone(), s.kind, s.seq)).collect()
     }
 }
 
@@ -213,19 +204,18 @@ mod tests {
     }
 
     #[test]
-    fn end_marks_name_each_stream_stamped_since_the_last_mark_once() {
+    fn end_marks_name_every_stream_with_its_last_seq() {
         let mut s = SendCounters::new(true);
         s.next("b", Kind::AgentChat);
         s.next("c", Kind::AgentChat);
         s.next("b", Kind::AgentChat);
-        assert_eq!(s.take_unmarked(), [("b".to_string(), Kind::AgentChat, 2), ("c".to_string(), Kind::AgentChat, 1)]);
-        assert_eq!(s.take_unmarked(), []);
-        s.next("c", Kind::AgentChat);
-        assert_eq!(s.take_unmarked(), [("c".to_string(), Kind::AgentChat, 2)]);
+        let mut marks = s.end_marks();
+        marks.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(marks, [("b".to_string(), Kind::AgentChat, 2), ("c".to_string(), Kind::AgentChat, 1)]);
         // A bus without end marks keeps no destinations.
         let mut quiet = SendCounters::new(false);
         quiet.next("b", Kind::AgentChat);
-        assert_eq!(quiet.take_unmarked(), []);
+        assert_eq!(quiet.end_marks(), []);
     }
 
     #[test]
