@@ -291,7 +291,7 @@ async fn take_until_quiet(bus: &Bus, quiet: Duration) -> (Vec<Inbound>, Vec<myri
 }
 
 /// Mosquitto's defaults keep 20 messages in flight to a 3.1.1 client and queue 1,000 more; past
-/// that it drops. A receiver that reads nothing while 3,000 are sent so loses the end of the
+/// that it drops. A receiver that reads nothing while 5,000 are sent so loses the end of the
 /// stream, which no later message reveals; the end mark the sender's close() sends does.
 #[tokio::test]
 async fn messages_lost_at_the_end_of_a_stream_are_reported_once_the_sender_closes() {
@@ -305,13 +305,16 @@ async fn messages_lost_at_the_end_of_a_stream_are_reported_once_the_sender_close
     s.url = Some(MOSQUITTO.into());
     s.protocol = Protocol::V311; // the envelope travels in the payload, which a 3.1.1 receiver gets
     let sender = Bus::connect(s).await.unwrap();
-    let n = 3000u64;
+    let n = 5000u64;
     sender.publish((0..n).map(|i| message("a1", Kind::AgentChat, format!("m{i}"))).collect()).await.unwrap();
-    let (got, gaps) = take_until_quiet(&receiver, Duration::from_millis(500)).await;
+    let (got, _) = take_until_quiet(&receiver, Duration::from_millis(500)).await;
     let seen = got.len() as u64;
-    assert!(seen < n, "Mosquitto dropped nothing ({seen} of {n} arrived): the test needs its default queue limit");
-    assert_eq!(got.last().map(|m| m.seq), Some(seen), "what arrived is the start of the stream");
-    assert!(gaps.is_empty() && receiver.stats().receive.gaps == 0, "no later message can reveal the loss");
+    // Under load the receiver may read a little while the sender still sends, so a stretch in the
+    // middle can be lost too: that one a later message reveals. The end no message reveals.
+    let last = got.last().map_or(0, |m| m.seq);
+    assert!(last < n, "the end of the stream arrived ({seen} of {n}): the test needs Mosquitto's default queue limit");
+    let before = receiver.stats().receive;
+    assert_eq!(seen + before.missing, last, "everything up to the last arrival is delivered or reported");
 
     sender.drain().await.unwrap();
     assert!(take_until_quiet(&receiver, Duration::from_millis(300)).await.1.is_empty(), "drain sends no marks");
@@ -320,10 +323,10 @@ async fn messages_lost_at_the_end_of_a_stream_are_reported_once_the_sender_close
     let (more, gaps) = take_until_quiet(&receiver, Duration::from_millis(500)).await;
     assert!(more.is_empty(), "the end mark is not delivered as a message");
     assert_eq!(gaps.len(), 1, "{gaps:?}");
-    assert_eq!((gaps[0].agent.as_str(), gaps[0].expected, gaps[0].got), ("a1", seen + 1, n + 1));
+    assert_eq!((gaps[0].agent.as_str(), gaps[0].expected, gaps[0].got), ("a1", last + 1, n + 1));
     assert_eq!(gaps[0].from, client_id);
-    let stats = receiver.stats().receive;
-    assert_eq!((stats.gaps, stats.missing), (1, n - seen));
+    let after = receiver.stats().receive;
+    assert_eq!((after.gaps, seen + after.missing), (before.gaps + 1, n), "every message delivered or reported");
     receiver.close().await.unwrap();
 }
 
