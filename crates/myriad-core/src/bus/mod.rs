@@ -327,8 +327,8 @@ impl Bus {
             .collect()
     }
 
-    /// Drains, then disconnects. Later publishes fail with `ERR_BUS_CLOSED`; messages already in the
-    /// inbox can still be taken.
+    /// Sends the end marks (MQTT), drains, then disconnects. Later publishes fail with
+    /// `ERR_BUS_CLOSED`; messages already in the inbox can still be taken.
     pub async fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
