@@ -286,6 +286,8 @@ export interface NativeBusConfig {
   keepAliveS?: number
   connectTimeoutMs?: number
   closeTimeoutMs?: number
+  /** A stream quiet this long gets an end mark (0: at close only). */
+  endMarkIdleMs?: number
 }
 
 export interface NativeBusStats {

@@ -46,6 +46,12 @@ export interface BusOptions {
   connectTimeoutMs?: number
   /** How long `close()` waits for outstanding acknowledgements (default 30 s). */
   closeTimeoutMs?: number
+  /**
+   * A stream (destination agent and kind) that got messages and then none for this long gets an
+   * end mark, so receivers learn of messages lost at its end before this bus closes (default 5000;
+   * 0: marks only at close). MQTT only.
+   */
+  endMarkIdleMs?: number
 }
 
 export interface OutboundMessage {
@@ -248,5 +254,6 @@ function nativeConfig(o: BusOptions): Binding.NativeBusConfig {
     keepAliveS: o.keepAliveS,
     connectTimeoutMs: o.connectTimeoutMs,
     closeTimeoutMs: o.closeTimeoutMs,
+    endMarkIdleMs: o.endMarkIdleMs,
   }
 }

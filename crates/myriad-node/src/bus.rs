@@ -37,6 +37,8 @@ pub struct NativeBusConfig {
     pub keep_alive_s: Option<u32>,
     pub connect_timeout_ms: Option<u32>,
     pub close_timeout_ms: Option<u32>,
+    /// A stream quiet this long gets an end mark (0: at close only).
+    pub end_mark_idle_ms: Option<u32>,
 }
 
 fn options(c: NativeBusConfig) -> Result<BusOptions> {
@@ -80,6 +82,7 @@ fn options(c: NativeBusConfig) -> Result<BusOptions> {
     }
     o.connect_timeout_ms = c.connect_timeout_ms.map(u64::from).unwrap_or(o.connect_timeout_ms);
     o.close_timeout_ms = c.close_timeout_ms.map(u64::from).unwrap_or(o.close_timeout_ms);
+    o.end_mark_idle_ms = c.end_mark_idle_ms.map(u64::from).unwrap_or(o.end_mark_idle_ms);
     Ok(o)
 }
 
@@ -133,7 +136,7 @@ impl NativeBus {
     pub async fn connect(config: NativeBusConfig) -> Result<NativeBus> {
         let opts = options(config)?;
         let bus = Bus::connect(opts).await.map_err(to_js)?;
-        Ok(NativeBus { bus: Arc::new(bus) })
+        Ok(NativeBus { bus })
     }
 
     /// A batch in columns: recipients joined by '\n', one kind index each, payloads concatenated

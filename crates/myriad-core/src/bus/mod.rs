@@ -30,7 +30,7 @@ pub use topic::{parse_topic, topic, validate_id, Kind, MAX_ID_BYTES};
 
 pub(crate) use crate::io::runtime;
 use crate::{Error, Result};
-use streams::SendCounters;
+use streams::{EndMark, SendCounters};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Qos {
@@ -102,6 +102,9 @@ pub struct BusOptions {
     pub connect_timeout_ms: u64,
     /// How long `close` waits for outstanding acknowledgements.
     pub close_timeout_ms: u64,
+    /// A stream quiet this long gets an end mark, so that receivers learn of messages lost at its
+    /// end without waiting for the sender's close (see `streams`); 0: marks at close only.
+    pub end_mark_idle_ms: u64,
 }
 
 impl BusOptions {
@@ -127,6 +130,7 @@ impl BusOptions {
             keep_alive_s: 30,
             connect_timeout_ms: 10_000,
             close_timeout_ms: 30_000,
+            end_mark_idle_ms: 5_000,
         }
     }
 
@@ -215,8 +219,9 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Connects (MQTT: after the broker acknowledged the session and every subscription).
-    pub async fn connect(opts: BusOptions) -> Result<Bus> {
+    /// Connects (MQTT: after the broker acknowledged the session and every subscription). Shared,
+    /// because a task of its own sends the end marks of quiet streams while the bus lives.
+    pub async fn connect(opts: BusOptions) -> Result<Arc<Bus>> {
         opts.validate()?;
         let inbox = Arc::new(Inbox::new(opts.inbox_capacity));
         let shared = Arc::new(Shared { opts, inbox, counters: Counters::default() });
@@ -226,14 +231,18 @@ impl Bus {
             Link::Mqtt(mqtt::MqttLink::connect(shared.clone()).await?)
         };
         let seqs = Mutex::new(SendCounters::new(!shared.opts.local));
-        Ok(Bus {
+        let bus = Arc::new(Bus {
             shared,
             link,
             src: format!("{:016x}", random_u64()),
             next_msg: AtomicU64::new(0),
             seqs,
             closed: AtomicBool::new(false),
-        })
+        });
+        if matches!(bus.link, Link::Mqtt(_)) && bus.shared.opts.end_mark_idle_ms > 0 {
+            runtime().spawn(mark_quiet_streams(Arc::downgrade(&bus)));
+        }
+        Ok(bus)
     }
 
     pub fn options(&self) -> &BusOptions {
@@ -313,10 +322,9 @@ impl Bus {
     }
 
     /// Called under the link's send lock, so each mark follows every message of its stream.
-    fn end_marks(&self) -> Vec<Stamped> {
+    fn stamp_marks(&self, marks: Vec<EndMark>) -> Vec<Stamped> {
         let ts = now_ms();
-        let streams = self.seqs.lock().unwrap().end_marks();
-        streams
+        marks
             .into_iter()
             .map(|(to, kind, seq)| Stamped {
                 envelope: Envelope { msg_id: String::new(), seq, from: self.shared.opts.client_id.clone(), src: self.src.clone(), ts },
@@ -339,7 +347,8 @@ impl Bus {
                 // (see `streams`). They wait for room in the in-flight window like any message; a
                 // broker that stays down gets them no longer than the acknowledgements.
                 let limit = std::time::Duration::from_millis(self.shared.opts.close_timeout_ms);
-                let _ = tokio::time::timeout(limit, link.publish(Vec::new(), |_| self.end_marks())).await;
+                let marks = link.publish(Vec::new(), |_| self.stamp_marks(self.seqs.lock().unwrap().end_marks()));
+                let _ = tokio::time::timeout(limit, marks).await;
                 link.close().await
             }
             Link::Local(link) => {
@@ -385,6 +394,29 @@ impl Drop for Bus {
 }
 
 /// The envelope's `ts`: milliseconds since the Unix epoch.
+/// Every `end_mark_idle_ms`, sends the end marks of the streams that went quiet (see `streams`).
+/// Holds the bus only while sending, so the task ends when the last handle to it goes.
+async fn mark_quiet_streams(bus: std::sync::Weak<Bus>) {
+    let Some(period) = bus.upgrade().map(|b| std::time::Duration::from_millis(b.shared.opts.end_mark_idle_ms)) else {
+        return;
+    };
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is immediate
+    loop {
+        ticks.tick().await;
+        let Some(bus) = bus.upgrade() else { return };
+        let Link::Mqtt(link) = &bus.link else { return };
+        if bus.is_closed() {
+            return;
+        }
+        // Marks wait for room in the in-flight window like any message. A broker that stays down
+        // holds them at most a period; what they did not reach, the close marks again.
+        let marks = link.publish(Vec::new(), |_| bus.stamp_marks(bus.seqs.lock().unwrap().quiet_marks()));
+        let _ = tokio::time::timeout(period, marks).await;
+    }
+}
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

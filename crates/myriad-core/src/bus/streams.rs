@@ -9,10 +9,12 @@
 //! A `seq` behind its stream that was not seen before arrives late: delivered, counted as reordered.
 //!
 //! End marks: a jump shows only when a later message arrives, so the last messages of a stream
-//! could go missing unseen. When a sender closes, it sends each of its streams an end mark (an
-//! envelope with an empty `msgId` and no payload) carrying the stream's last `seq`; a receiver
-//! behind that reports the rest as a gap. (Not on every drain: a sender that drains each tick
-//! would double its traffic.)
+//! could go missing unseen. A sender therefore sends a stream an end mark (an envelope with an
+//! empty `msgId` and no payload) carrying the stream's last `seq`, and a receiver behind that
+//! reports the rest as a gap. Marks go out when the sender closes (every stream) and when a
+//! stream has gone quiet (see [`SendCounters::quiet_marks`]): a stream that keeps busy needs none,
+//! its next message reveals any gap. (Not on every drain: a sender that drains each tick would
+//! double its traffic.)
 
 use std::collections::VecDeque;
 
@@ -25,10 +27,16 @@ use super::topic::Kind;
 /// The streams of one sending bus, one per (destination, kind).
 #[derive(Default)]
 pub struct SendCounters {
-    streams: HashMap<u64, SendStream>,
+    /// Position in `streams` by stream key.
+    index: HashMap<u64, u32>,
+    streams: Vec<SendStream>,
     /// Whether this bus sends end marks (not over the in-process router, which loses nothing):
     /// only then does a stream keep its destination, ~40 bytes for each of up to a million.
     end_marks: bool,
+    /// Streams with messages after their last mark, each once (positions in `streams`).
+    unmarked: Vec<u32>,
+    /// Counts `quiet_marks` calls; each stream remembers the round of its last message.
+    round: u64,
 }
 
 struct SendStream {
@@ -36,7 +44,13 @@ struct SendStream {
     kind: Kind,
     /// The last `seq` stamped.
     seq: u64,
+    /// The `seq` the last mark carried.
+    marked: u64,
+    round: u64,
 }
+
+/// What an end mark names: `(destination, kind, last seq)`.
+pub type EndMark = (String, Kind, u64);
 
 impl SendCounters {
     pub fn new(end_marks: bool) -> Self {
@@ -44,21 +58,54 @@ impl SendCounters {
     }
 
     pub fn next(&mut self, to: &str, kind: Kind) -> u64 {
+        let streams = &mut self.streams;
         let end_marks = self.end_marks;
-        let stream = self
-            .streams
-            .entry(stream_key("", to, kind))
-            .or_insert_with(|| SendStream { to: if end_marks { to.to_string() } else { String::new() }, kind, seq: 0 });
+        let at = *self.index.entry(stream_key("", to, kind)).or_insert_with(|| {
+            let to = if end_marks { to.to_string() } else { String::new() };
+            streams.push(SendStream { to, kind, seq: 0, marked: 0, round: 0 });
+            (streams.len() - 1) as u32
+        });
+        let stream = &mut streams[at as usize];
         stream.seq += 1;
+        stream.round = self.round;
+        if end_marks && stream.seq == stream.marked + 1 {
+            self.unmarked.push(at);
+        }
         stream.seq
     }
 
-    /// `(destination, kind, last seq)` of every stream, for its end mark (none without them).
-    pub fn end_marks(&self) -> Vec<(String, Kind, u64)> {
+    /// Every stream's mark, for a close (none without end marks).
+    pub fn end_marks(&mut self) -> Vec<EndMark> {
         if !self.end_marks {
             return Vec::new();
         }
-        self.streams.values().map(|s| (s.to.clone(), s.kind, s.seq)).collect()
+        self.unmarked.clear();
+        self.streams
+            .iter_mut()
+            .map(|s| {
+                s.marked = s.seq;
+                (s.to.clone(), s.kind, s.seq)
+            })
+            .collect()
+    }
+
+    /// Marks for the streams that got messages after their last mark but none since the previous
+    /// call: called every `end_mark_idle_ms`, a stream is marked once it has been quiet that long
+    /// (up to twice that). The work is proportional to the streams written to, not to all of them.
+    pub fn quiet_marks(&mut self) -> Vec<EndMark> {
+        let (round, streams) = (self.round, &mut self.streams);
+        let mut marks = Vec::new();
+        self.unmarked.retain(|&at| {
+            let s = &mut streams[at as usize];
+            if s.round == round {
+                return true; // written since the previous call: not quiet yet
+            }
+            s.marked = s.seq;
+            marks.push((s.to.clone(), s.kind, s.seq));
+            false
+        });
+        self.round += 1;
+        marks
     }
 }
 
@@ -216,6 +263,31 @@ mod tests {
         let mut quiet = SendCounters::new(false);
         quiet.next("b", Kind::AgentChat);
         assert_eq!(quiet.end_marks(), []);
+        assert_eq!(quiet.quiet_marks(), []);
+    }
+
+    #[test]
+    fn quiet_marks_wait_a_full_round_and_mark_each_stream_once() {
+        let mut s = SendCounters::new(true);
+        s.next("b", Kind::AgentChat);
+        s.next("c", Kind::AgentChat);
+        assert_eq!(s.quiet_marks(), [], "written since the round began: not quiet yet");
+        s.next("c", Kind::AgentChat);
+        // b was quiet for a whole round; c was written again.
+        assert_eq!(s.quiet_marks(), [("b".to_string(), Kind::AgentChat, 1)]);
+        assert_eq!(s.quiet_marks(), [("c".to_string(), Kind::AgentChat, 2)]);
+        assert_eq!(s.quiet_marks(), [], "nothing new: no mark again");
+        s.next("b", Kind::AgentChat);
+        s.next("b", Kind::AgentChat);
+        assert_eq!(s.quiet_marks(), []);
+        assert_eq!(s.quiet_marks(), [("b".to_string(), Kind::AgentChat, 3)]);
+        // A close marks every stream, marked or not, and leaves nothing for a quiet round.
+        s.next("c", Kind::AgentChat);
+        let mut all = s.end_marks();
+        all.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(all, [("b".to_string(), Kind::AgentChat, 3), ("c".to_string(), Kind::AgentChat, 3)]);
+        s.quiet_marks();
+        assert_eq!(s.quiet_marks(), []);
     }
 
     #[test]
