@@ -321,10 +321,11 @@ impl Bus {
         }
     }
 
-    /// Called under the link's send lock, so each mark follows every message of its stream.
-    fn stamp_marks(&self, marks: Vec<EndMark>) -> Vec<Stamped> {
+    /// The end marks `pick` chooses, stamped. Called under the link's send lock, so each mark
+    /// follows every message of its stream.
+    fn marks(&self, pick: impl FnOnce(&mut SendCounters) -> Vec<EndMark>) -> Vec<Stamped> {
         let ts = now_ms();
-        marks
+        pick(&mut self.seqs.lock().unwrap())
             .into_iter()
             .map(|(to, kind, seq)| Stamped {
                 envelope: Envelope { msg_id: String::new(), seq, from: self.shared.opts.client_id.clone(), src: self.src.clone(), ts },
@@ -347,7 +348,7 @@ impl Bus {
                 // (see `streams`). They wait for room in the in-flight window like any message; a
                 // broker that stays down gets them no longer than the acknowledgements.
                 let limit = std::time::Duration::from_millis(self.shared.opts.close_timeout_ms);
-                let marks = link.publish(Vec::new(), |_| self.stamp_marks(self.seqs.lock().unwrap().end_marks()));
+                let marks = link.publish(Vec::new(), |_| self.marks(SendCounters::end_marks));
                 let _ = tokio::time::timeout(limit, marks).await;
                 link.close().await
             }
@@ -393,7 +394,6 @@ impl Drop for Bus {
     }
 }
 
-/// The envelope's `ts`: milliseconds since the Unix epoch.
 /// Every `end_mark_idle_ms`, sends the end marks of the streams that went quiet (see `streams`).
 /// Holds the bus only while sending, so the task ends when the last handle to it goes.
 async fn mark_quiet_streams(bus: std::sync::Weak<Bus>) {
@@ -412,11 +412,12 @@ async fn mark_quiet_streams(bus: std::sync::Weak<Bus>) {
         }
         // Marks wait for room in the in-flight window like any message. A broker that stays down
         // holds them at most a period; what they did not reach, the close marks again.
-        let marks = link.publish(Vec::new(), |_| bus.stamp_marks(bus.seqs.lock().unwrap().quiet_marks()));
+        let marks = link.publish(Vec::new(), |_| bus.marks(SendCounters::quiet_marks));
         let _ = tokio::time::timeout(period, marks).await;
     }
 }
 
+/// The envelope's `ts`: milliseconds since the Unix epoch.
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
