@@ -395,7 +395,9 @@ impl Drop for Bus {
 }
 
 /// Every `end_mark_idle_ms`, sends the end marks of the streams that went quiet (see `streams`).
-/// Holds the bus only while sending, so the task ends when the last handle to it goes.
+/// Holds the bus only while sending, so the task ends when the last handle to it goes (a send
+/// that waits on a broker that is down holds it until the broker acknowledges or `close` fails
+/// the link).
 async fn mark_quiet_streams(bus: std::sync::Weak<Bus>) {
     let Some(period) = bus.upgrade().map(|b| std::time::Duration::from_millis(b.shared.opts.end_mark_idle_ms)) else {
         return;
@@ -410,10 +412,10 @@ async fn mark_quiet_streams(bus: std::sync::Weak<Bus>) {
         if bus.is_closed() {
             return;
         }
-        // Marks wait for room in the in-flight window like any message. A broker that stays down
-        // holds them at most a period; what they did not reach, the close marks again.
-        let marks = link.publish(Vec::new(), |_| bus.marks(SendCounters::quiet_marks));
-        let _ = tokio::time::timeout(period, marks).await;
+        // Marks wait for room in the in-flight window like any message, and the wait is never cut
+        // short: a publish dropped halfway would leave the link's bookkeeping of what it wrote
+        // half done. An error (the link closed) loses nothing: close marks every stream again.
+        let _ = link.publish(Vec::new(), |_| bus.marks(SendCounters::quiet_marks)).await;
     }
 }
 
