@@ -28,6 +28,21 @@ test('decisions: greedy takes the most probable action; probabilities sum to 1',
   }
 })
 
+test("each decision keeps its own probabilities, whatever comes after", (t) => {
+  const policy = Policy.create({ seed: 7 })
+  const states = randomVectors(mulberry32(2), 3000, STATE_DIM)
+  const state = (i: number) => states.subarray(i * STATE_DIM, (i + 1) * STATE_DIM)
+  const first = policy.decide(state(0))
+  const kept = Array.from(first.probs)
+  // Thousands more decisions, past the end of the buffer their probabilities are written to.
+  const later = Array.from({ length: 2999 }, (_, i) => policy.decide(state(i + 1)))
+  t.deepEqual(Array.from(first.probs), kept)
+  t.deepEqual(Array.from(policy.decide(state(0)).probs), kept, 'the same state, the same probabilities')
+  const again = policy.decide(state(2000))
+  t.deepEqual(Array.from(later[1999].probs), Array.from(again.probs))
+  t.true(later.every((d) => d.probs.length === 5 && Math.abs(d.probs.reduce((a, b) => a + b, 0) - 1) < 1e-5))
+})
+
 test('a batch equals single decisions', async (t) => {
   const policy = Policy.create()
   const states = randomVectors(mulberry32(2), 600, STATE_DIM)
