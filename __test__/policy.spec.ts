@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { MessageChannel } from 'node:worker_threads'
 
 import test from 'ava'
 import * as ort from 'onnxruntime-node'
@@ -41,6 +42,15 @@ test("each decision keeps its own probabilities, whatever comes after", (t) => {
   const again = policy.decide(state(2000))
   t.deepEqual(Array.from(later[1999].probs), Array.from(again.probs))
   t.true(later.every((d) => d.probs.length === 5 && Math.abs(d.probs.reduce((a, b) => a + b, 0) - 1) < 1e-5))
+  // Listing a decision's buffer for transfer copies it: no other decision loses its numbers.
+  const before = policy.decide(state(0))
+  const sent = policy.decide(state(1))
+  const { port1, port2 } = new MessageChannel()
+  port1.postMessage(sent.probs, [sent.probs.buffer])
+  port1.close()
+  port2.close()
+  t.deepEqual(Array.from(before.probs), kept)
+  t.is(sent.probs.length, 5)
 })
 
 test('a batch equals single decisions', async (t) => {

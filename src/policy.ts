@@ -1,3 +1,5 @@
+import { markAsUntransferable } from 'node:worker_threads'
+
 import { callNative, invalidArg } from './errors.js'
 import { native, type Binding } from './native.js'
 import { buildState, type StateInput } from './policy-state.js'
@@ -73,6 +75,9 @@ export class Policy {
     const n = this.actionCount
     if (this.slabAt + n > this.slab.length) {
       this.slab = new Float32Array(n * SLAB_DECISIONS)
+      // As Node does for its Buffer pool: a postMessage that lists one decision's buffer for
+      // transfer copies it instead of detaching every other decision's probabilities.
+      markAsUntransferable(this.slab.buffer)
       this.slabAt = 0
     }
     const probs = this.slab.subarray(this.slabAt, (this.slabAt += n))
