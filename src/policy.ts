@@ -41,7 +41,7 @@ export class Policy {
   /** Cached: reading it through N-API on every decision would cost more than the decision. */
   private readonly actionCount: number
   /**
-   * Where `decide` writes its probabilities: each decision gets its own views of this buffer. A
+   * Where `decide` writes its probabilities: each decision gets its own view of this buffer. A
    * Float32Array of 5 lives on V8's heap, and handing one to native code first moves it off the
    * heap, an allocation per call (~0.3 us of a ~3 us decision here); views of a buffer that
    * is off the heap already skip that.
