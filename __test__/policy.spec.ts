@@ -46,7 +46,7 @@ test("each decision keeps its own probabilities, whatever comes after", (t) => {
   const before = policy.decide(state(0))
   const sent = policy.decide(state(1))
   const { port1, port2 } = new MessageChannel()
-  port1.postMessage(sent.probs, [sent.probs.buffer])
+  port1.postMessage(sent.probs, [sent.probs.buffer as ArrayBuffer])
   port1.close()
   port2.close()
   t.deepEqual(Array.from(before.probs), kept)
