@@ -239,8 +239,9 @@ impl Bus {
             seqs,
             closed: AtomicBool::new(false),
         });
-        if matches!(bus.link, Link::Mqtt(_)) && bus.shared.opts.end_mark_idle_ms > 0 {
-            runtime().spawn(mark_quiet_streams(Arc::downgrade(&bus)));
+        let idle = bus.shared.opts.end_mark_idle_ms;
+        if matches!(bus.link, Link::Mqtt(_)) && idle > 0 {
+            runtime().spawn(mark_quiet_streams(Arc::downgrade(&bus), std::time::Duration::from_millis(idle)));
         }
         Ok(bus)
     }
@@ -394,14 +395,11 @@ impl Drop for Bus {
     }
 }
 
-/// Every `end_mark_idle_ms`, sends the end marks of the streams that went quiet (see `streams`).
+/// Every `period` (`end_mark_idle_ms`), sends the end marks of the streams that went quiet (see `streams`).
 /// Holds the bus only while sending, so the task ends when the last handle to it goes (a send
 /// that waits on a broker that is down holds it until the broker acknowledges or `close` fails
 /// the link).
-async fn mark_quiet_streams(bus: std::sync::Weak<Bus>) {
-    let Some(period) = bus.upgrade().map(|b| std::time::Duration::from_millis(b.shared.opts.end_mark_idle_ms)) else {
-        return;
-    };
+async fn mark_quiet_streams(bus: std::sync::Weak<Bus>, period: std::time::Duration) {
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await; // the first tick is immediate
