@@ -209,6 +209,23 @@ async fn typed_errors_for_misuse() {
     assert_eq!(sink.write("messages", "[]").await.unwrap_err().code(), "ERR_SINK_CLOSED");
 }
 
+/// sqlx's TCP connections (vendor/sqlx-core, MYRIAD PATCH) have Nagle's algorithm off. With it on,
+/// each COPY batch's final small write waited for the server's delayed ACK: up to 40 ms a batch,
+/// a third of the sink's rate on one connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_sockets_are_opened_with_tcp_nodelay() {
+    struct NoDelay;
+    impl sqlx_core::net::WithSocket for NoDelay {
+        type Output = Option<bool>;
+        async fn with_socket<S: sqlx_core::net::Socket>(self, socket: S) -> Option<bool> {
+            let socket: Box<dyn std::any::Any + Send> = Box::new(socket);
+            socket.downcast::<tokio::net::TcpStream>().ok().map(|tcp| tcp.nodelay().unwrap())
+        }
+    }
+    let nodelay = sqlx_core::net::connect_tcp("127.0.0.1", 5432, NoDelay).await.unwrap();
+    assert_eq!(nodelay, Some(true), "a tokio TcpStream with TCP_NODELAY set");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_archive_is_standard_avro_appends_across_runs_and_imports_once() {
     let dir = tempfile::tempdir().unwrap();
