@@ -36,7 +36,7 @@ export interface BusOptions {
   tls?: boolean | { ca?: string; cert?: string; key?: string }
   /** Largest payload accepted by `publish`, bytes (default 256 KiB). */
   maxPayload?: number
-  /** QoS 1/2 messages in flight before the broker acknowledges (default 256). */
+  /** QoS 1/2 messages in flight before the broker acknowledges (default 64). */
   inflight?: number
   /** Inbound messages held for JavaScript before the network reads pause (default 65,536). */
   inboxCapacity?: number

@@ -124,7 +124,7 @@ impl BusOptions {
             password: None,
             tls: None,
             max_payload: 256 * 1024,
-            inflight: 256,
+            inflight: 64,
             inbox_capacity: 65_536,
             dedupe_window: 1 << 20,
             keep_alive_s: 30,
