@@ -222,7 +222,8 @@ async fn postgres_sockets_are_opened_with_tcp_nodelay() {
             socket.downcast::<tokio::net::TcpStream>().ok().map(|tcp| tcp.nodelay().unwrap())
         }
     }
-    let nodelay = sqlx_core::net::connect_tcp("127.0.0.1", 5432, NoDelay).await.unwrap();
+    let server: sqlx::postgres::PgConnectOptions = DSN.parse().unwrap();
+    let nodelay = sqlx_core::net::connect_tcp(server.get_host(), server.get_port(), NoDelay).await.unwrap();
     assert_eq!(nodelay, Some(true), "a tokio TcpStream with TCP_NODELAY set");
 }
 
