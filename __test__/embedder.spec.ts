@@ -2,6 +2,7 @@
 // against reference embeddings from Python sentence-transformers (fixtures/golden.json, made by
 // scripts/make_golden.py).
 import { readFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
 import test from 'ava'
@@ -101,6 +102,19 @@ test('embedding runs off the JS thread: timers keep firing meanwhile', async (t)
   await pending
   clearInterval(timer)
   t.true(ticks >= 5, `only ${ticks} timer ticks while embedding`)
+})
+
+test("embedding calls wait on the model's own thread, not in libuv's pool: a file read does not wait behind them", async (t) => {
+  const model = await fp32
+  const batch = Array.from({ length: 300 }, (_, i) => `${texts[i % texts.length]} pool ${i}`)
+  let done = 0
+  // More calls than libuv has threads (4): queued there, each would hold a thread while it waited
+  // for the model, and the read below would wait for some of them to finish.
+  const calls = Array.from({ length: 6 }, () => model.embed(batch).then(() => done++))
+  await readFile(new URL(import.meta.url))
+  t.is(done, 0, `the file read waited for ${done} embedding call(s)`)
+  await Promise.all(calls)
+  t.is(done, 6)
 })
 
 test('semantic matching end to end: the right specialist comes first', async (t) => {

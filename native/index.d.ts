@@ -9,7 +9,11 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** A loaded sentence-embedding model. Thread-safe; calls queue on one ONNX Runtime session. */
+/**
+ * A loaded sentence-embedding model. Its calls queue on a thread of its own: they serialise on
+ * the one ONNX Runtime session anyway, and on libuv's pool (four threads) each waiting call would
+ * hold a thread, so file reads, DNS lookups and crypto queued behind them waited as well.
+ */
 export declare class Embedder {
   /** Resolves the model files and opens an ONNX Runtime session, off the JS thread. */
   static load(options?: EmbedderLoadOptions | undefined | null): Promise<Embedder>
@@ -116,7 +120,7 @@ export declare class SemanticIndex {
   constructor(options?: IndexCreateOptions | undefined | null)
   /** Inserts or replaces one vector per id (`vectors.length == ids.length * dim`). */
   upsert(ids: Array<string>, vectors: Float32Array): Promise<UpsertResult>
-  /** Embeds `texts` with `embedder` and upserts them, in one trip off the JS thread. */
+  /** Embeds `texts` with `embedder` and upserts them, in one trip to the embedder's thread. */
   upsertTexts(embedder: Embedder, ids: Array<string>, texts: Array<string>): Promise<UpsertResult>
   /** Removes ids; rejects with ERR_UNKNOWN_ID (removing nothing) if any is absent. */
   remove(ids: Array<string>): Promise<number>
@@ -129,7 +133,7 @@ export declare class SemanticIndex {
    * thread never waits for one): the caller then calls `search`.
    */
   searchInline(queries: Float32Array, k: number): Array<Array<Hit>> | null
-  /** Embeds `texts` with `embedder` and searches, in one trip off the JS thread. */
+  /** Embeds `texts` with `embedder` and searches, in one trip to the embedder's thread. */
   searchTexts(embedder: Embedder, texts: Array<string>, k: number): Promise<Hit[][]>
   /** The stored (L2-normalised) vector of `id`; throws ERR_UNKNOWN_ID. */
   get(id: string): Float32Array

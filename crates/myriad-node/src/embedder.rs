@@ -1,11 +1,12 @@
 use std::path::PathBuf;
+use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 
 use myriad_core::{EmbedderOptions, ModelSource, Precision, Provider};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::{guarded, Job};
+use crate::{guarded, to_js, Job};
 
 #[napi(object)]
 #[derive(Default)]
@@ -54,10 +55,44 @@ pub struct Tokenized {
     pub attention_mask: BigInt64Array,
 }
 
-/// A loaded sentence-embedding model. Thread-safe; calls queue on one ONNX Runtime session.
+/// A loaded sentence-embedding model. Its calls queue on a thread of its own: they serialise on
+/// the one ONNX Runtime session anyway, and on libuv's pool (four threads) each waiting call would
+/// hold a thread, so file reads, DNS lookups and crypto queued behind them waited as well.
 #[napi]
 pub struct Embedder {
     pub(crate) inner: Arc<myriad_core::Embedder>,
+    /// The model's thread; it ends when the last sender (this object) is dropped.
+    queue: Sender<Box<dyn FnOnce() + Send>>,
+}
+
+impl Embedder {
+    fn start(model: myriad_core::Embedder) -> myriad_core::Result<Embedder> {
+        let (queue, jobs) = channel::<Box<dyn FnOnce() + Send>>();
+        std::thread::Builder::new()
+            .name("myriad-embed".into())
+            .spawn(move || jobs.into_iter().for_each(|job| job()))
+            .map_err(|e| myriad_core::Error::Internal(format!("embedding thread: {e}")))?;
+        Ok(Embedder { inner: Arc::new(model), queue })
+    }
+
+    /// Runs `work` with the model on its thread; the returned promise settles with the result
+    /// (a panic becomes an `ERR_INTERNAL` rejection, as in [`Job`]).
+    pub(crate) fn run<'env, T: ToNapiValue + Send + 'static>(
+        &self,
+        env: &'env Env,
+        work: impl FnOnce(&myriad_core::Embedder) -> myriad_core::Result<T> + Send + 'static,
+    ) -> napi::Result<Object<'env>> {
+        let (deferred, promise) = env.create_deferred()?;
+        let model = self.inner.clone();
+        let job = move || match guarded(|| work(&model)) {
+            Ok(value) => deferred.resolve(move |_| Ok(value)),
+            Err(error) => deferred.reject(error),
+        };
+        self.queue
+            .send(Box::new(job))
+            .map_err(|_| to_js(myriad_core::Error::Internal("the embedding thread has stopped".into())))?;
+        Ok(promise)
+    }
 }
 
 #[napi]
@@ -65,17 +100,13 @@ impl Embedder {
     /// Resolves the model files and opens an ONNX Runtime session, off the JS thread.
     #[napi(ts_return_type = "Promise<Embedder>")]
     pub fn load(options: Option<EmbedderLoadOptions>) -> AsyncTask<Job<Embedder>> {
-        Job::spawn(move || {
-            let opts = options.unwrap_or_default().into_core()?;
-            Ok(Embedder { inner: Arc::new(myriad_core::Embedder::load(&opts)?) })
-        })
+        Job::spawn(move || Embedder::start(myriad_core::Embedder::load(&options.unwrap_or_default().into_core()?)?))
     }
 
     /// Embeds `texts` into a `texts.length * dim` Float32Array of L2-normalised rows.
     #[napi(ts_return_type = "Promise<Float32Array>")]
-    pub fn embed(&self, texts: Vec<String>) -> AsyncTask<Job<Float32Array>> {
-        let inner = self.inner.clone();
-        Job::spawn(move || Ok(Float32Array::new(inner.embed(&texts)?)))
+    pub fn embed<'env>(&self, env: &'env Env, texts: Vec<String>) -> napi::Result<Object<'env>> {
+        self.run(env, move |model| Ok(Float32Array::new(model.embed(&texts)?)))
     }
 
     /// The model's input tensors for `texts` (truncated at 256 tokens, padded to the longest).

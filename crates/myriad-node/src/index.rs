@@ -105,14 +105,14 @@ impl SemanticIndex {
         Job::spawn(move || apply_upsert(&inner, &size, &ids, &data))
     }
 
-    /// Embeds `texts` with `embedder` and upserts them, in one trip off the JS thread.
+    /// Embeds `texts` with `embedder` and upserts them, in one trip to the embedder's thread.
     #[napi(ts_return_type = "Promise<UpsertResult>")]
-    pub fn upsert_texts(&self, embedder: &Embedder, ids: Vec<String>, texts: Vec<String>) -> napi::Result<AsyncTask<Job<UpsertResult>>> {
+    pub fn upsert_texts<'env>(&self, env: &'env Env, embedder: &Embedder, ids: Vec<String>, texts: Vec<String>) -> napi::Result<Object<'env>> {
         if ids.len() != texts.len() {
             return Err(invalid(format!("{} ids but {} texts", ids.len(), texts.len())));
         }
-        let (inner, size, model) = (self.inner.clone(), self.size.clone(), embedder.inner.clone());
-        Ok(Job::spawn(move || apply_upsert(&inner, &size, &ids, &model.embed(&texts)?)))
+        let (inner, size) = (self.inner.clone(), self.size.clone());
+        embedder.run(env, move |model| apply_upsert(&inner, &size, &ids, &model.embed(&texts)?))
     }
 
     /// Removes ids; rejects with ERR_UNKNOWN_ID (removing nothing) if any is absent.
@@ -152,18 +152,18 @@ impl SemanticIndex {
         })
     }
 
-    /// Embeds `texts` with `embedder` and searches, in one trip off the JS thread.
+    /// Embeds `texts` with `embedder` and searches, in one trip to the embedder's thread.
     #[napi(ts_return_type = "Promise<Hit[][]>")]
-    pub fn search_texts(&self, embedder: &Embedder, texts: Vec<String>, k: i64) -> napi::Result<AsyncTask<Job<Vec<Vec<Hit>>>>> {
+    pub fn search_texts<'env>(&self, env: &'env Env, embedder: &Embedder, texts: Vec<String>, k: i64) -> napi::Result<Object<'env>> {
         let k = check_k(k)?;
         if texts.is_empty() {
             return Err(invalid("texts must not be empty"));
         }
-        let (inner, model) = (self.inner.clone(), embedder.inner.clone());
-        Ok(Job::spawn(move || {
+        let inner = self.inner.clone();
+        embedder.run(env, move |model| {
             let q = model.embed(&texts)?;
             Ok(to_hits(read(&inner)?.top_k_batch(&q, k)?))
-        }))
+        })
     }
 
     /// The stored (L2-normalised) vector of `id`; throws ERR_UNKNOWN_ID.

@@ -1,5 +1,6 @@
 //! The N-API binding: thin `#[napi]` wrappers over `myriad-core`. Each wrapper checks arguments,
-//! moves heavy work onto the libuv thread pool (`AsyncTask`) and maps core errors to JS errors.
+//! moves heavy work off the JS thread (the libuv pool through `AsyncTask`; embedding onto its
+//! model's own thread, see `embedder.rs`) and maps core errors to JS errors.
 //!
 //! Error convention: the message starts with the stable code (`ERR_DIMENSION: ...`); the TypeScript
 //! layer turns that into `error.code`, the same way for sync calls and rejected promises.
