@@ -6,10 +6,13 @@
 //! then cost 0.5-0.9 ms on the dev VM, as much as a third of the embedding itself.
 //!
 //! Exactness is kept by bounds, not hoped for. Each row `x` (unit length) is stored as codes `c`
-//! with a scale `s = max|x| / 127`, and `slack` bounds what the codes lose: `||x - s c||_2`. For a
-//! unit query `q`, Cauchy-Schwarz gives `|q.x - s q.c| <= slack`; float rounding of both dot
-//! products adds at most `2 dim u ||q||_1` (u = 2^-24). So with `approx = s (q.c)` and `bound` the
-//! sum, every row's exact score lies in `[approx - bound, approx + bound]`. The k-th best lower
+//! with a scale `s = max|x| / 127`, and `slack` bounds what the codes lose: `||x - s c||_2`. The
+//! unit query `q` is coded the same way in i16 (`q = t d + e`, [`QueryCodes`]), so that `d.c` is an
+//! exact integer dot product (the fast kernel). Then `q.x = t s (d.c) + q.(x - s c) + e.(s c)`,
+//! and Cauchy-Schwarz bounds the last two terms by `slack` and `||e|| (1.01 + slack)`; float
+//! rounding of the stored row's score adds at most `2 dim u ||q||_1` (u = 2^-24). So with
+//! `approx = t s (d.c)` and `bound` the sum, every row's exact score (as the kernel computes it)
+//! lies in `[approx - bound, approx + bound]`. The k-th best lower
 //! bound `t` is a score that at least k rows reach, so any row of the true top-k has an upper
 //! bound `>= t`: those few candidates are scored again on the stored rows (f32, or the f16 values
 //! the f16 scan scores), and the top-k of those scores is the answer the full scan would give.
@@ -82,12 +85,54 @@ impl Sketch {
     }
 }
 
+/// A unit query as i16 codes `d` with a scale `t` (`q ~ t d`), and what its bounds add per row.
+pub struct QueryCodes {
+    pub codes: Vec<i16>,
+    pub scale: f32,
+    /// Multiplies a row's slack: `1 + ||e||`, rounded up.
+    slack_factor: f32,
+    /// Added to every row's bound: `1.01 ||e||` and the rounding terms.
+    constant: f32,
+}
+
+impl QueryCodes {
+    pub fn new(query: &[f32]) -> QueryCodes {
+        // Keeps the integer dot product within i32: dim * code_max * 127 < 2^31 (32,767 up to
+        // 516 dimensions, coarser codes and a wider bound beyond).
+        let code_max = (i32::MAX as usize / (CODE_MAX as usize * query.len().max(1))).min(i16::MAX as usize) as f32;
+        let max = query.iter().fold(0f32, |m, &v| m.max(v.abs()));
+        let scale = if max == 0.0 { 0.0 } else { max / code_max };
+        let mut lost = 0f64;
+        let codes = query
+            .iter()
+            .map(|&v| {
+                let code = if scale == 0.0 { 0.0 } else { (v / scale).round().clamp(-code_max, code_max) };
+                lost += (v as f64 - scale as f64 * code as f64).powi(2);
+                code as i16
+            })
+            .collect();
+        let lost = lost.sqrt() * (1.0 + 1e-6) + 1e-12;
+        // ||q|| is 1 within f32 rounding; 16 u covers the roundings of `approx` (an i32 made f32
+        // and two products, |approx| < 2.1) and of the bound's own sums.
+        let slack_factor = next_up(((1.0 + lost) * (1.0 + 1e-6)) as f32);
+        let constant = next_up((1.01 * lost + rounding_bound(query) as f64 + 16.0 * UNIT_ROUNDOFF) as f32);
+        QueryCodes { codes, scale, slack_factor, constant }
+    }
+
+    /// `(approx, bound)` for a row whose codes scored `dot` against these, with the row's scale
+    /// and slack: its exact score lies within `approx +- bound`.
+    #[inline]
+    pub fn bounds(&self, dot: i32, row_scale: f32, row_slack: f32) -> (f32, f32) {
+        (dot as f32 * (self.scale * row_scale), row_slack * self.slack_factor + self.constant)
+    }
+}
+
 /// What float rounding can add to the gap between `approx` and the kernel's score of the stored
 /// row, for a unit query: each of the two dot products is off by at most
 /// `dim u / (1 - dim u) * sum |q_i x_i|` (any summation order), with every `|x_i| <= 1.01` (unit
 /// rows; f16 rounding moves them by 2^-11 at most) and `|scale c_i| <= max|x|`, plus a few
 /// roundings of the final products, sums and of `||q||` around 1.
-pub fn rounding_bound(query: &[f32]) -> f32 {
+fn rounding_bound(query: &[f32]) -> f32 {
     let dim_u = query.len() as f64 * UNIT_ROUNDOFF;
     let l1: f64 = query.iter().map(|&v| (v as f64).abs()).sum();
     (2.0 * 1.01 * dim_u / (1.0 - dim_u) * l1 + 8.0 * UNIT_ROUNDOFF) as f32
@@ -148,5 +193,50 @@ mod tests {
         let mut codes = vec![1i8; 4];
         assert_eq!(quantize(&[0.0; 4], &mut codes), (0.0, 0.0));
         assert_eq!(codes, [0; 4]);
+    }
+
+    #[test]
+    fn integer_scores_of_coded_queries_bound_the_exact_ones() {
+        let mut state = 11u64;
+        let mut rnd = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let mut unit = |dim: usize, spike: bool| {
+            let mut v: Vec<f32> = (0..dim).map(|_| rnd()).collect();
+            if spike {
+                v[0] = 40.0; // one large coordinate: every other one rounds coarsely
+            }
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| *x /= norm);
+            v
+        };
+        // 516 dimensions is the last with full 16-bit query codes; 65,536 the most an index has.
+        for dim in [3, 384, 516, 517, 2000, 65_536] {
+            for case in 0..8 {
+                let (q, x) = (unit(dim, case % 4 == 1), unit(dim, case % 4 == 2));
+                let coded = QueryCodes::new(&q);
+                let largest = coded.codes.iter().map(|c| c.unsigned_abs() as usize).max().unwrap();
+                assert!(largest * 127 * dim <= i32::MAX as usize, "dim {dim}: codes up to {largest} overflow");
+                let mut codes = vec![0i8; dim];
+                let (scale, slack) = quantize(&x, &mut codes);
+                let dot: i64 = coded.codes.iter().zip(&codes).map(|(&a, &b)| a as i64 * b as i64).sum();
+                let (approx, bound) = coded.bounds(dot as i32, scale, slack);
+                let exact: f64 = q.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
+                assert!((exact - approx as f64).abs() <= bound as f64, "dim {dim} case {case}: {exact} vs {approx} +- {bound}");
+                // Tight enough to be useful: the query's codes add little to what the f32 query's
+                // bound was (the row's slack and float rounding).
+                if dim <= 516 {
+                    let before = slack + rounding_bound(&q);
+                    // Rounding to nearest loses at most half a step per coordinate.
+                    let coding = 1.02 * coded.scale * 0.5 * (dim as f32).sqrt();
+                    assert!(bound <= before * 1.001 + coding + 1e-6, "dim {dim}: bound {bound} against {before} + {coding}");
+                }
+            }
+        }
+        let zero = QueryCodes::new(&[0.0; 8]);
+        assert_eq!((zero.codes, zero.scale), (vec![0; 8], 0.0));
     }
 }
