@@ -1,6 +1,7 @@
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use myriad_core::{EmbedderOptions, ModelSource, Precision, Provider};
 use napi::bindgen_prelude::*;
@@ -55,6 +56,29 @@ pub struct Tokenized {
     pub attention_mask: BigInt64Array,
 }
 
+type ModelJob = Box<dyn FnOnce() + Send>;
+
+/// How long the model's thread polls for the next call before it sleeps: a caller that awaits one
+/// query and sends the next is back within this, and finds the thread awake (on a VM, waking a
+/// thread whose vCPU went idle is slow). Measured in one process, 20 alternating rounds in either
+/// order, `topK(text)` over 5,000 agents, p50: int8 on one thread 2.17 vs 2.27 ms and 2.66 vs
+/// 2.72 ms without polling; fp32 on two threads 11-55 us faster. It costs at most this much CPU
+/// after each call.
+const POLL_BEFORE_SLEEP: Duration = Duration::from_micros(250);
+
+/// The next job, or None once the embedder is gone.
+fn next_job(jobs: &Receiver<ModelJob>) -> Option<ModelJob> {
+    let deadline = Instant::now() + POLL_BEFORE_SLEEP;
+    loop {
+        match jobs.try_recv() {
+            Ok(job) => return Some(job),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if Instant::now() < deadline => std::hint::spin_loop(),
+            Err(TryRecvError::Empty) => return jobs.recv().ok(),
+        }
+    }
+}
+
 /// A loaded sentence-embedding model. Its calls queue on a thread of its own: they serialise on
 /// the one ONNX Runtime session anyway, and on libuv's pool (four threads) each waiting call would
 /// hold a thread, so file reads, DNS lookups and crypto queued behind them waited as well.
@@ -62,15 +86,19 @@ pub struct Tokenized {
 pub struct Embedder {
     pub(crate) inner: Arc<myriad_core::Embedder>,
     /// The model's thread; it ends when the last sender (this object) is dropped.
-    queue: Sender<Box<dyn FnOnce() + Send>>,
+    queue: Sender<ModelJob>,
 }
 
 impl Embedder {
     fn start(model: myriad_core::Embedder) -> myriad_core::Result<Embedder> {
-        let (queue, jobs) = channel::<Box<dyn FnOnce() + Send>>();
+        let (queue, jobs) = channel::<ModelJob>();
         std::thread::Builder::new()
             .name("myriad-embed".into())
-            .spawn(move || jobs.into_iter().for_each(|job| job()))
+            .spawn(move || {
+                while let Some(job) = next_job(&jobs) {
+                    job();
+                }
+            })
             .map_err(|e| myriad_core::Error::Internal(format!("embedding thread: {e}")))?;
         Ok(Embedder { inner: Arc::new(model), queue })
     }
