@@ -172,7 +172,6 @@ mod x86 {
         }
     }
 
-
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn score_avx2<L: Load, const PREFETCH: bool>(query: &[f32], rows: &[L::Elem], out: &mut [f32]) {
         let dim = query.len();

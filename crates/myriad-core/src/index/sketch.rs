@@ -128,10 +128,13 @@ impl QueryCodes {
 }
 
 /// What float rounding can add to the gap between `approx` and the kernel's score of the stored
-/// row, for a unit query: each of the two dot products is off by at most
+/// row, for a unit query. Written when both dot products were in floats, each off by at most
 /// `dim u / (1 - dim u) * sum |q_i x_i|` (any summation order), with every `|x_i| <= 1.01` (unit
 /// rows; f16 rounding moves them by 2^-11 at most) and `|scale c_i| <= max|x|`, plus a few
-/// roundings of the final products, sums and of `||q||` around 1.
+/// roundings of the final products, sums and of `||q||` around 1. The sketch's side is now an
+/// exact integer dot product (its few roundings are in [`QueryCodes`]' 16 u), so one of the two
+/// terms is spare: a margin of ~4e-4 at 384 dimensions, kept on purpose (it costs a few rescored
+/// candidates, and the argument stays the one above).
 fn rounding_bound(query: &[f32]) -> f32 {
     let dim_u = query.len() as f64 * UNIT_ROUNDOFF;
     let l1: f64 = query.iter().map(|&v| (v as f64).abs()).sum();
