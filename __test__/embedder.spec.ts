@@ -144,6 +144,24 @@ test('semantic matching end to end: the right specialist comes first', async (t)
   }
 })
 
+test('concurrent text searches (their scans handed to a second thread while the model is busy) answer as one at a time', async (t) => {
+  const embedder = await int8
+  const index = new SemanticIndex({ embedder })
+  // Twelve calls at once: each search after the first few finds others waiting for the model, so
+  // it runs on the follow-up thread while the model embeds the next query.
+  const queries = texts.slice(0, 12)
+  await t.throwsAsync(Promise.all(queries.map((q) => index.topK(q, 3))), { code: 'ERR_EMPTY_INDEX' })
+  const rejected = await Promise.allSettled(queries.map((q) => index.topK(q, 3)))
+  t.deepEqual(rejected.map((r) => r.status === 'rejected' && (r.reason as MyriadError).code), queries.map(() => 'ERR_EMPTY_INDEX'))
+  await index.upsert(texts.map((_, i) => `agent-${i}`), texts)
+  const together = await Promise.all(queries.map((q) => index.topK(q, 3)))
+  for (const [i, q] of queries.entries()) t.deepEqual(together[i], await index.topK(q, 3), q)
+  // An embedding queued among the searches still comes back whole, and the searches the same.
+  const [vectors, ...again] = await Promise.all([embedder.embed([queries[0]]), ...queries.map((q) => index.topK(q, 3))])
+  t.deepEqual(vectors, await embedder.embed([queries[0]]))
+  t.deepEqual(again, together)
+})
+
 test('model and provider problems are typed errors', async (t) => {
   const model = await fp32
   t.is(await codeOf(Embedder.load({ model: 'nobody/no-such-model', offline: true })), 'ERR_MODEL_NOT_FOUND')

@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,20 +88,31 @@ pub struct Embedder {
     pub(crate) inner: Arc<myriad_core::Embedder>,
     /// The model's thread; it ends when the last sender (this object) is dropped.
     queue: Sender<ModelJob>,
+    /// Calls sent to the model's thread and not started there yet.
+    waiting: Arc<AtomicUsize>,
+    /// A second thread for what follows an embedding (the search of `topK(text)`) while other calls
+    /// wait for the model: the model's thread goes on to the next embedding meanwhile, so
+    /// concurrent searches overlap embeddings instead of queueing behind them.
+    follow_ups: Sender<ModelJob>,
 }
 
 impl Embedder {
     fn start(model: myriad_core::Embedder) -> myriad_core::Result<Embedder> {
+        let spawn = |name: &str, serve: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(serve)
+                .map_err(|e| myriad_core::Error::Internal(format!("{name} thread: {e}")))
+        };
         let (queue, jobs) = channel::<ModelJob>();
-        std::thread::Builder::new()
-            .name("myriad-embed".into())
-            .spawn(move || {
-                while let Some(job) = next_job(&jobs) {
-                    job();
-                }
-            })
-            .map_err(|e| myriad_core::Error::Internal(format!("embedding thread: {e}")))?;
-        Ok(Embedder { inner: Arc::new(model), queue })
+        spawn("myriad-embed", Box::new(move || {
+            while let Some(job) = next_job(&jobs) {
+                job();
+            }
+        }))?;
+        let (follow_ups, later) = channel::<ModelJob>();
+        spawn("myriad-embed-next", Box::new(move || later.into_iter().for_each(|job| job())))?;
+        Ok(Embedder { inner: Arc::new(model), queue, waiting: Arc::default(), follow_ups })
     }
 
     /// Runs `work` with the model on its thread; the returned promise settles with the result
@@ -110,15 +122,54 @@ impl Embedder {
         env: &'env Env,
         work: impl FnOnce(&myriad_core::Embedder) -> myriad_core::Result<T> + Send + 'static,
     ) -> napi::Result<Object<'env>> {
+        self.submit(env, work, Ok, false)
+    }
+
+    /// As [`Embedder::run`], then `then` on the result: on the model's thread when no other call
+    /// waits for the model, else on the follow-up thread.
+    pub(crate) fn run_then<'env, T: Send + 'static, U: ToNapiValue + Send + 'static>(
+        &self,
+        env: &'env Env,
+        work: impl FnOnce(&myriad_core::Embedder) -> myriad_core::Result<T> + Send + 'static,
+        then: impl FnOnce(T) -> myriad_core::Result<U> + Send + 'static,
+    ) -> napi::Result<Object<'env>> {
+        self.submit(env, work, then, true)
+    }
+
+    fn submit<'env, T: Send + 'static, U: ToNapiValue + Send + 'static>(
+        &self,
+        env: &'env Env,
+        work: impl FnOnce(&myriad_core::Embedder) -> myriad_core::Result<T> + Send + 'static,
+        then: impl FnOnce(T) -> myriad_core::Result<U> + Send + 'static,
+        may_hand_off: bool,
+    ) -> napi::Result<Object<'env>> {
         let (deferred, promise) = env.create_deferred()?;
-        let model = self.inner.clone();
-        let job = move || match guarded(|| work(&model)) {
-            Ok(value) => deferred.resolve(move |_| Ok(value)),
-            Err(error) => deferred.reject(error),
+        let (model, waiting, follow_ups) = (self.inner.clone(), self.waiting.clone(), self.follow_ups.clone());
+        let job = move || {
+            waiting.fetch_sub(1, Ordering::AcqRel);
+            let value = match guarded(|| work(&model)) {
+                Ok(value) => value,
+                Err(error) => return deferred.reject(error),
+            };
+            let finish = move || match guarded(|| then(value)) {
+                Ok(result) => deferred.resolve(move |_| Ok(result)),
+                Err(error) => deferred.reject(error),
+            };
+            if may_hand_off && waiting.load(Ordering::Acquire) > 0 {
+                // The follow-up thread lives as long as any sender: the send cannot fail while
+                // this job holds one, but if it did, the work still gets done here.
+                if let Err(unsent) = follow_ups.send(Box::new(finish)) {
+                    (unsent.0)();
+                }
+            } else {
+                finish();
+            }
         };
-        self.queue
-            .send(Box::new(job))
-            .map_err(|_| to_js(myriad_core::Error::Internal("the embedding thread has stopped".into())))?;
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        self.queue.send(Box::new(job)).map_err(|_| {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            to_js(myriad_core::Error::Internal("the embedding thread has stopped".into()))
+        })?;
         Ok(promise)
     }
 }

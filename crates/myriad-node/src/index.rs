@@ -152,7 +152,8 @@ impl SemanticIndex {
         })
     }
 
-    /// Embeds `texts` with `embedder` and searches, in one trip to the embedder's thread.
+    /// Embeds `texts` with `embedder` and searches, in one trip to the embedder's threads (the
+    /// search moves to its follow-up thread while other calls wait for the model).
     #[napi(ts_return_type = "Promise<Hit[][]>")]
     pub fn search_texts<'env>(&self, env: &'env Env, embedder: &Embedder, texts: Vec<String>, k: i64) -> napi::Result<Object<'env>> {
         let k = check_k(k)?;
@@ -160,10 +161,7 @@ impl SemanticIndex {
             return Err(invalid("texts must not be empty"));
         }
         let inner = self.inner.clone();
-        embedder.run(env, move |model| {
-            let q = model.embed(&texts)?;
-            Ok(to_hits(read(&inner)?.top_k_batch(&q, k)?))
-        })
+        embedder.run_then(env, move |model| model.embed(&texts), move |q| Ok(to_hits(read(&inner)?.top_k_batch(&q, k)?)))
     }
 
     /// The stored (L2-normalised) vector of `id`; throws ERR_UNKNOWN_ID.
