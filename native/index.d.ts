@@ -133,7 +133,10 @@ export declare class SemanticIndex {
    * thread never waits for one): the caller then calls `search`.
    */
   searchInline(queries: Float32Array, k: number): Array<Array<Hit>> | null
-  /** Embeds `texts` with `embedder` and searches, in one trip to the embedder's thread. */
+  /**
+   * Embeds `texts` with `embedder` and searches, in one trip to the embedder's threads (the
+   * search moves to its follow-up thread while other calls wait for the model).
+   */
   searchTexts(embedder: Embedder, texts: Array<string>, k: number): Promise<Hit[][]>
   /** The stored (L2-normalised) vector of `id`; throws ERR_UNKNOWN_ID. */
   get(id: string): Float32Array
