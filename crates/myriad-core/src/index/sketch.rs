@@ -171,20 +171,33 @@ fn next_up(v: f32) -> f32 {
 mod tests {
     use super::*;
 
+    /// Seeded random unit vectors of a given length; `spike` makes the first coordinate dominate
+    /// (so every other one rounds coarsely).
+    fn unit_vectors(seed: u64) -> impl FnMut(usize, bool) -> Vec<f32> {
+        let mut state = seed;
+        move |dim, spike| {
+            let mut rnd = || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            };
+            let mut v: Vec<f32> = (0..dim).map(|_| rnd()).collect();
+            if spike {
+                v[0] = 40.0;
+            }
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| *x /= norm);
+            v
+        }
+    }
+
     #[test]
     fn slack_bounds_what_the_codes_lose() {
-        let mut state = 7u64;
-        let mut rnd = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
+        let mut unit = unit_vectors(7);
         let dim = 384;
         for _ in 0..50 {
-            let mut row: Vec<f32> = (0..dim).map(|_| rnd()).collect();
-            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
-            row.iter_mut().for_each(|v| *v /= norm);
+            let row = unit(dim, false);
             let mut codes = vec![0i8; dim];
             let (scale, slack) = quantize(&row, &mut codes);
             assert!(codes.iter().any(|&c| c.abs() == 127), "the largest |x| maps to 127");
@@ -200,22 +213,7 @@ mod tests {
 
     #[test]
     fn integer_scores_of_coded_queries_bound_the_exact_ones() {
-        let mut state = 11u64;
-        let mut rnd = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
-        let mut unit = |dim: usize, spike: bool| {
-            let mut v: Vec<f32> = (0..dim).map(|_| rnd()).collect();
-            if spike {
-                v[0] = 40.0; // one large coordinate: every other one rounds coarsely
-            }
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            v.iter_mut().for_each(|x| *x /= norm);
-            v
-        };
+        let mut unit = unit_vectors(11);
         // 516 dimensions is the last with full 16-bit query codes; 65,536 the most an index has.
         for dim in [3, 384, 516, 517, 2000, 65_536] {
             for case in 0..8 {
