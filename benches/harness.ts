@@ -176,6 +176,26 @@ export async function measureRounds(tasks: TimedTask[], rounds: number): Promise
 
 export const round = (v: number, digits = 3) => Number(v.toFixed(digits))
 
+export type Call = (i: number) => Promise<unknown>
+
+/** `calls` calls through `workers` loops of await-one-then-next; returns the most ever in flight. */
+export async function workerLoops(calls: number, workers: number, call: Call): Promise<number> {
+  let next = 0
+  let inflight = 0
+  let peak = 0
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (next < calls) {
+        const i = next++
+        if (++inflight > peak) peak = inflight
+        await call(i)
+        inflight--
+      }
+    }),
+  )
+  return peak
+}
+
 /** Frees what the previous configuration left (needs `node --expose-gc`, which npm run bench passes). */
 /**
  * CPU time of the JS main thread in microseconds (user + system): /proc/self/task/<pid>/stat on

@@ -16,7 +16,7 @@ import OpenAI from 'openai'
 import { Pool } from 'undici'
 
 import { LLM, type ChatMessage } from '../../src/llm/index.js'
-import { ROOT, collectGarbage, round, verdict, type Context, type Row, type Suite } from '../harness.js'
+import { ROOT, collectGarbage, round, verdict, workerLoops, type Call, type Context, type Row, type Suite } from '../harness.js'
 
 const LATENCY_MS = 100
 const MODEL = 'bench-model'
@@ -173,26 +173,6 @@ async function millionRun(url: string, ctx: Context): Promise<Row> {
   const peak = llm.metrics().peakConcurrency
   await llm.close()
   return row(MILLION, 'async', MILLION_CONCURRENCY, m, peak)
-}
-
-type Call = (i: number) => Promise<unknown>
-
-/** `calls` calls through `workers` loops of await-one-then-next: the same shape for the three clients. */
-async function workerLoops(calls: number, workers: number, call: Call): Promise<number> {
-  let next = 0
-  let inflight = 0
-  let peak = 0
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      while (next < calls) {
-        const i = next++
-        if (++inflight > peak) peak = inflight
-        await call(i)
-        inflight--
-      }
-    }),
-  )
-  return peak
 }
 
 /** The three clients, each set up for CPU_CONCURRENCY calls in flight against the same server. */

@@ -14,7 +14,7 @@
 // upserted as vectors; such rows say `synthetic_fill: true` and `index_build_s` is the vector upsert.
 // The scan's cost does not depend on what the vectors say; relevance is checked on real rows only.
 import { Embedder, SemanticIndex, type Match } from '../../index.js'
-import { collectGarbage, measureRounds, round, seededUuid, verdict, type Context, type Row, type Stats, type Suite, type TimedTask } from '../harness.js'
+import { collectGarbage, measureRounds, round, seededUuid, verdict, workerLoops, type Context, type Row, type Stats, type Suite, type TimedTask } from '../harness.js'
 import { cosine, jsTopK, openOrtFloor, transformersPeer, type PeerEmbedder } from '../peers.js'
 import { QUERIES, TEMPLATE_COUNT, makeProfiles, type Profile } from '../profiles.js'
 
@@ -269,13 +269,8 @@ async function runConfig(
 /** Calls per second of `call` over `texts` (each twice), `inFlight` awaited at a time. */
 async function throughput(texts: string[], inFlight: number, call: (text: string) => Promise<unknown>): Promise<number> {
   const total = texts.length * 2
-  let next = 0
   const t0 = performance.now()
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (next < total) await call(texts[next++ % texts.length])
-    }),
-  )
+  await workerLoops(total, inFlight, (i) => call(texts[i % texts.length]))
   return total / ((performance.now() - t0) / 1000)
 }
 
