@@ -295,6 +295,11 @@ export interface NativeBusConfig {
   closeTimeoutMs?: number
   /** A stream quiet this long gets an end mark (0: at close only). */
   endMarkIdleMs?: number
+  /**
+   * QoS 1/2 messages out that no receiver has reported reading yet (0: no limit; default 512
+   * for a broker URL, 0 for the embedded broker).
+   */
+  creditWindow?: number
 }
 
 export interface NativeBusStats {
@@ -309,6 +314,7 @@ export interface NativeBusStats {
   reconnects: number
   inflight: number
   queued: number
+  creditReleased: number
 }
 
 export interface NativeImportReport {

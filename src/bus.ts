@@ -52,6 +52,13 @@ export interface BusOptions {
    * 0: marks only at close). MQTT only.
    */
   endMarkIdleMs?: number
+  /**
+   * Flow control across the broker: QoS 1/2 messages this bus may have sent that no receiver has
+   * reported reading yet (0: no limit). Keeps a slow receiver's backlog under a broker's queue
+   * limit (Mosquitto drops past 1,000 by default). Default 512 with a `url`, 0 with the embedded
+   * broker (it drops nothing). MQTT only.
+   */
+  creditWindow?: number
 }
 
 export interface OutboundMessage {
@@ -255,5 +262,6 @@ function nativeConfig(o: BusOptions): Binding.NativeBusConfig {
     connectTimeoutMs: o.connectTimeoutMs,
     closeTimeoutMs: o.closeTimeoutMs,
     endMarkIdleMs: o.endMarkIdleMs,
+    creditWindow: o.creditWindow,
   }
 }

@@ -291,8 +291,9 @@ async fn take_until_quiet(bus: &Bus, quiet: Duration) -> (Vec<Inbound>, Vec<myri
 }
 
 /// Mosquitto's defaults keep 20 messages in flight to a 3.1.1 client and queue 1,000 more; past
-/// that it drops. A receiver that reads nothing while 5,000 are sent so loses the end of the
-/// stream, which no later message reveals; the end mark the sender's close() sends does.
+/// that it drops. A receiver that reads nothing while 5,000 are sent by a sender without credits
+/// so loses the end of the stream, which no later message reveals; the end mark the sender's
+/// close() sends does.
 #[tokio::test]
 async fn messages_lost_at_the_end_of_a_stream_are_reported_once_the_sender_closes() {
     let exp = unique("tail");
@@ -305,6 +306,7 @@ async fn messages_lost_at_the_end_of_a_stream_are_reported_once_the_sender_close
     s.url = Some(MOSQUITTO.into());
     s.protocol = Protocol::V311; // the envelope travels in the payload, which a 3.1.1 receiver gets
     s.end_mark_idle_ms = 0; // marks at close only (the next test has the quiet ones)
+    s.credit_window = Some(0); // no flow control across the broker, so that it drops (see the credit test)
     let sender = Bus::connect(s).await.unwrap();
     let n = 5000u64;
     sender.publish((0..n).map(|i| message("a1", Kind::AgentChat, format!("m{i}"))).collect()).await.unwrap();
@@ -329,6 +331,59 @@ async fn messages_lost_at_the_end_of_a_stream_are_reported_once_the_sender_close
     let after = receiver.stats().receive;
     assert_eq!((after.gaps, seen + after.missing), (before.gaps + 1, n), "every message delivered or reported");
     receiver.close().await.unwrap();
+}
+
+/// Credits: the receiver behind Mosquitto's default queue limit again, now reading slowly (100
+/// messages every 50 ms while 5,000 are sent at once). With credits the sender is held to what
+/// the receiver reports having read and nothing is lost; without them the same run loses
+/// messages to the broker (which shows that the test still has the queue limit to beat).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_311_receiver_holds_its_sender_back_and_loses_nothing() {
+    for credit_window in [512, 0] {
+        let exp = unique("credit");
+        let mut r = options(&exp, &unique("recv"), &["a1"]);
+        r.url = Some(MOSQUITTO.into());
+        r.protocol = Protocol::V311;
+        r.inbox_capacity = 100;
+        let receiver = Bus::connect(r).await.unwrap();
+        let mut s = options(&exp, &unique("send"), &[]);
+        s.url = Some(MOSQUITTO.into());
+        s.protocol = Protocol::V311;
+        s.credit_window = Some(credit_window);
+        let sender = Bus::connect(s).await.unwrap();
+        let n = 5000;
+        let started = Instant::now();
+        let sending = {
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                sender.publish((0..n).map(|i| message("a1", Kind::AgentChat, format!("m{i}"))).collect()).await.unwrap();
+                started.elapsed()
+            })
+        };
+        let mut got = Vec::new();
+        let mut last = Instant::now();
+        while got.len() < n && last.elapsed() < Duration::from_millis(1500) {
+            let taken = receiver.take(100).messages;
+            if !taken.is_empty() {
+                last = Instant::now();
+            }
+            got.extend(taken);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let sent_in = sending.await.unwrap();
+        if credit_window > 0 {
+            assert_eq!(got.len(), n, "stats {:?}", receiver.stats());
+            assert!(got.iter().enumerate().all(|(i, m)| m.seq == i as u64 + 1), "in order, once each");
+            assert_eq!(receiver.stats().receive.gaps, 0);
+            assert_eq!(sender.stats().credit_released, 0, "held by credits alone, never let go");
+            // 5,000 read at 2,000 a second: the sender cannot have been done much sooner.
+            assert!(sent_in > Duration::from_millis(1500), "the sender was not held: done in {sent_in:?}");
+        } else {
+            assert!(got.len() < n, "all {n} arrived without credits: the test needs Mosquitto's default queue limit");
+        }
+        sender.close().await.unwrap();
+        receiver.close().await.unwrap();
+    }
 }
 
 /// A sender that stays open marks a stream's end once the stream has been quiet for

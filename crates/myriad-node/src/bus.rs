@@ -39,6 +39,9 @@ pub struct NativeBusConfig {
     pub close_timeout_ms: Option<u32>,
     /// A stream quiet this long gets an end mark (0: at close only).
     pub end_mark_idle_ms: Option<u32>,
+    /// QoS 1/2 messages out that no receiver has reported reading yet (0: no limit; default 512
+    /// for a broker URL, 0 for the embedded broker).
+    pub credit_window: Option<u32>,
 }
 
 fn options(c: NativeBusConfig) -> Result<BusOptions> {
@@ -83,6 +86,7 @@ fn options(c: NativeBusConfig) -> Result<BusOptions> {
     o.connect_timeout_ms = c.connect_timeout_ms.map(u64::from).unwrap_or(o.connect_timeout_ms);
     o.close_timeout_ms = c.close_timeout_ms.map(u64::from).unwrap_or(o.close_timeout_ms);
     o.end_mark_idle_ms = c.end_mark_idle_ms.map(u64::from).unwrap_or(o.end_mark_idle_ms);
+    o.credit_window = c.credit_window.or(o.credit_window);
     Ok(o)
 }
 
@@ -123,6 +127,7 @@ pub struct NativeBusStats {
     pub reconnects: f64,
     pub inflight: f64,
     pub queued: f64,
+    pub credit_released: f64,
 }
 
 #[napi]
@@ -197,6 +202,7 @@ impl NativeBus {
             reconnects: s.reconnects as f64,
             inflight: s.inflight as f64,
             queued: s.queued as f64,
+            credit_released: s.credit_released as f64,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! messages wait in a bounded [`Inbox`] until the consumer takes them.
 
 mod broker;
+mod credit;
 mod envelope;
 mod inbox;
 mod local;
@@ -105,6 +106,10 @@ pub struct BusOptions {
     /// A stream quiet this long gets an end mark, so that receivers learn of messages lost at its
     /// end without waiting for the sender's close (see `streams`); 0: marks at close only.
     pub end_mark_idle_ms: u64,
+    /// QoS 1/2 messages a sender may have out that no receiver has reported reading yet (flow
+    /// control across the broker, see `credit`); 0: no limit beyond `inflight`. `None`: 512 for a
+    /// broker at a URL, 0 for the embedded one, which drops nothing and is slower with credits.
+    pub credit_window: Option<u32>,
 }
 
 impl BusOptions {
@@ -131,6 +136,7 @@ impl BusOptions {
             connect_timeout_ms: 10_000,
             close_timeout_ms: 30_000,
             end_mark_idle_ms: 5_000,
+            credit_window: None,
         }
     }
 
@@ -148,7 +154,15 @@ impl BusOptions {
         }
         Ok(())
     }
+
+    /// The credit window in force (see `credit_window`).
+    pub(crate) fn credit_window(&self) -> u32 {
+        self.credit_window.unwrap_or(if self.url.is_some() { DEFAULT_CREDIT_WINDOW } else { 0 })
+    }
 }
+
+/// Below Mosquitto's default queue limit (1,000 per client, beyond 20 in flight), with room to spare.
+pub const DEFAULT_CREDIT_WINDOW: u32 = 512;
 
 /// One message to send. `from` defaults to the client id; `msg_id` to `<src>-<n>`.
 #[derive(Clone, Debug)]
@@ -184,6 +198,8 @@ pub struct BusStats {
     pub inflight: u64,
     /// Messages waiting in the inbox for the consumer.
     pub queued: u64,
+    /// QoS 1/2 messages sent on after their receivers reported nothing for a while (see `credit`).
+    pub credit_released: u64,
 }
 
 #[derive(Default)]
@@ -199,6 +215,8 @@ pub(crate) struct Counters {
 /// What the transports share with the bus front.
 pub(crate) struct Shared {
     pub opts: BusOptions,
+    /// This bus instance's stream id: random per connect, so a restarted sender starts new streams.
+    pub src: String,
     pub inbox: Arc<Inbox>,
     pub counters: Counters,
 }
@@ -211,8 +229,6 @@ enum Link {
 pub struct Bus {
     shared: Arc<Shared>,
     link: Link,
-    /// This bus instance's stream id: random per connect, so a restarted sender starts new streams.
-    src: String,
     next_msg: AtomicU64,
     seqs: Mutex<SendCounters>,
     closed: AtomicBool,
@@ -224,7 +240,8 @@ impl Bus {
     pub async fn connect(opts: BusOptions) -> Result<Arc<Bus>> {
         opts.validate()?;
         let inbox = Arc::new(Inbox::new(opts.inbox_capacity));
-        let shared = Arc::new(Shared { opts, inbox, counters: Counters::default() });
+        let src = format!("{:016x}", random_u64());
+        let shared = Arc::new(Shared { opts, src, inbox, counters: Counters::default() });
         let link = if shared.opts.local {
             Link::Local(local::LocalLink::join(shared.clone()))
         } else {
@@ -234,7 +251,6 @@ impl Bus {
         let bus = Arc::new(Bus {
             shared,
             link,
-            src: format!("{:016x}", random_u64()),
             next_msg: AtomicU64::new(0),
             seqs,
             closed: AtomicBool::new(false),
@@ -296,10 +312,10 @@ impl Bus {
             .enumerate()
             .map(|(i, m)| Stamped {
                 envelope: Envelope {
-                    msg_id: m.msg_id.unwrap_or_else(|| format!("{}-{}", self.src, first + i as u64)),
+                    msg_id: m.msg_id.unwrap_or_else(|| format!("{}-{}", self.shared.src, first + i as u64)),
                     seq: seqs.next(&m.to, m.kind),
                     from: m.from.unwrap_or_else(|| self.shared.opts.client_id.clone()),
-                    src: self.src.clone(),
+                    src: self.shared.src.clone(),
                     ts,
                 },
                 to: m.to,
@@ -329,7 +345,7 @@ impl Bus {
         pick(&mut self.seqs.lock().unwrap())
             .into_iter()
             .map(|(to, kind, seq)| Stamped {
-                envelope: Envelope { msg_id: String::new(), seq, from: self.shared.opts.client_id.clone(), src: self.src.clone(), ts },
+                envelope: Envelope { msg_id: String::new(), seq, from: self.shared.opts.client_id.clone(), src: self.shared.src.clone(), ts },
                 to,
                 kind,
                 payload: Bytes::new(),
@@ -380,6 +396,10 @@ impl Bus {
                 Link::Local(_) => 0,
             },
             queued: self.shared.inbox.len() as u64,
+            credit_released: match &self.link {
+                Link::Mqtt(link) => link.credit_released(),
+                Link::Local(_) => 0,
+            },
         }
     }
 }

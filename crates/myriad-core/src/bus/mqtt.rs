@@ -12,6 +12,9 @@
 //! the broker starts a fresh session. The driver takes them out after every connection error and
 //! puts them back after the next CONNACK (after re-subscribing when the session is new), so no
 //! accepted-for-sending message is lost; the receivers drop the duplicates this can create.
+//!
+//! Credits (credit.rs): the driver counts what it reads from each sender and a reporter task
+//! tells them; publishers wait at the credit gate before taking a window permit.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -22,6 +25,7 @@ use foldhash::{HashMap, HashSet};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
+use super::credit::{credit_topic, CreditGate, CreditLedger, REPORT_GAP};
 use super::inbox::Inbound;
 use super::streams::{ReceiveState, Verdict};
 use super::topic::{agent_filter, experiment_filter, parse_topic, topic};
@@ -121,6 +125,7 @@ impl Tracking {
     }
 }
 
+#[derive(Clone)]
 enum Client {
     V311(<V311 as Wire>::Client),
     V5(<V5 as Wire>::Client),
@@ -130,8 +135,10 @@ pub(crate) struct MqttLink {
     shared: Arc<Shared>,
     client: tokio::sync::Mutex<Client>,
     track: Arc<Tracking>,
+    gate: Arc<CreditGate>,
     closing: Arc<AtomicBool>,
     driver: Mutex<Option<JoinHandle<()>>>,
+    reporter: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl MqttLink {
@@ -142,14 +149,31 @@ impl MqttLink {
             None => broker::embedded_broker_url(opts.protocol)?,
         };
         let cfg = wire_config(&shared, &url)?;
-        let filters: Vec<(String, Qos)> = match opts.subscribe {
+        let mut filters: Vec<(String, Qos)> = match opts.subscribe {
             SubscribeMode::Agents => opts.agents.iter().map(|a| (agent_filter(&opts.exp, a), max_qos(&opts.qos))).collect(),
             SubscribeMode::Experiment => vec![(experiment_filter(&opts.exp), max_qos(&opts.qos))],
         };
+        let credits = credit_topic(&opts.exp, &shared.src);
+        let credit_window = opts.credit_window();
+        if credit_window > 0 {
+            filters.push((credits.clone(), Qos::AtMostOnce));
+        }
         let track = Arc::new(Tracking::new(opts.inflight as usize));
+        let gate = Arc::new(CreditGate::new(credit_window as u64));
+        let ledger = Arc::new(CreditLedger::default());
         let closing = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = oneshot::channel();
-        let driver = Driver { shared: shared.clone(), track: track.clone(), closing: closing.clone(), filters, ready: Some(ready_tx) };
+        let driver = Driver {
+            shared: shared.clone(),
+            track: track.clone(),
+            gate: gate.clone(),
+            ledger: ledger.clone(),
+            credits,
+            credits_prefix: credit_topic(&opts.exp, ""),
+            closing: closing.clone(),
+            filters,
+            ready: Some(ready_tx),
+        };
         let (client, handle) = match opts.protocol {
             Protocol::V311 => {
                 let (client, lp) = V311::open(&cfg);
@@ -171,12 +195,15 @@ impl MqttLink {
             handle.abort();
             return Err(e);
         }
+        let reporter = runtime().spawn(report_credits(shared.clone(), client.clone(), track.clone(), ledger));
         Ok(MqttLink {
             shared,
             client: tokio::sync::Mutex::new(client),
             track,
+            gate,
             closing,
             driver: Mutex::new(Some(handle)),
+            reporter: Mutex::new(Some(reporter)),
         })
     }
 
@@ -196,6 +223,7 @@ impl MqttLink {
                 if qos == Qos::AtMostOnce {
                     self.track.qos0_sent.fetch_add(1, Ordering::AcqRel);
                 } else {
+                    self.gate.admit().await;
                     match self.track.window.acquire().await {
                         Ok(permit) => permit.forget(),
                         Err(_) => return Err(Error::BusClosed),
@@ -250,6 +278,9 @@ impl MqttLink {
             ))),
         };
         self.closing.store(true, Ordering::SeqCst);
+        if let Some(reporter) = self.reporter.lock().unwrap().take() {
+            reporter.abort();
+        }
         {
             let client = self.client.lock().await;
             let _ = match &*client {
@@ -271,10 +302,38 @@ impl MqttLink {
         self.track.outstanding() as u64
     }
 
+    pub fn credit_released(&self) -> u64 {
+        self.gate.released()
+    }
+
     pub fn abort(&self) {
-        if let Some(handle) = self.driver.lock().unwrap().take() {
-            handle.abort();
+        for task in [&self.driver, &self.reporter] {
+            if let Some(handle) = task.lock().unwrap().take() {
+                handle.abort();
+            }
         }
+    }
+}
+
+/// Tells senders how many of their QoS 1/2 messages this bus has read (see credit.rs): whenever
+/// a count is unreported, at most once per `REPORT_GAP`. Publishes on a clone of the client,
+/// outside the send lock: a publisher waiting at its credit gate holds that lock, and two buses
+/// that wait for each other's credits must still be able to report.
+async fn report_credits(shared: Arc<Shared>, client: Client, track: Arc<Tracking>, ledger: Arc<CreditLedger>) {
+    loop {
+        ledger.due().await;
+        for (src, report) in ledger.take_reports(&shared.src) {
+            let topic = credit_topic(&shared.opts.exp, &src);
+            track.qos0_sent.fetch_add(1, Ordering::AcqRel);
+            let sent = match &client {
+                Client::V311(c) => V311::publish_plain(c, topic, report.into()).await,
+                Client::V5(c) => V5::publish_plain(c, topic, report.into()).await,
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+        tokio::time::sleep(REPORT_GAP).await;
     }
 }
 
@@ -282,6 +341,11 @@ impl MqttLink {
 struct Driver {
     shared: Arc<Shared>,
     track: Arc<Tracking>,
+    gate: Arc<CreditGate>,
+    ledger: Arc<CreditLedger>,
+    /// Our own credit topic: reports from our receivers; and that of any bus of the experiment.
+    credits: String,
+    credits_prefix: String,
     closing: Arc<AtomicBool>,
     filters: Vec<(String, Qos)>,
     ready: Option<oneshot::Sender<std::result::Result<(), String>>>,
@@ -360,11 +424,14 @@ impl Driver {
                         }
                     }
                 }
-                WireEvent::Acked(pkid) => {
+                WireEvent::Acked { pkid, routed } => {
                     let ticket = self.track.inflight.lock().unwrap().remove(&pkid);
                     if let Some((_, ticket)) = ticket {
                         self.track.release_one();
                         ticket.settle_one();
+                        if !routed {
+                            self.gate.unrouted();
+                        }
                     }
                     self.track.changed.notify_waiters();
                 }
@@ -376,7 +443,18 @@ impl Driver {
                     }
                     self.track.changed.notify_waiters();
                 }
-                WireEvent::Message { topic, payload, envelope } => {
+                WireEvent::Message { topic, payload, envelope, acked } => {
+                    if topic.starts_with(&self.credits_prefix) {
+                        // Ours, or a report for an earlier bus on this persistent session (ignored).
+                        if topic == self.credits {
+                            self.gate.report(&payload);
+                        }
+                        continue;
+                    }
+                    // Counted as read whatever becomes of it below: it has left the broker.
+                    if let (true, Some(env)) = (acked, &envelope) {
+                        self.ledger.count(&env.src);
+                    }
                     let c = &self.shared.counters;
                     let Some((exp, agent, kind)) = parse_topic(&topic) else {
                         c.not_ours.fetch_add(1, Ordering::Relaxed);

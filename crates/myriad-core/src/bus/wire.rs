@@ -14,11 +14,13 @@ use super::Qos;
 pub(crate) enum WireEvent {
     /// `receive_max`: how many unacknowledged QoS 1/2 publishes the broker accepts (MQTT 5).
     ConnAck { session_present: bool, receive_max: Option<u16> },
-    Message { topic: String, payload: Bytes, envelope: Option<Envelope> },
+    /// `acked`: QoS 1/2 (counted towards the sender's credit, see credit.rs).
+    Message { topic: String, payload: Bytes, envelope: Option<Envelope>, acked: bool },
     /// A QoS 0 publish (pkid 0) or a QoS 1/2 publish with its packet id was written.
     PublishWritten(u16),
-    /// PUBACK (QoS 1) or PUBCOMP (QoS 2): the broker owns the message.
-    Acked(u16),
+    /// PUBACK (QoS 1) or PUBCOMP (QoS 2): the broker owns the message. `routed`: false when the
+    /// broker said no subscription matched (MQTT 5), so no receiver will ever count it.
+    Acked { pkid: u16, routed: bool },
     /// An MQTT 5 PUBACK/PUBCOMP with a failure reason: the broker did not take the message.
     Refused { pkid: u16, reason: String },
     SubAck { refused: usize },
@@ -62,6 +64,8 @@ pub(crate) trait Wire: Send + 'static {
         payload: Bytes,
         envelope: &Envelope,
     ) -> impl Future<Output = Result<(), String>> + Send;
+    /// A QoS 0 publish without an envelope (credit reports).
+    fn publish_plain(client: &Self::Client, topic: String, payload: Bytes) -> impl Future<Output = Result<(), String>> + Send;
     fn disconnect(client: &Self::Client) -> impl Future<Output = Result<(), String>> + Send;
 }
 
@@ -97,11 +101,12 @@ impl Wire for V311 {
         Ok(match lp.poll().await.map_err(|e| e.to_string())? {
             Event::Incoming(Packet::ConnAck(c)) => WireEvent::ConnAck { session_present: c.session_present, receive_max: None },
             Event::Incoming(Packet::Publish(p)) => {
+                let acked = p.qos != rumqttc::QoS::AtMostOnce;
                 let (envelope, payload) = Envelope::strip(p.payload);
-                WireEvent::Message { topic: p.topic, payload, envelope }
+                WireEvent::Message { topic: p.topic, payload, envelope, acked }
             }
-            Event::Incoming(Packet::PubAck(a)) => WireEvent::Acked(a.pkid),
-            Event::Incoming(Packet::PubComp(c)) => WireEvent::Acked(c.pkid),
+            Event::Incoming(Packet::PubAck(a)) => WireEvent::Acked { pkid: a.pkid, routed: true },
+            Event::Incoming(Packet::PubComp(c)) => WireEvent::Acked { pkid: c.pkid, routed: true },
             Event::Incoming(Packet::SubAck(s)) => WireEvent::SubAck {
                 refused: s.return_codes.iter().filter(|c| matches!(c, SubscribeReasonCode::Failure)).count(),
             },
@@ -139,6 +144,10 @@ impl Wire for V311 {
 
     async fn publish(client: &Self::Client, topic: String, qos: Qos, payload: Bytes, envelope: &Envelope) -> Result<(), String> {
         client.publish_bytes(topic, qos_v4(qos), false, envelope.prefix(&payload)).await.map_err(|e| e.to_string())
+    }
+
+    async fn publish_plain(client: &Self::Client, topic: String, payload: Bytes) -> Result<(), String> {
+        client.publish_bytes(topic, rumqttc::QoS::AtMostOnce, false, payload).await.map_err(|e| e.to_string())
     }
 
     async fn disconnect(client: &Self::Client) -> Result<(), String> {
@@ -189,21 +198,23 @@ impl Wire for V5 {
             },
             Event::Incoming(Packet::Publish(p)) => {
                 let topic = String::from_utf8_lossy(&p.topic).into_owned();
+                let acked = p.qos != rumqttc::v5::mqttbytes::QoS::AtMostOnce;
                 match p.properties.as_ref().and_then(|props| Envelope::from_user_properties(&props.user_properties)) {
-                    Some(envelope) => WireEvent::Message { topic, payload: p.payload, envelope: Some(envelope) },
+                    Some(envelope) => WireEvent::Message { topic, payload: p.payload, envelope: Some(envelope), acked },
                     // A 3.1.1 sender's envelope is a header in the payload.
                     None => {
                         let (envelope, payload) = Envelope::strip(p.payload);
-                        WireEvent::Message { topic, payload, envelope }
+                        WireEvent::Message { topic, payload, envelope, acked }
                     }
                 }
             }
             Event::Incoming(Packet::PubAck(a)) => match a.reason {
-                PubAckReason::Success | PubAckReason::NoMatchingSubscribers => WireEvent::Acked(a.pkid),
+                PubAckReason::Success => WireEvent::Acked { pkid: a.pkid, routed: true },
+                PubAckReason::NoMatchingSubscribers => WireEvent::Acked { pkid: a.pkid, routed: false },
                 reason => WireEvent::Refused { pkid: a.pkid, reason: format!("{reason:?}") },
             },
             Event::Incoming(Packet::PubComp(c)) => match c.reason {
-                PubCompReason::Success => WireEvent::Acked(c.pkid),
+                PubCompReason::Success => WireEvent::Acked { pkid: c.pkid, routed: true },
                 reason => WireEvent::Refused { pkid: c.pkid, reason: format!("{reason:?}") },
             },
             Event::Incoming(Packet::SubAck(s)) => WireEvent::SubAck {
@@ -251,6 +262,11 @@ impl Wire for V5 {
             .publish_bytes_with_properties(topic, qos_v5(qos), false, payload, props)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    async fn publish_plain(client: &Self::Client, topic: String, payload: Bytes) -> Result<(), String> {
+        let qos = rumqttc::v5::mqttbytes::QoS::AtMostOnce;
+        client.publish_bytes(topic, qos, false, payload).await.map_err(|e| e.to_string())
     }
 
     async fn disconnect(client: &Self::Client) -> Result<(), String> {
