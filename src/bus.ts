@@ -54,9 +54,9 @@ export interface BusOptions {
   endMarkIdleMs?: number
   /**
    * Flow control across the broker: QoS 1/2 messages this bus may have sent that no receiver has
-   * reported reading yet (0: no limit). Keeps a slow receiver's backlog under a broker's queue
-   * limit (Mosquitto drops past 1,000 by default). Default 512 with a `url`, 0 with the embedded
-   * broker (it drops nothing). MQTT only.
+   * reported reading yet. Keeps a slow receiver's backlog under a broker's queue limit (Mosquitto
+   * drops past 1,000 by default). 0: credits off, this bus neither holds its sends nor reports what
+   * it reads. Default 512 with a `url`, 0 with the embedded broker (it drops nothing). MQTT only.
    */
   creditWindow?: number
 }

@@ -5,9 +5,9 @@
 //! messages per client (`max_queued_messages`). So the sender's in-flight window alone does not
 //! bound what waits for a slow receiver.
 //!
-//! Credits close the loop. Every receiving bus counts the QoS 1/2 messages it has read from each
-//! sending bus instance (`src` of the envelope) and reports the running count, a few hundred
-//! times a second at most, as a QoS 0 message on `exps/<exp>/credit/<src>`: payload
+//! Credits close the loop. Every receiving bus (with credits on) counts the QoS 1/2 messages it
+//! has read from each sending bus instance (`src` of the envelope) and reports the running count,
+//! at most once a millisecond, as a QoS 0 message on `exps/<exp>/credit/<src>`: payload
 //! `"<receiver src> <count>"`. The sender keeps the sum of the counts over its receivers and holds
 //! a QoS 1/2 message while it has `credit_window` or more sent that no receiver has reported
 //! (and acknowledged by the broker as having no subscriber, under MQTT 5).

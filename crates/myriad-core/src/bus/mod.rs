@@ -107,7 +107,7 @@ pub struct BusOptions {
     /// end without waiting for the sender's close (see `streams`); 0: marks at close only.
     pub end_mark_idle_ms: u64,
     /// QoS 1/2 messages a sender may have out that no receiver has reported reading yet (flow
-    /// control across the broker, see `credit`); 0: no limit beyond `inflight`. `None`: 512 for a
+    /// control across the broker, see `credit`); 0: credits off, neither held nor reported. `None`: 512 for a
     /// broker at a URL, 0 for the embedded one, which drops nothing and is slower with credits.
     pub credit_window: Option<u32>,
 }

@@ -168,6 +168,7 @@ impl MqttLink {
             track: track.clone(),
             gate: gate.clone(),
             ledger: ledger.clone(),
+            reports: credit_window > 0,
             credits,
             credits_prefix: credit_topic(&opts.exp, ""),
             closing: closing.clone(),
@@ -195,7 +196,8 @@ impl MqttLink {
             handle.abort();
             return Err(e);
         }
-        let reporter = runtime().spawn(report_credits(shared.clone(), client.clone(), track.clone(), ledger));
+        // A bus without credits neither holds its sends nor reports what it reads: off is all off.
+        let reporter = (credit_window > 0).then(|| runtime().spawn(report_credits(shared.clone(), client.clone(), track.clone(), ledger)));
         Ok(MqttLink {
             shared,
             client: tokio::sync::Mutex::new(client),
@@ -203,7 +205,7 @@ impl MqttLink {
             gate,
             closing,
             driver: Mutex::new(Some(handle)),
-            reporter: Mutex::new(Some(reporter)),
+            reporter: Mutex::new(reporter),
         })
     }
 
@@ -343,6 +345,8 @@ struct Driver {
     track: Arc<Tracking>,
     gate: Arc<CreditGate>,
     ledger: Arc<CreditLedger>,
+    /// Whether this bus reports credits (`credit_window` > 0).
+    reports: bool,
     /// Our own credit topic: reports from our receivers; and that of any bus of the experiment.
     credits: String,
     credits_prefix: String,
@@ -452,7 +456,7 @@ impl Driver {
                         continue;
                     }
                     // Counted as read whatever becomes of it below: it has left the broker.
-                    if let (true, Some(env)) = (acked, &envelope) {
+                    if let (true, true, Some(env)) = (self.reports, acked, &envelope) {
                         self.ledger.count(&env.src);
                     }
                     let c = &self.shared.counters;
