@@ -296,8 +296,8 @@ export interface NativeBusConfig {
   /** A stream quiet this long gets an end mark (0: at close only). */
   endMarkIdleMs?: number
   /**
-   * QoS 1/2 messages out that no receiver has reported reading yet (0: no limit; default 512
-   * for a broker URL, 0 for the embedded broker).
+   * QoS 1/2 messages out that no receiver has reported reading yet (0: credits off; default
+   * 512, 0 on the embedded broker).
    */
   creditWindow?: number
 }

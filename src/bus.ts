@@ -56,7 +56,7 @@ export interface BusOptions {
    * Flow control across the broker: QoS 1/2 messages this bus may have sent that no receiver has
    * reported reading yet. Keeps a slow receiver's backlog under a broker's queue limit (Mosquitto
    * drops past 1,000 by default). 0: credits off, this bus neither holds its sends nor reports what
-   * it reads. Default 512 with a `url`, 0 with the embedded broker (it drops nothing). MQTT only.
+   * it reads. Default 512, or 0 on the embedded broker (it drops nothing). MQTT only.
    */
   creditWindow?: number
 }

@@ -197,8 +197,8 @@ export const bus: Suite = {
     // it; mqtt.js 5.x reads no receive maximum from the CONNACK and keeps its window of
     // MQTTJS_WINDOW (Mosquitto lets QoS 1 through). A 3.1.1 client is not told, so it may keep
     // more (ours: `inflight`, 64). Ours also holds its publisher to what its subscriber reports
-    // having read (credits, 512 by default with a broker URL), so Mosquitto's queue limit is
-    // never reached; mqtt.js and libmosquitto have no such thing.
+    // having read (credits: 512 by default, off on the embedded broker), so Mosquitto's queue
+    // limit is never reached; mqtt.js and libmosquitto have no such thing.
     const brokers: [string, (protocol: 4 | 5) => string][] = [
       ['mosquitto', () => MOSQUITTO],
       ['embedded', embeddedBrokerUrl],

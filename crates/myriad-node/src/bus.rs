@@ -39,8 +39,8 @@ pub struct NativeBusConfig {
     pub close_timeout_ms: Option<u32>,
     /// A stream quiet this long gets an end mark (0: at close only).
     pub end_mark_idle_ms: Option<u32>,
-    /// QoS 1/2 messages out that no receiver has reported reading yet (0: no limit; default 512
-    /// for a broker URL, 0 for the embedded broker).
+    /// QoS 1/2 messages out that no receiver has reported reading yet (0: credits off; default
+    /// 512, 0 on the embedded broker).
     pub credit_window: Option<u32>,
 }
 

@@ -20,15 +20,24 @@ struct Ports {
     v5: u16,
 }
 
+static PORTS: OnceLock<std::result::Result<Ports, String>> = OnceLock::new();
+
 /// `mqtt://127.0.0.1:<port>` of the embedded broker's listener for `protocol`, starting it if needed.
 pub fn embedded_broker_url(protocol: Protocol) -> Result<String> {
-    static PORTS: OnceLock<std::result::Result<Ports, String>> = OnceLock::new();
     let ports = PORTS.get_or_init(start).as_ref().map_err(|e| Error::BusConnect(format!("embedded broker: {e}")))?;
     let port = match protocol {
         Protocol::V311 => ports.v311,
         Protocol::V5 => ports.v5,
     };
     Ok(format!("mqtt://127.0.0.1:{port}"))
+}
+
+/// Whether `url` is one of the embedded broker's (started or not: one not started is no one's).
+pub(crate) fn is_embedded_broker_url(url: &str) -> bool {
+    match PORTS.get() {
+        Some(Ok(ports)) => [ports.v311, ports.v5].iter().any(|port| url.trim_end_matches('/') == format!("mqtt://127.0.0.1:{port}")),
+        _ => false,
+    }
 }
 
 fn start() -> std::result::Result<Ports, String> {

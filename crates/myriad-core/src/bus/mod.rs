@@ -107,8 +107,9 @@ pub struct BusOptions {
     /// end without waiting for the sender's close (see `streams`); 0: marks at close only.
     pub end_mark_idle_ms: u64,
     /// QoS 1/2 messages a sender may have out that no receiver has reported reading yet (flow
-    /// control across the broker, see `credit`); 0: credits off, neither held nor reported. `None`: 512 for a
-    /// broker at a URL, 0 for the embedded one, which drops nothing and is slower with credits.
+    /// control across the broker, see `credit`); 0: credits off, neither held nor reported.
+    /// `None`: 512 for an outside broker, 0 for the embedded one (with or without its URL), which
+    /// drops nothing and is slower with credits.
     pub credit_window: Option<u32>,
 }
 
@@ -157,7 +158,10 @@ impl BusOptions {
 
     /// The credit window in force (see `credit_window`).
     pub(crate) fn credit_window(&self) -> u32 {
-        self.credit_window.unwrap_or(if self.url.is_some() { DEFAULT_CREDIT_WINDOW } else { 0 })
+        self.credit_window.unwrap_or(match &self.url {
+            Some(url) if !broker::is_embedded_broker_url(url) => DEFAULT_CREDIT_WINDOW,
+            _ => 0,
+        })
     }
 }
 
@@ -449,4 +453,23 @@ fn random_u64() -> u64 {
     h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     h.write_u32(std::process::id());
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credits_default_on_for_outside_brokers_only() {
+        let mut o = BusOptions::new("e", "c");
+        assert_eq!(o.credit_window(), 0, "no url: the embedded broker");
+        o.url = Some("mqtt://127.0.0.1:1883".into());
+        assert_eq!(o.credit_window(), DEFAULT_CREDIT_WINDOW);
+        for protocol in [Protocol::V5, Protocol::V311] {
+            o.url = Some(embedded_broker_url(protocol).unwrap());
+            assert_eq!(o.credit_window(), 0, "the embedded broker by its URL");
+        }
+        o.credit_window = Some(7);
+        assert_eq!(o.credit_window(), 7);
+    }
 }
