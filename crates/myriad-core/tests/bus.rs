@@ -386,6 +386,42 @@ async fn a_slow_311_receiver_holds_its_sender_back_and_loses_nothing() {
     }
 }
 
+/// Two buses that send to each other at once, each held by the other's credits: the reports go
+/// out beside the send lock that a held publisher keeps, so neither waits for the other forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_buses_held_by_each_others_credits_both_finish() {
+    let exp = unique("mutual");
+    let connect = |name: &'static str| {
+        let mut o = options(&exp, &unique(name), &[name]);
+        o.url = Some(MOSQUITTO.into());
+        o.protocol = Protocol::V311;
+        o.inbox_capacity = 100;
+        o.credit_window = Some(64);
+        Bus::connect(o)
+    };
+    let (a, b) = (connect("a").await.unwrap(), connect("b").await.unwrap());
+    let n = 3000;
+    let send = |from: &std::sync::Arc<Bus>, to: &'static str| {
+        let from = from.clone();
+        tokio::spawn(async move { from.publish((0..n).map(|i| message(to, Kind::AgentChat, format!("m{i}"))).collect()).await })
+    };
+    let (to_b, to_a) = (send(&a, "b"), send(&b, "a"));
+    let (mut got_a, mut got_b) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (got_a < n || got_b < n) && Instant::now() < deadline {
+        got_a += a.take(100).messages.len();
+        got_b += b.take(100).messages.len();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    to_b.await.unwrap().unwrap();
+    to_a.await.unwrap().unwrap();
+    assert_eq!((got_a, got_b), (n, n));
+    assert_eq!((a.stats().receive.gaps, b.stats().receive.gaps), (0, 0));
+    assert_eq!((a.stats().credit_released, b.stats().credit_released), (0, 0), "held by credits alone");
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
 /// A sender that stays open marks a stream's end once the stream has been quiet for
 /// `end_mark_idle_ms`, and only once. The loss here is certain, whatever the load: the messages go
 /// out before the receiver subscribes, so the broker has no one to give them to.

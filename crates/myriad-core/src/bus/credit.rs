@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 use foldhash::HashMap;
 use tokio::sync::Notify;
 
+use super::topic::validate_id;
+
 /// How long a held sender waits for new credit before it presumes its backlog is read by no one.
 pub const STALL_RELEASE: Duration = Duration::from_secs(1);
 /// How long a sender that never had a report waits for one: no receiver may speak credit at all
@@ -32,6 +34,9 @@ pub const STALL_RELEASE: Duration = Duration::from_secs(1);
 pub const FIRST_REPORT_WAIT: Duration = Duration::from_millis(200);
 /// The least time between two reports of one receiver (reports go out at most this often).
 pub const REPORT_GAP: Duration = Duration::from_millis(1);
+/// Receivers a sender keeps counts for: reports from more (a foreign client inventing ids) are
+/// ignored rather than let grow without end.
+const MAX_RECEIVERS: usize = 10_000;
 
 pub fn credit_topic(exp: &str, src: &str) -> String {
     format!("exps/{exp}/credit/{src}")
@@ -111,6 +116,9 @@ impl CreditGate {
     pub fn report(&self, payload: &[u8]) {
         let Some((receiver, count)) = parse_report(payload) else { return };
         let mut s = self.state.lock().unwrap();
+        if s.reported.len() >= MAX_RECEIVERS && !s.reported.contains_key(receiver) {
+            return;
+        }
         s.unanswered = false;
         let last = s.reported.entry(receiver.to_string()).or_insert(0);
         if count > *last {
@@ -155,9 +163,13 @@ struct Count {
 }
 
 impl CreditLedger {
-    /// One QoS 1/2 message read from `src`.
+    /// One QoS 1/2 message read from `src`. A `src` that cannot be a topic level (a foreign
+    /// client's envelope) gets no reports: publishing to it would fail.
     pub fn count(&self, src: &str) {
         let mut counts = self.counts.lock().unwrap();
+        if !counts.contains_key(src) && validate_id("src", src).is_err() {
+            return;
+        }
         let count = match counts.get_mut(src) {
             Some(c) => c,
             None => counts.entry(src.to_string()).or_default(),
@@ -278,5 +290,9 @@ mod tests {
         assert!(ledger.take_reports("me").is_empty());
         ledger.count("s2");
         assert_eq!(ledger.take_reports("me"), vec![("s2".into(), "me 2".into())]);
+        for bad in ["", "a/b", "a+", "#", "a\nb"] {
+            ledger.count(bad);
+        }
+        assert!(ledger.take_reports("me").is_empty(), "no topic can be made of those");
     }
 }

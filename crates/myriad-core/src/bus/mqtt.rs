@@ -332,6 +332,8 @@ async fn report_credits(shared: Arc<Shared>, client: Client, track: Arc<Tracking
                 Client::V5(c) => V5::publish_plain(c, topic, report.into()).await,
             };
             if sent.is_err() {
+                // The link is closing (rumqttc's channel is gone); this one will never be written.
+                track.qos0_sent.fetch_sub(1, Ordering::AcqRel);
                 return;
             }
         }
