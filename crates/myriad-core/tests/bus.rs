@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use myriad_core::bus::{Bus, Inbound, Kind, Outbound, Protocol, Qos, SubscribeMode, TlsOptions};
+use myriad_core::bus::{Bus, BusOptions, Inbound, Kind, Outbound, Protocol, Qos, SubscribeMode, TlsOptions};
 
 mod bus_common;
 use bus_common::{message, options, receive, unique, MOSQUITTO};
@@ -275,6 +275,16 @@ async fn an_mqtt5_receiver_reads_a_311_senders_envelope() {
 }
 
 /// Takes messages and gaps until nothing new came for `quiet`.
+/// A bus on Mosquitto over MQTT 3.1.1 (20 in flight to it and 1,000 queued, by the defaults) with
+/// an inbox of 100, so that it falls behind as soon as its reader does.
+fn mosquitto_311(exp: &str, name: &str, agents: &[&str]) -> BusOptions {
+    let mut o = options(exp, &unique(name), agents);
+    o.url = Some(MOSQUITTO.into());
+    o.protocol = Protocol::V311;
+    o.inbox_capacity = 100;
+    o
+}
+
 async fn take_until_quiet(bus: &Bus, quiet: Duration) -> (Vec<Inbound>, Vec<myriad_core::bus::Gap>) {
     let (mut messages, mut gaps) = (Vec::new(), Vec::new());
     let mut last = Instant::now();
@@ -297,14 +307,9 @@ async fn take_until_quiet(bus: &Bus, quiet: Duration) -> (Vec<Inbound>, Vec<myri
 #[tokio::test]
 async fn messages_lost_at_the_end_of_a_stream_are_reported_once_the_sender_closes() {
     let exp = unique("tail");
-    let mut r = options(&exp, &unique("recv"), &["a1"]);
-    r.url = Some(MOSQUITTO.into());
-    r.protocol = Protocol::V311;
-    r.inbox_capacity = 100;
-    let receiver = Bus::connect(r).await.unwrap();
-    let mut s = options(&exp, &unique("send"), &[]);
-    s.url = Some(MOSQUITTO.into());
-    s.protocol = Protocol::V311; // the envelope travels in the payload, which a 3.1.1 receiver gets
+    let receiver = Bus::connect(mosquitto_311(&exp, "recv", &["a1"])).await.unwrap();
+    // 3.1.1 both: the envelope travels in the payload, which a 3.1.1 receiver gets.
+    let mut s = mosquitto_311(&exp, "send", &[]);
     s.end_mark_idle_ms = 0; // marks at close only (the next test has the quiet ones)
     s.credit_window = Some(0); // no flow control across the broker, so that it drops (see the credit test)
     let sender = Bus::connect(s).await.unwrap();
@@ -341,14 +346,8 @@ async fn messages_lost_at_the_end_of_a_stream_are_reported_once_the_sender_close
 async fn a_slow_311_receiver_holds_its_sender_back_and_loses_nothing() {
     for credit_window in [512, 0] {
         let exp = unique("credit");
-        let mut r = options(&exp, &unique("recv"), &["a1"]);
-        r.url = Some(MOSQUITTO.into());
-        r.protocol = Protocol::V311;
-        r.inbox_capacity = 100;
-        let receiver = Bus::connect(r).await.unwrap();
-        let mut s = options(&exp, &unique("send"), &[]);
-        s.url = Some(MOSQUITTO.into());
-        s.protocol = Protocol::V311;
+        let receiver = Bus::connect(mosquitto_311(&exp, "recv", &["a1"])).await.unwrap();
+        let mut s = mosquitto_311(&exp, "send", &[]);
         s.credit_window = Some(credit_window);
         let sender = Bus::connect(s).await.unwrap();
         let n = 5000;
@@ -392,10 +391,7 @@ async fn a_slow_311_receiver_holds_its_sender_back_and_loses_nothing() {
 async fn two_buses_held_by_each_others_credits_both_finish() {
     let exp = unique("mutual");
     let connect = |name: &'static str| {
-        let mut o = options(&exp, &unique(name), &[name]);
-        o.url = Some(MOSQUITTO.into());
-        o.protocol = Protocol::V311;
-        o.inbox_capacity = 100;
+        let mut o = mosquitto_311(&exp, name, &[name]);
         o.credit_window = Some(64);
         Bus::connect(o)
     };

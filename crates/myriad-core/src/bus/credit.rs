@@ -87,12 +87,12 @@ impl CreditGate {
             let progressed = self.progress.notified();
             let wait = {
                 let mut s = self.state.lock().unwrap();
-                let now = Instant::now();
                 if s.unanswered || s.backlog() < self.window {
                     s.held_since = None;
                     s.sent += 1;
                     return;
                 }
+                let now = Instant::now();
                 let held_since = *s.held_since.get_or_insert(now);
                 let since = s.last_progress.map_or(held_since, |p| p.max(held_since));
                 let waited = now - since;
@@ -135,6 +135,11 @@ impl CreditGate {
     pub fn unrouted(&self) {
         self.state.lock().unwrap().written_off += 1;
         self.progress.notify_waiters();
+    }
+
+    /// Whether credits are on (a window > 0): only then does this bus hold sends and report reads.
+    pub fn is_on(&self) -> bool {
+        self.window > 0
     }
 
     /// Messages let go after a stall without credit.
@@ -204,9 +209,12 @@ impl CreditLedger {
 mod tests {
     use super::*;
 
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(f)
+    }
+
     fn admitted_now(gate: &CreditGate) -> bool {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-        rt.block_on(async { tokio::time::timeout(Duration::from_millis(20), gate.admit()).await.is_ok() })
+        block_on(async { tokio::time::timeout(Duration::from_millis(20), gate.admit()).await.is_ok() })
     }
 
     #[test]
@@ -242,8 +250,7 @@ mod tests {
     #[test]
     fn a_sender_without_credit_for_the_stall_time_lets_its_backlog_go() {
         let gate = CreditGate::new(2);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-        rt.block_on(async {
+        block_on(async {
             gate.admit().await;
             gate.admit().await;
             gate.report(b"r 1");
@@ -260,8 +267,7 @@ mod tests {
     #[test]
     fn a_sender_nobody_reports_to_stops_holding_until_a_report_comes() {
         let gate = CreditGate::new(2);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-        rt.block_on(async {
+        block_on(async {
             gate.admit().await;
             gate.admit().await;
             let started = Instant::now();

@@ -168,7 +168,6 @@ impl MqttLink {
             track: track.clone(),
             gate: gate.clone(),
             ledger: ledger.clone(),
-            reports: credit_window > 0,
             credits,
             credits_prefix: credit_topic(&opts.exp, ""),
             closing: closing.clone(),
@@ -197,7 +196,7 @@ impl MqttLink {
             return Err(e);
         }
         // A bus without credits neither holds its sends nor reports what it reads: off is all off.
-        let reporter = (credit_window > 0).then(|| runtime().spawn(report_credits(shared.clone(), client.clone(), track.clone(), ledger)));
+        let reporter = gate.is_on().then(|| runtime().spawn(report_credits(shared.clone(), client.clone(), track.clone(), ledger)));
         Ok(MqttLink {
             shared,
             client: tokio::sync::Mutex::new(client),
@@ -347,8 +346,6 @@ struct Driver {
     track: Arc<Tracking>,
     gate: Arc<CreditGate>,
     ledger: Arc<CreditLedger>,
-    /// Whether this bus reports credits (`credit_window` > 0).
-    reports: bool,
     /// Our own credit topic: reports from our receivers; and that of any bus of the experiment.
     credits: String,
     credits_prefix: String,
@@ -458,7 +455,7 @@ impl Driver {
                         continue;
                     }
                     // Counted as read whatever becomes of it below: it has left the broker.
-                    if let (true, true, Some(env)) = (self.reports, acked, &envelope) {
+                    if let (true, true, Some(env)) = (self.gate.is_on(), acked, &envelope) {
                         self.ledger.count(&env.src);
                     }
                     let c = &self.shared.counters;
