@@ -59,7 +59,7 @@ export interface PeerEmbedder {
 /**
  * transformers.js, fully offline, on the very files our embedder runs: a model folder of symlinks
  * under bench/.cache named the way it expects (`onnx/model.onnx` for dtype fp32,
- * `onnx/model_int8.onnx` for dtype int8 — our `model_qint8_avx512_vnni.onnx`), same intra-op threads.
+ * `onnx/model_int8.onnx` for dtype int8 — our int8 file, whichever this CPU gets), same intra-op threads.
  */
 export async function transformersPeer(embedder: Embedder, precision: 'fp32' | 'int8'): Promise<PeerEmbedder> {
   const { env, pipeline } = await import('@huggingface/transformers')

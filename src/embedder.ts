@@ -10,7 +10,7 @@ export interface EmbedderOptions {
   revision?: string
   /** ONNX file inside the repo or directory; overrides `precision`. */
   file?: string
-  /** `fp32` = `onnx/model.onnx` (default); `int8` = `onnx/model_qint8_avx512_vnni.onnx`. */
+  /** `fp32` = `onnx/model.onnx` (default); `int8` = `onnx/model_qint8_avx512_vnni.onnx`, or `onnx/model_quint8_avx2.onnx` on x86 CPUs without VNNI. */
   precision?: 'fp32' | 'int8'
   /** Hub cache directory (default `$HF_HOME/hub`, i.e. `~/.cache/huggingface/hub`). */
   cacheDir?: string

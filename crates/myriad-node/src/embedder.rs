@@ -18,7 +18,8 @@ pub struct EmbedderLoadOptions {
     pub revision: Option<String>,
     /// ONNX file inside the repo; overrides `precision`.
     pub file: Option<String>,
-    /// `fp32` (default, `onnx/model.onnx`) or `int8` (`onnx/model_qint8_avx512_vnni.onnx`).
+    /// `fp32` (default, `onnx/model.onnx`) or `int8` (`onnx/model_qint8_avx512_vnni.onnx`, or
+    /// `onnx/model_quint8_avx2.onnx` on x86 CPUs without VNNI).
     pub precision: Option<String>,
     /// Hugging Face hub cache directory (default `$HF_HOME/hub`).
     pub cache_dir: Option<String>,
