@@ -120,10 +120,19 @@ impl CreditGate {
             return;
         }
         s.unanswered = false;
-        let last = s.reported.entry(receiver.to_string()).or_insert(0);
-        if count > *last {
-            let gained = count - *last;
-            *last = count;
+        // A known receiver is looked up without allocating its name (reports come ~1,000 a second).
+        let gained = match s.reported.get_mut(receiver) {
+            Some(last) => {
+                let gained = count.saturating_sub(*last);
+                *last = (*last).max(count);
+                gained
+            }
+            None => {
+                s.reported.insert(receiver.to_string(), count);
+                count
+            }
+        };
+        if gained > 0 {
             s.reported_sum += gained;
             s.last_progress = Some(Instant::now());
             drop(s);
@@ -172,15 +181,19 @@ impl CreditLedger {
     /// client's envelope) gets no reports: publishing to it would fail.
     pub fn count(&self, src: &str) {
         let mut counts = self.counts.lock().unwrap();
-        if !counts.contains_key(src) && validate_id("src", src).is_err() {
-            return;
-        }
-        let count = match counts.get_mut(src) {
-            Some(c) => c,
-            None => counts.entry(src.to_string()).or_default(),
+        // One lookup per message for a known sender (this runs for every message read).
+        let unreported = match counts.get_mut(src) {
+            Some(c) => {
+                c.read += 1;
+                c.read - c.reported
+            }
+            None if validate_id("src", src).is_err() => return,
+            None => {
+                counts.insert(src.to_string(), Count { read: 1, reported: 0 });
+                1
+            }
         };
-        count.read += 1;
-        if count.read == count.reported + 1 {
+        if unreported == 1 {
             drop(counts);
             self.due.notify_one();
         }
