@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
 
 import test from 'ava'
+import mqtt from 'mqtt'
 
-import { Bus, MyriadError, type BusGap, type BusMessage, type BusOptions } from '../index.js'
+import { Bus, MyriadError, embeddedBrokerUrl, type BusGap, type BusMessage, type BusOptions } from '../index.js'
 
 const MOSQUITTO = 'mqtt://127.0.0.1:1883'
 const agents = Array.from({ length: 20 }, (_, i) => `agent-${i}`)
@@ -57,6 +58,13 @@ async function sendAndCheck(t: import('ava').ExecutionContext, exp: string, send
   t.is(first.from, 'agent-2')
   t.truthy(first.msgId)
   t.true(first.ts > Date.now() - 60_000)
+  // Every message carries its own ids (they travel as shared names and per-message indexes).
+  const index = (m: BusMessage) => (m.payload.toString().startsWith('binary-') ? Number(m.payload.toString().slice(7)) : JSON.parse(m.payload.toString()).i)
+  t.true(
+    messages.every((m) => m.agentId === agents[index(m) % agents.length] && m.from === `agent-${(index(m) + 1) % agents.length}`),
+    'each message has its own recipient and sender',
+  )
+  t.is(new Set(messages.map((m) => m.msgId)).size, count)
   // In order per recipient: seq 1, 2, 3, ... with no gaps.
   for (const agent of agents) {
     const seqs = messages.filter((m) => m.agentId === agent).map((m) => m.seq)
@@ -188,6 +196,35 @@ test('string payloads arrive byte for byte, in a small batch and in one too larg
     }
   } finally {
     await sender.close()
+    await receiver.close()
+  }
+})
+
+test('a foreign MQTT 5 sender whose ids hold newlines: delivered with spaces, later messages unshifted', async (t) => {
+  const exp = `ava-${randomUUID().slice(0, 8)}`
+  // The embedded broker: Mosquitto refuses control characters in properties as malformed UTF-8.
+  const url = embeddedBrokerUrl(5)
+  const receiver = await Bus.connect({ url, exp, group: 'r', agents: ['a', 'b'] })
+  const client = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: `${exp}-foreign` })
+  try {
+    const arrived = collect(receiver, 3)
+    // The five-property envelope form, which foreign senders may use; ids are theirs to choose.
+    // `seq` counts per (src, topic).
+    const envelope = (msgId: string, seq: number, from: string) => ({ properties: { userProperties: { msgId, seq: String(seq), from, src: 'foreign-src', ts: '1' } }, qos: 1 as const })
+    await client.publishAsync(`exps/${exp}/agents/a/agent-chat`, 'one', envelope('id\none', 1, 'sender\none'))
+    await client.publishAsync(`exps/${exp}/agents/b/agent-chat`, 'two', envelope('id-two', 1, 'sender-two'))
+    await client.publishAsync(`exps/${exp}/agents/a/agent-chat`, 'three', envelope('id-three', 2, 'sender\none'))
+    const { messages } = await arrived
+    t.deepEqual(
+      messages.map((m) => [m.agentId, m.from, m.msgId, m.payload.toString()]),
+      [
+        ['a', 'sender one', 'id one', 'one'],
+        ['b', 'sender-two', 'id-two', 'two'],
+        ['a', 'sender one', 'id-three', 'three'],
+      ],
+    )
+  } finally {
+    await client.endAsync()
     await receiver.close()
   }
 })

@@ -232,15 +232,18 @@ export interface Hit {
 export declare function importArchive(dir: string, config: NativeSinkConfig): Promise<NativeImportReport>
 
 /**
- * Inbound messages in columns: `meta` holds `agent
-from
-msgId` per message (ids cannot
- * contain newlines); payload `i` is `payloads[ends[i-1]..ends[i]]`. One N-API value per column
- * instead of eight per message.
+ * Inbound messages in columns, one N-API value per column instead of eight per message.
+ * Agent and sender ids repeat across a batch, so each distinct one travels once: `names` holds
+ * them newline-joined and `agents`/`froms` index it per message. `msgIds` is newline-joined (ids
+ * cannot contain newlines; a foreign one that does gets spaces). Payload `i` is
+ * `payloads[ends[i-1]..ends[i]]`.
  */
 export interface InboundColumns {
   count: number
-  meta: string
+  names: string
+  agents: Uint32Array
+  froms: Uint32Array
+  msgIds: string
   kinds: Uint8Array
   seqs: Float64Array
   ts: Float64Array

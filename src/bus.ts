@@ -212,20 +212,23 @@ const ROOM_WITHOUT_MEASURING = 64 << 20
 const KIND_INDEX: Record<string, number | undefined> = Object.fromEntries(MESSAGE_KINDS.map((k, i) => [k, i]))
 
 function toMessages(exp: string, cols: Binding.InboundColumns): BusMessage[] {
-  const meta = cols.meta.split('\n')
-  const out = new Array<BusMessage>(cols.count)
+  const names = cols.names.split('\n')
+  const ids = cols.msgIds.split('\n')
+  // Columns read once: the object N-API made is slow to read a property from in a loop.
+  const { count, agents, froms, kinds, seqs, ts, payloads, ends } = cols
+  const out = new Array<BusMessage>(count)
   let start = 0
-  for (let i = 0; i < cols.count; i++) {
-    const end = cols.ends[i]
+  for (let i = 0; i < count; i++) {
+    const end = ends[i]
     out[i] = {
       exp,
-      agentId: meta[3 * i],
-      kind: MESSAGE_KINDS[cols.kinds[i]],
-      from: meta[3 * i + 1],
-      msgId: meta[3 * i + 2],
-      seq: cols.seqs[i],
-      ts: cols.ts[i],
-      payload: cols.payloads.subarray(start, end),
+      agentId: names[agents[i]],
+      kind: MESSAGE_KINDS[kinds[i]],
+      from: names[froms[i]],
+      msgId: ids[i],
+      seq: seqs[i],
+      ts: ts[i],
+      payload: payloads.subarray(start, end),
     }
     start = end
   }

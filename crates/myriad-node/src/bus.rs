@@ -90,13 +90,18 @@ fn options(c: NativeBusConfig) -> Result<BusOptions> {
     Ok(o)
 }
 
-/// Inbound messages in columns: `meta` holds `agent \n from \n msgId` per message (ids cannot
-/// contain newlines); payload `i` is `payloads[ends[i-1]..ends[i]]`. One N-API value per column
-/// instead of eight per message.
+/// Inbound messages in columns, one N-API value per column instead of eight per message.
+/// Agent and sender ids repeat across a batch, so each distinct one travels once: `names` holds
+/// them newline-joined and `agents`/`froms` index it per message. `msgIds` is newline-joined (ids
+/// cannot contain newlines; a foreign one that does gets spaces). Payload `i` is
+/// `payloads[ends[i-1]..ends[i]]`.
 #[napi(object)]
 pub struct InboundColumns {
     pub count: u32,
-    pub meta: String,
+    pub names: String,
+    pub agents: Uint32Array,
+    pub froms: Uint32Array,
+    pub msg_ids: String,
     pub kinds: Uint8Array,
     pub seqs: Float64Array,
     pub ts: Float64Array,
@@ -244,7 +249,10 @@ fn outbound(to: &str, kinds: &[u8], payloads: &[u8], ends: &[u32], from: Option<
 
 fn columns(taken: myriad_core::bus::Taken) -> InboundColumns {
     let n = taken.messages.len();
-    let mut meta = String::with_capacity(n * 48);
+    let mut names = Names::default();
+    let mut agents = Vec::with_capacity(n);
+    let mut froms = Vec::with_capacity(n);
+    let mut msg_ids = String::with_capacity(n * 40);
     let mut kinds = Vec::with_capacity(n);
     let mut seqs = Vec::with_capacity(n);
     let mut ts = Vec::with_capacity(n);
@@ -252,28 +260,28 @@ fn columns(taken: myriad_core::bus::Taken) -> InboundColumns {
     let mut payloads = Vec::with_capacity(taken.messages.iter().map(|m| m.payload.len()).sum());
     for (i, m) in taken.messages.iter().enumerate() {
         if i > 0 {
-            meta.push('\n');
+            msg_ids.push('\n');
         }
-        // Foreign senders may put anything in an id: newlines would shift the columns.
-        for (j, field) in [&m.agent, &m.from, &m.msg_id].into_iter().enumerate() {
-            if j > 0 {
-                meta.push('\n');
-            }
-            if field.contains('\n') {
-                meta.push_str(&field.replace('\n', " "));
-            } else {
-                meta.push_str(field);
-            }
-        }
+        msg_ids.push_str(&m.msg_id);
+        agents.push(names.index(&m.agent));
+        froms.push(names.index(&m.from));
         kinds.push(m.kind as u8);
         seqs.push(m.seq as f64);
         ts.push(m.ts as f64);
         payloads.extend_from_slice(&m.payload);
         ends.push(payloads.len() as u32);
     }
+    // One count over the whole column instead of a search per id: a foreign id with a newline
+    // would shift every id after it.
+    if msg_ids.bytes().filter(|&b| b == b'\n').count() != n.saturating_sub(1) {
+        msg_ids = taken.messages.iter().map(|m| m.msg_id.replace('\n', " ")).collect::<Vec<_>>().join("\n");
+    }
     InboundColumns {
         count: n as u32,
-        meta,
+        names: names.joined,
+        agents: Uint32Array::new(agents),
+        froms: Uint32Array::new(froms),
+        msg_ids,
         kinds: Uint8Array::new(kinds),
         seqs: Float64Array::new(seqs),
         ts: Float64Array::new(ts),
@@ -284,6 +292,31 @@ fn columns(taken: myriad_core::bus::Taken) -> InboundColumns {
             .into_iter()
             .map(|g| GapInfo { agent_id: g.agent, kind: g.kind.as_str().into(), from: g.from, expected: g.expected as f64, got: g.got as f64 })
             .collect(),
+    }
+}
+
+/// The distinct ids of one take, '\n'-joined in first-seen order.
+#[derive(Default)]
+struct Names<'a> {
+    seen: foldhash::HashMap<&'a str, u32>,
+    joined: String,
+}
+
+impl<'a> Names<'a> {
+    fn index(&mut self, name: &'a str) -> u32 {
+        let next = self.seen.len() as u32;
+        *self.seen.entry(name).or_insert_with(|| {
+            if next > 0 {
+                self.joined.push('\n');
+            }
+            // Foreign senders may put anything in an id: a newline would shift the names.
+            if name.contains('\n') {
+                self.joined.push_str(&name.replace('\n', " "));
+            } else {
+                self.joined.push_str(name);
+            }
+            next
+        })
     }
 }
 
