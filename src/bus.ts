@@ -212,13 +212,25 @@ const ROOM_WITHOUT_MEASURING = 64 << 20
 const KIND_INDEX: Record<string, number | undefined> = Object.fromEntries(MESSAGE_KINDS.map((k, i) => [k, i]))
 
 function toMessages(exp: string, cols: Binding.InboundColumns): BusMessage[] {
+  const n = cols.count
   const names = cols.names.split('\n')
   const ids = cols.msgIds.split('\n')
-  // Columns read once: the object N-API made is slow to read a property from in a loop.
-  const { count, agents, froms, kinds, seqs, ts, payloads, ends } = cols
-  const out = new Array<BusMessage>(count)
+  // The numeric columns and the payloads share one buffer, laid out as `column_layout` in
+  // crates/myriad-node/src/bus.rs says. A view must start at a multiple of its element size;
+  // N-API buffers start at offset 0, and any other start is copied to one that does.
+  const data = cols.data.byteOffset % 8 === 0 ? cols.data : Buffer.from(cols.data)
+  const ab = data.buffer
+  const at = data.byteOffset
+  const seqs = new Float64Array(ab, at, n)
+  const ts = new Float64Array(ab, at + 8 * n, n)
+  const agents = new Uint32Array(ab, at + 16 * n, n)
+  const froms = new Uint32Array(ab, at + 20 * n, n)
+  const ends = new Uint32Array(ab, at + 24 * n, n)
+  const kinds = new Uint8Array(ab, at + 28 * n, n)
+  const payloads = data.subarray(29 * n)
+  const out = new Array<BusMessage>(n)
   let start = 0
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; i < n; i++) {
     const end = ends[i]
     out[i] = {
       exp,
