@@ -217,8 +217,8 @@ function toMessages(exp: string, cols: Binding.InboundColumns): BusMessage[] {
   const ids = cols.msgIds.split('\n')
   // The numeric columns and the payloads share one buffer, laid out as `column_layout` in
   // crates/myriad-node/src/bus.rs says. A view must start at a multiple of its element size;
-  // N-API buffers start at offset 0, and any other start is copied to one that does.
-  const data = cols.data.byteOffset % 8 === 0 ? cols.data : Buffer.from(cols.data)
+  // N-API buffers start at offset 0; any other start is copied to a fresh, unpooled buffer.
+  const data = cols.data.byteOffset % 8 === 0 ? cols.data : Buffer.alloc(cols.data.length, cols.data)
   const ab = data.buffer
   const at = data.byteOffset
   const seqs = new Float64Array(ab, at, n)
