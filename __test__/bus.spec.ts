@@ -238,7 +238,13 @@ test('a replayed msgId is delivered once', async (t) => {
   await sender.publish([{ to: 'a', kind: 'user-chat', payload: 'once again', msgId: 'fixed-id' }])
   await sender.publish([{ to: 'a', kind: 'user-survey', payload: 'next' }])
   const { messages } = await arrived
-  t.deepEqual(messages.map((m) => m.payload.toString()), ['once', 'next'])
+  t.deepEqual(
+    messages.map((m) => [m.kind, m.payload.toString()]),
+    [
+      ['user-chat', 'once'],
+      ['user-survey', 'next'],
+    ],
+  )
   t.is(receiver.stats().duplicates, 1)
   await sender.close()
   await receiver.close()
