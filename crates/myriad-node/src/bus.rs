@@ -265,12 +265,12 @@ fn columns(taken: myriad_core::bus::Taken) -> InboundColumns {
     let mut names = Names::default();
     let mut msg_ids = String::with_capacity(n * 40);
     let mut payload_end = at.payloads;
+    let mut put = |offset: usize, bytes: &[u8]| data[offset..offset + bytes.len()].copy_from_slice(bytes);
     for (i, m) in taken.messages.iter().enumerate() {
         if i > 0 {
             msg_ids.push('\n');
         }
         msg_ids.push_str(&m.msg_id);
-        let mut put = |offset: usize, bytes: &[u8]| data[offset..offset + bytes.len()].copy_from_slice(bytes);
         put(8 * i, &(m.seq as f64).to_ne_bytes());
         put(at.ts + 8 * i, &(m.ts as f64).to_ne_bytes());
         put(at.agents + 4 * i, &names.index(&m.agent).to_ne_bytes());
@@ -280,10 +280,9 @@ fn columns(taken: myriad_core::bus::Taken) -> InboundColumns {
         payload_end += m.payload.len();
         put(at.ends + 4 * i, &((payload_end - at.payloads) as u32).to_ne_bytes());
     }
-    // One count over the whole column instead of a search per id: a foreign id with a newline
-    // would shift every id after it.
+    // One count over the whole column instead of a search per id (see `one_line`).
     if msg_ids.bytes().filter(|&b| b == b'\n').count() != n.saturating_sub(1) {
-        msg_ids = taken.messages.iter().map(|m| m.msg_id.replace('\n', " ")).collect::<Vec<_>>().join("\n");
+        msg_ids = taken.messages.iter().map(|m| one_line(&m.msg_id)).collect::<Vec<_>>().join("\n");
     }
     InboundColumns {
         count: n as u32,
@@ -312,14 +311,19 @@ impl<'a> Names<'a> {
             if next > 0 {
                 self.joined.push('\n');
             }
-            // Foreign senders may put anything in an id: a newline would shift the names.
-            if name.contains('\n') {
-                self.joined.push_str(&name.replace('\n', " "));
-            } else {
-                self.joined.push_str(name);
-            }
+            self.joined.push_str(&one_line(name));
             next
         })
+    }
+}
+
+/// An id as one line: foreign senders may put anything in an id, and a newline in a
+/// newline-joined column would shift every id after it.
+fn one_line(id: &str) -> std::borrow::Cow<'_, str> {
+    if id.contains('\n') {
+        id.replace('\n', " ").into()
+    } else {
+        id.into()
     }
 }
 
