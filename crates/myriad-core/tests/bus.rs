@@ -139,19 +139,24 @@ struct OwnMosquitto {
 }
 
 impl OwnMosquitto {
-    async fn start() -> OwnMosquitto {
-        Self::start_with(|_| "allow_anonymous true\n".into()).await
+    async fn start(max_inflight: u16) -> OwnMosquitto {
+        Self::start_configured(|_| "allow_anonymous true\n".into(), max_inflight).await
     }
 
     /// `listener` writes the lines that follow the listener (TLS, authentication), given the
     /// broker's directory, where it may put files first.
     async fn start_with(listener: impl FnOnce(&Path) -> String) -> OwnMosquitto {
+        Self::start_configured(listener, 1000).await
+    }
+
+    /// `max_inflight` is also the receive maximum Mosquitto announces to MQTT 5 clients.
+    async fn start_configured(listener: impl FnOnce(&Path) -> String, max_inflight: u16) -> OwnMosquitto {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = tempfile::tempdir().unwrap();
         // Mosquitto started as root drops to the `mosquitto` user: it must be able to write here.
         std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
         let conf = format!(
-            "per_listener_settings false\nlistener {port} 127.0.0.1\n{}persistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 1000\n",
+            "per_listener_settings false\nlistener {port} 127.0.0.1\n{}persistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages {max_inflight}\n",
             listener(dir.path()),
             dir.path().display()
         );
@@ -195,8 +200,12 @@ impl OwnMosquitto {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_mid_stream_loses_nothing() {
-    for protocol in [Protocol::V311, Protocol::V5] {
-        let mut broker = OwnMosquitto::start().await;
+    // MQTT 5 twice: with room for our whole window, and with Mosquitto's default receive maximum
+    // of 20, below it, where the window shrinks to fit and rumqttc's packet ids cycle through
+    // only 20 while the unacknowledged messages are sent again after the restart.
+    for (protocol, max_inflight) in [(Protocol::V311, 1000), (Protocol::V5, 1000), (Protocol::V5, 20)] {
+        let mut broker = OwnMosquitto::start(max_inflight).await;
+        let case = format!("{protocol:?}, max_inflight_messages {max_inflight}");
         let exp = unique("restart");
         let mut r = options(&exp, &unique("recv"), &[]);
         r.agents = agents10();
@@ -221,15 +230,18 @@ async fn broker_restart_mid_stream_loses_nothing() {
         });
         // Restart once a quarter of the messages went through.
         let t0 = Instant::now();
+        let mut peak_inflight = 0;
         while sender.stats().published < (TOTAL / 4) as u64 {
-            assert!(t0.elapsed() < Duration::from_secs(20), "{protocol:?}: stalled before the restart: {:?}", sender.stats());
+            assert!(t0.elapsed() < Duration::from_secs(20), "{case}: stalled before the restart: {:?}", sender.stats());
+            peak_inflight = peak_inflight.max(sender.stats().inflight);
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        eprintln!("{protocol:?}: restarting");
+        assert!(peak_inflight <= max_inflight as u64, "{case}: {peak_inflight} unacknowledged at once, over the broker's limit");
+        eprintln!("{case}: restarting (at most {peak_inflight} unacknowledged seen)");
         broker.restart().await;
-        eprintln!("{protocol:?}: restarted");
+        eprintln!("{case}: restarted");
         if tokio::time::timeout(Duration::from_secs(30), publisher).await.is_err() {
-            panic!("{protocol:?}: publishing stalled after the restart: sender {:?} receiver {:?}", sender.stats(), receiver.stats());
+            panic!("{case}: publishing stalled after the restart: sender {:?} receiver {:?}", sender.stats(), receiver.stats());
         }
         let mut gaps = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -240,17 +252,17 @@ async fn broker_restart_mid_stream_loses_nothing() {
             gaps.extend(t.gaps);
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        eprintln!("{protocol:?}: gaps {:?} stats {:?}", gaps.iter().take(3).collect::<Vec<_>>(), receiver.stats());
+        eprintln!("{case}: gaps {:?} stats {:?}", gaps.iter().take(3).collect::<Vec<_>>(), receiver.stats());
         tokio::time::sleep(Duration::from_millis(300)).await;
         let late = receiver.take(usize::MAX).messages;
         let mut bodies: Vec<String> = got.iter().chain(&late).map(|m| String::from_utf8_lossy(&m.payload).into_owned()).collect();
         bodies.sort();
         bodies.dedup();
-        assert_eq!(got.len() + late.len(), TOTAL, "{protocol:?}: exactly one delivery per message");
-        assert_eq!(bodies.len(), TOTAL, "{protocol:?}: every message arrived");
-        assert!(sender.stats().reconnects >= 1 && receiver.stats().reconnects >= 1, "{protocol:?}: both reconnected");
-        assert_eq!(receiver.stats().receive.gaps, 0, "{protocol:?}: QoS 1 with a persistent session leaves no gap");
-        eprintln!("{protocol:?}: closing");
+        assert_eq!(got.len() + late.len(), TOTAL, "{case}: exactly one delivery per message");
+        assert_eq!(bodies.len(), TOTAL, "{case}: every message arrived");
+        assert!(sender.stats().reconnects >= 1 && receiver.stats().reconnects >= 1, "{case}: both reconnected");
+        assert_eq!(receiver.stats().receive.gaps, 0, "{case}: QoS 1 with a persistent session leaves no gap");
+        eprintln!("{case}: closing");
         tokio::time::timeout(Duration::from_secs(10), sender.close()).await.expect("sender closes").unwrap();
         tokio::time::timeout(Duration::from_secs(10), receiver.close()).await.expect("receiver closes").unwrap();
     }
