@@ -55,9 +55,13 @@ impl Ticket {
 
 struct Tracking {
     /// Our own in-flight window (QoS 1/2 messages sent and not acknowledged). rumqttc resends its
-    /// pending requests after a reconnect without looking at its in-flight limit; kept below the
-    /// packet-id space, that burst can never reuse a packet id still in flight (which would make
-    /// rumqttc hold one message back and let later ones overtake it).
+    /// pending requests after a reconnect without looking at its in-flight limit, and numbers new
+    /// ones on from the last packet id, cycling through as many ids as its limit. So that this
+    /// burst never reuses an id still in flight (which would make rumqttc hold one message back
+    /// and let later ones overtake it), the window is at most that many: with acknowledgements in
+    /// order, the id a new message gets is that many messages old, and at most window - 1 older
+    /// ones are unacknowledged. rumqttc's limit is the window plus one, or an MQTT 5 broker's
+    /// receive maximum, which the window then equals (tested across a broker restart).
     window: tokio::sync::Semaphore,
     /// Permits still to retire after the broker announced a smaller receive maximum (MQTT 5).
     window_debt: AtomicUsize,
@@ -390,7 +394,7 @@ impl Driver {
                 WireEvent::ConnAck { session_present, receive_max } => {
                     backoff = Duration::from_millis(50);
                     if let Some(max) = receive_max {
-                        self.track.shrink_window((max as usize).saturating_sub(1).max(1));
+                        self.track.shrink_window((max as usize).max(1));
                     }
                     let subscribe: &[(String, Qos)] = if !connected_once || !session_present { &self.filters } else { &[] };
                     subacks_due = W::restore_pending(&mut lp, subscribe, std::mem::take(&mut saved));
