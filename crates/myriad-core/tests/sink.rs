@@ -209,6 +209,54 @@ async fn typed_errors_for_misuse() {
     assert_eq!(sink.write("messages", "[]").await.unwrap_err().code(), "ERR_SINK_CLOSED");
 }
 
+async fn execute(sql: String) {
+    let mut conn = PgConnection::connect(DSN).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+}
+
+/// Rows the server refuses (here: a CHECK constraint added under the sink that every batch breaks)
+/// are tried twice, then given up on and reported by `flush`: one line for the reason, however
+/// many batches it cost. Once the cause is gone, later rows land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_the_server_refuses_are_reported_once_per_reason_and_later_rows_land() {
+    let schema = fresh_schema("refused");
+    let sink = Sink::open(SinkOptions { batch_rows: 100, ..options(DSN, &schema) }).await.unwrap();
+    execute(format!("ALTER TABLE {schema}.messages ADD CONSTRAINT no_chat CHECK (kind <> 'agent-chat')")).await;
+    assert_eq!(sink.write("messages", &messages("exp-refused", 0, 5000)).await.unwrap().accepted, 5000);
+    let err = sink.flush().await.unwrap_err();
+    assert_eq!(err.code(), "ERR_SINK_WRITE");
+    let report = err.to_string();
+    assert!(report.contains("5000 rows of messages (50 batches): ") && report.contains("no_chat"), "{report}");
+    assert_eq!(report.matches("no_chat").count(), 1, "one line per reason: {report}");
+    let stats = sink.stats();
+    assert_eq!((stats.failed, stats.written, stats.lag), (5000, 0, 0));
+
+    execute(format!("ALTER TABLE {schema}.messages DROP CONSTRAINT no_chat")).await;
+    sink.write("messages", &messages("exp-refused", 5000, 1000)).await.unwrap();
+    sink.flush().await.expect("the report was given once; the new rows land");
+    assert_eq!(counts(DSN, &schema).await, (1000, 1000));
+    sink.close().await.unwrap();
+}
+
+/// An experiment may already have a partition the sink did not make: one of the user's own
+/// naming, or a DEFAULT partition holding some of its rows. Creating another would fail
+/// ("would overlap", or a violated default-partition constraint); the rows go where Postgres
+/// routes them instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn experiments_partitioned_outside_the_sink_get_their_rows() {
+    let schema = fresh_schema("ownparts");
+    let sink = Sink::open(options(DSN, &schema)).await.unwrap();
+    execute(format!("CREATE TABLE {schema}.messages_mine PARTITION OF {schema}.messages FOR VALUES IN ('exp-mine')")).await;
+    execute(format!("CREATE TABLE {schema}.messages_rest PARTITION OF {schema}.messages DEFAULT")).await;
+    execute(format!("INSERT INTO {schema}.messages (exp_id, src, ts, payload) VALUES ('exp-rest', 'agent-0', now(), '{{}}')")).await;
+    sink.write("messages", &messages("exp-mine", 0, 1000)).await.unwrap();
+    sink.write("messages", &messages("exp-rest", 1000, 1000)).await.unwrap();
+    sink.flush().await.unwrap();
+    assert_eq!(query_i64(DSN, format!("SELECT count(*) FROM {schema}.messages_mine")).await, 1000);
+    assert_eq!(query_i64(DSN, format!("SELECT count(*) FROM {schema}.messages_rest")).await, 1001);
+    sink.close().await.unwrap();
+}
+
 /// sqlx's TCP connections (vendor/sqlx-core, MYRIAD PATCH) have Nagle's algorithm off. With it on,
 /// each COPY batch's final small write waited for the server's delayed ACK: up to 40 ms a batch,
 /// a third of the sink's rate on one connection.

@@ -10,6 +10,7 @@ mod archive;
 mod avro;
 mod columns;
 mod copy;
+mod given_up;
 mod import;
 mod pipeline;
 mod postgres;

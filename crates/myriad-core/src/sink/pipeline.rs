@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify, Semaphore};
 
 use super::copy::{self, CopyRows};
+use super::given_up::GivenUp;
 use super::postgres::{Batch, Failure, PgTarget};
 use super::rows::{check, Cell, Rejected, Rows};
 use super::schema::Table;
@@ -52,7 +53,7 @@ pub struct Pipeline {
     unfinished: Mutex<BTreeSet<u64>>,
     next_seq: AtomicU64,
     progress: Notify,
-    failures: Mutex<Vec<String>>,
+    given_up: Mutex<GivenUp>,
     counters: Counters,
     closed: AtomicBool,
     give_up: AtomicBool,
@@ -74,7 +75,7 @@ impl Pipeline {
             unfinished: Mutex::new(BTreeSet::new()),
             next_seq: AtomicU64::new(0),
             progress: Notify::new(),
-            failures: Mutex::new(Vec::new()),
+            given_up: Mutex::new(GivenUp::default()),
             counters: Counters::default(),
             closed: AtomicBool::new(false),
             give_up: AtomicBool::new(false),
@@ -232,7 +233,7 @@ impl Pipeline {
             }
             Some(reason) => {
                 self.counters.failed.fetch_add(batch.rows as u64, Ordering::Relaxed);
-                self.failures.lock().unwrap().push(format!("{} rows of {}: {reason}", batch.rows, batch.table.name()));
+                self.given_up.lock().unwrap().add(batch.table, batch.rows, reason);
             }
         }
         self.permits.add_permits(batch.rows.min(self.max_pending));
@@ -252,11 +253,9 @@ impl Pipeline {
             }
             notified.await;
         }
-        let failures = std::mem::take(&mut *self.failures.lock().unwrap());
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::SinkWrite(failures.join("; ")))
+        match self.given_up.lock().unwrap().take_report() {
+            None => Ok(()),
+            Some(report) => Err(Error::SinkWrite(report)),
         }
     }
 
@@ -281,8 +280,8 @@ impl Pipeline {
         match flushed {
             Ok(result) => result,
             Err(_) => {
-                let failures = std::mem::take(&mut *self.failures.lock().unwrap());
-                Err(Error::SinkWrite(format!("gave up after the close timeout of {:?}: {}", self.close_timeout, failures.join("; "))))
+                let report = self.given_up.lock().unwrap().take_report().unwrap_or_default();
+                Err(Error::SinkWrite(format!("gave up after the close timeout of {:?}: {report}", self.close_timeout)))
             }
         }
     }

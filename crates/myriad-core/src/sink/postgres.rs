@@ -106,6 +106,11 @@ impl PgTarget {
                 Ok(_) => {}
                 // Another writer created it between our IF NOT EXISTS check and our CREATE.
                 Err(sqlx::Error::Database(db)) if matches!(db.code().as_deref(), Some("42P07") | Some("23505")) => {}
+                // The experiment already has a partition made outside Myriad under another name
+                // (42P17, "would overlap"), or a DEFAULT partition already holds rows of it
+                // (23514): either way COPY into the parent routes the rows to a partition that
+                // takes them, so there is nothing to create.
+                Err(sqlx::Error::Database(db)) if matches!(db.code().as_deref(), Some("42P17") | Some("23514")) => {}
                 Err(e) => return Err(classify(e)),
             }
             self.partitions.lock().unwrap().insert(key);
