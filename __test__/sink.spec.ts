@@ -87,6 +87,10 @@ test('misuse gets typed errors', async (t) => {
   t.is((closed as MyriadError).code, 'ERR_SINK_CLOSED')
   const badSchema = await t.throwsAsync(migrate(DSN, { schema: 'Robert"); DROP TABLE x;--' }))
   t.is((badSchema as MyriadError).code, 'ERR_INVALID_ARG')
+  for (const maxPendingBytes of [1000, 2 ** 32, 1.5]) {
+    const bound = await t.throwsAsync(Sink.open({ dsn: DSN, schema: freshSchema('err'), maxPendingBytes }))
+    t.is((bound as MyriadError).code, 'ERR_INVALID_ARG', `maxPendingBytes ${maxPendingBytes}`)
+  }
 })
 
 test('myriad db migrate creates the schema once', async (t) => {

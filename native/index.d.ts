@@ -337,6 +337,7 @@ export interface NativeSinkConfig {
   batchRows?: number
   flushIntervalMs?: number
   maxPending?: number
+  maxPendingBytes?: number
   concurrency?: number
   connectTimeoutMs?: number
   closeTimeoutMs?: number

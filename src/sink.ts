@@ -33,6 +33,12 @@ export interface SinkOptions {
   flushIntervalMs?: number
   /** Rows accepted but not yet written before `write` waits (default 100,000). */
   maxPending?: number
+  /**
+   * Bytes of accepted rows not yet written before `write` waits (default 256 MiB, at least 1 MiB):
+   * the bound that holds when rows are large. A batch is also sealed at a quarter of it (16 MiB at
+   * most) before it reaches `batchRows`.
+   */
+  maxPendingBytes?: number
   /** Batches written at once, one connection each (default 2). */
   concurrency?: number
   connectTimeoutMs?: number
@@ -59,7 +65,7 @@ export interface SinkStats {
 }
 
 function config(o: SinkOptions): Parameters<typeof native.NativeSink.open>[0] {
-  for (const key of ['batchRows', 'flushIntervalMs', 'maxPending', 'concurrency', 'connectTimeoutMs', 'closeTimeoutMs'] as const) {
+  for (const key of ['batchRows', 'flushIntervalMs', 'maxPending', 'maxPendingBytes', 'concurrency', 'connectTimeoutMs', 'closeTimeoutMs'] as const) {
     const v = o[key]
     if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff)) throw invalidArg(`${key} must be a non-negative integer, got ${v}`)
   }
@@ -70,6 +76,7 @@ function config(o: SinkOptions): Parameters<typeof native.NativeSink.open>[0] {
     batchRows: o.batchRows,
     flushIntervalMs: o.flushIntervalMs,
     maxPending: o.maxPending,
+    maxPendingBytes: o.maxPendingBytes,
     concurrency: o.concurrency,
     connectTimeoutMs: o.connectTimeoutMs,
     closeTimeoutMs: o.closeTimeoutMs,

@@ -176,6 +176,46 @@ async fn a_full_queue_makes_write_wait_and_nothing_is_dropped() {
     assert_eq!(counts(DSN, &schema).await, (1001, 1001));
 }
 
+/// `n` message rows whose payload holds `text_bytes` bytes of text.
+fn big_messages(exp: &str, first: u64, n: u64, text_bytes: usize) -> String {
+    let text = "x".repeat(text_bytes);
+    let rows: Vec<String> = (first..first + n)
+        .map(|i| format!(r#"{{"exp_id":"{exp}","msg_id":"{}","src":"a","ts":{i},"payload":{{"text":"{text}"}}}}"#, uuid::Uuid::from_u128(i as u128)))
+        .collect();
+    format!("[{}]", rows.join(","))
+}
+
+/// With large rows the byte bound holds where the row bound would not: 100 KB rows against 1 MiB
+/// of byte permits leave at most 10 rows pending (the row bound here is 100,000), batches are cut
+/// at a quarter of the permits, and a row larger than every permit still goes, alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_rows_are_bounded_by_bytes_and_cut_into_smaller_batches() {
+    let schema = fresh_schema("bytes");
+    let sink = Arc::new(Sink::open(SinkOptions { max_pending_bytes: 1 << 20, concurrency: 1, ..options(DSN, &schema) }).await.unwrap());
+    sink.write("messages", &big_messages("exp-bytes", 0, 1, 10)).await.unwrap();
+    sink.flush().await.unwrap();
+    let mut blocker = PgConnection::connect(DSN).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("BEGIN; LOCK TABLE {schema}.messages IN ACCESS EXCLUSIVE MODE"))).execute(&mut blocker).await.unwrap();
+    let writer = {
+        let sink = sink.clone();
+        tokio::spawn(async move { sink.write("messages", &big_messages("exp-bytes", 1, 50, 100_000)).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!writer.is_finished(), "write returned with 5 MB pending against 1 MiB of permits");
+    let stats = sink.stats();
+    assert!(stats.lag <= 10, "more than 1 MiB of 100 KB rows pending: {stats:?}");
+    sqlx::raw_sql("COMMIT").execute(&mut blocker).await.unwrap();
+    assert_eq!(writer.await.unwrap().accepted, 50);
+    let huge = sink.write("messages", &big_messages("exp-bytes", 51, 1, 1_500_000)).await.unwrap();
+    assert_eq!(huge.accepted, 1, "a row larger than every byte permit is accepted");
+    sink.flush().await.unwrap();
+    let stats = sink.stats();
+    // 256 KiB batches hold two 100 KB rows: 25 batches for the 50, plus the first and the huge one.
+    assert_eq!((stats.batches, stats.written, stats.lag), (27, 52, 0));
+    sink.close().await.unwrap();
+    assert_eq!(counts(DSN, &schema).await, (52, 52));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickle_lands_after_the_flush_interval_without_a_flush() {
     let schema = fresh_schema("trickle");

@@ -43,6 +43,11 @@ impl CopyRows {
         self.ends.len()
     }
 
+    /// The encoded size of row `i`.
+    pub fn row_len(&self, i: usize) -> usize {
+        self.ends[i] - if i == 0 { 0 } else { self.ends[i - 1] }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }

@@ -30,14 +30,14 @@ pub async fn import_archive(dir: &Path, dsn: &str, options: &SinkOptions) -> Res
     let mut report = ImportReport::default();
     for path in files {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Batch>>(2);
-        let batch_rows = options.batch_rows;
+        let (batch_rows, batch_bytes) = (options.batch_rows, pipeline.batch_bytes());
         let reading = path.clone();
-        let reader = tokio::task::spawn_blocking(move || read_batches(&reading, batch_rows, &tx));
+        let reader = tokio::task::spawn_blocking(move || read_batches(&reading, batch_rows, batch_bytes, &tx));
         while let Some(batch) = rx.recv().await {
             let batch = batch?;
             report.rows += batch.rows as u64;
-            pipeline.reserve(batch.rows).await?;
-            pipeline.submit(Batch { seq: pipeline.next_seq(), ..batch });
+            let pending_bytes = pipeline.reserve(batch.rows, batch.data.len()).await?;
+            pipeline.submit(Batch { seq: pipeline.next_seq(), pending_bytes, ..batch });
         }
         reader.await.map_err(|e| Error::Internal(e.to_string()))?;
         report.files += 1;
@@ -58,8 +58,9 @@ fn find_archives(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Reads `path` into COPY batches of `batch_rows`, handing each to `out` as it fills.
-fn read_batches(path: &Path, batch_rows: usize, out: &tokio::sync::mpsc::Sender<Result<Batch>>) {
+/// Reads `path` into COPY batches of `batch_rows` (fewer if they reach `batch_bytes`), handing
+/// each to `out` as it fills.
+fn read_batches(path: &Path, batch_rows: usize, batch_bytes: usize, out: &tokio::sync::mpsc::Sender<Result<Batch>>) {
     let corrupt = |reason: String| Error::CorruptArchive { path: path.into(), reason };
     let result = (|| -> Result<()> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
@@ -77,7 +78,7 @@ fn read_batches(path: &Path, batch_rows: usize, out: &tokio::sync::mpsc::Sender<
             data.bytes.extend_from_slice(&copy::TRAILER);
             let id = uuid::Uuid::from_u128(xxhash_rust::xxh3::xxh3_128(&[&key[..], &index.to_le_bytes()].concat()));
             *index += 1;
-            let batch = Batch { id, seq: 0, table, rows: data.ends.len(), exps: vec![exp.clone()], data: data.bytes, may_exist: true };
+            let batch = Batch { id, seq: 0, table, rows: data.ends.len(), exps: vec![exp.clone()], data: data.bytes, may_exist: true, pending_bytes: 0 };
             out.blocking_send(Ok(batch)).is_ok()
         };
         for value in reader {
@@ -88,7 +89,7 @@ fn read_batches(path: &Path, batch_rows: usize, out: &tokio::sync::mpsc::Sender<
                 cells.push(cell(column.ty, value).map_err(|r| corrupt(format!("column {}: {r}", column.name)))?);
             }
             rows.push(&cells);
-            if rows.len() >= batch_rows && !send(&mut rows, &mut index) {
+            if (rows.len() >= batch_rows || rows.bytes.len() >= batch_bytes) && !send(&mut rows, &mut index) {
                 return Ok(());
             }
         }

@@ -45,6 +45,9 @@ pub struct SinkOptions {
     pub flush_interval: Duration,
     /// Rows accepted but not yet written before `write` waits.
     pub max_pending_rows: usize,
+    /// Bytes of encoded rows accepted but not yet written before `write` waits: the bound that
+    /// holds when rows are large (100,000 pending rows of 100 KB transcripts would be 10 GB).
+    pub max_pending_bytes: usize,
     /// Batches written at once, one connection each.
     pub concurrency: usize,
     pub connect_timeout: Duration,
@@ -61,6 +64,7 @@ impl Default for SinkOptions {
             batch_rows: 2000,
             flush_interval: Duration::from_millis(200),
             max_pending_rows: 100_000,
+            max_pending_bytes: 256 << 20,
             concurrency: 2,
             connect_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(30),
@@ -92,6 +96,9 @@ enum Target {
     Archive(Arc<Archive>),
 }
 
+/// The least `max_pending_bytes`: below it, batches would be cut too small to write efficiently.
+const MIN_PENDING_BYTES: usize = 1 << 20;
+
 /// See the module docs. Cheap to share: clone the `Arc`.
 pub struct Sink {
     target: Target,
@@ -101,6 +108,9 @@ impl Sink {
     pub async fn open(options: SinkOptions) -> Result<Sink> {
         if options.batch_rows == 0 || options.max_pending_rows < options.batch_rows || options.concurrency == 0 {
             return Err(Error::InvalidArg("batchRows must be >= 1, maxPending >= batchRows and concurrency >= 1".into()));
+        }
+        if options.max_pending_bytes < MIN_PENDING_BYTES || options.max_pending_bytes > u32::MAX as usize {
+            return Err(Error::InvalidArg(format!("maxPendingBytes must be from {MIN_PENDING_BYTES} (1 MiB) to {}", u32::MAX)));
         }
         schema::validate_schema_name(&options.schema)?;
         let target = match &options.dsn {

@@ -1,8 +1,9 @@
 //! The Postgres pipeline: accepted rows collect in one open batch per table; a batch is sealed when
-//! it reaches `batch_rows` or when the flush interval passes, and `concurrency` writers (one
-//! connection each) COPY sealed batches, retrying with backoff until each lands exactly once.
-//! Backpressure: a semaphore of `max_pending_rows` permits, taken by `write` and given back when
-//! the rows' batch is written (or given up on).
+//! it reaches `batch_rows` (or [`Pipeline::batch_bytes`] of data) or when the flush interval
+//! passes, and `concurrency` writers (one connection each) COPY sealed batches, retrying with
+//! backoff until each lands exactly once.
+//! Backpressure: two semaphores, `max_pending_rows` row permits and `max_pending_bytes` byte
+//! permits, taken by `write` and given back when the rows' batch is written (or given up on).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,6 +30,8 @@ pub(super) fn connect_error(f: Failure) -> Error {
 struct OpenBatch {
     rows: CopyRows,
     exps: Vec<String>,
+    /// Byte permits its rows hold.
+    pending_bytes: usize,
 }
 
 #[derive(Default)]
@@ -45,10 +48,12 @@ pub struct Pipeline {
     target: PgTarget,
     batch_rows: usize,
     max_pending: usize,
+    max_pending_bytes: usize,
     close_timeout: Duration,
     open: Mutex<HashMap<Table, OpenBatch>>,
     queue: Mutex<Option<mpsc::UnboundedSender<Batch>>>,
     permits: Semaphore,
+    byte_permits: Semaphore,
     /// Sealed batches not yet written or given up on, by sequence number.
     unfinished: Mutex<BTreeSet<u64>>,
     next_seq: AtomicU64,
@@ -68,10 +73,12 @@ impl Pipeline {
             target,
             batch_rows: options.batch_rows,
             max_pending: options.max_pending_rows,
+            max_pending_bytes: options.max_pending_bytes,
             close_timeout: options.close_timeout,
             open: Mutex::new(HashMap::new()),
             queue: Mutex::new(Some(tx)),
             permits: Semaphore::new(options.max_pending_rows),
+            byte_permits: Semaphore::new(options.max_pending_bytes),
             unfinished: Mutex::new(BTreeSet::new()),
             next_seq: AtomicU64::new(0),
             progress: Notify::new(),
@@ -127,20 +134,18 @@ impl Pipeline {
         })?;
         self.counters.rejected.fetch_add(rejected.len() as u64, Ordering::Relaxed);
         let accepted = encoded.len();
-        // In slices of at most a batch, so one huge call cannot ask for more permits than exist.
+        // In slices of at most a batch and of at most every byte permit, so one huge call cannot
+        // ask for more permits than exist.
         let mut from = 0;
         while from < accepted {
-            let to = (from + self.batch_rows).min(accepted);
-            let appended = match self.permits.acquire_many((to - from) as u32).await {
-                Ok(permit) => {
-                    permit.forget();
-                    self.append(table, &encoded, from, to, &exps)
-                }
-                Err(_) => false,
-            };
-            if !appended {
+            let (to, bytes) = self.slice(&encoded, from);
+            let admitted = self.admit(to - from, bytes).await;
+            if !admitted || !self.append(table, &encoded, from, to, &exps) {
                 // The sink closed while this call waited for room: the rest is refused, not lost.
-                self.permits.add_permits(to - from);
+                if admitted {
+                    self.permits.add_permits(to - from);
+                    self.byte_permits.add_permits(bytes);
+                }
                 if from == 0 {
                     return Err(Error::SinkClosed);
                 }
@@ -154,29 +159,80 @@ impl Pipeline {
         Ok(WriteOutcome { accepted, rejected })
     }
 
-    /// Moves rows `from..to` of `encoded` into the table's open batch, sealing it whenever it fills.
-    /// False if the sink closed: `closed` is set under the same lock, so rows are either appended
-    /// before close seals the open batches, or not at all.
+    /// The rows from `from` that one admission takes: at most a batch of them, holding at most
+    /// every byte permit (at least one row). Returns the end and the byte permits they need.
+    fn slice(&self, encoded: &CopyRows, from: usize) -> (usize, usize) {
+        let mut to = from;
+        let mut bytes = 0;
+        while to < encoded.len() && to - from < self.batch_rows {
+            let charge = self.charge(encoded, to);
+            if to > from && bytes + charge > self.max_pending_bytes {
+                break;
+            }
+            bytes += charge;
+            to += 1;
+        }
+        (to, bytes)
+    }
+
+    /// Byte permits row `i` holds: its size, or every permit for a row larger than all of them.
+    fn charge(&self, encoded: &CopyRows, i: usize) -> usize {
+        encoded.row_len(i).min(self.max_pending_bytes)
+    }
+
+    /// Waits for `rows` row permits and `bytes` byte permits; false (holding none) if the sink closed.
+    async fn admit(&self, rows: usize, bytes: usize) -> bool {
+        let Ok(row_permit) = self.permits.acquire_many(rows as u32).await else { return false };
+        let Ok(byte_permit) = self.byte_permits.acquire_many(bytes as u32).await else { return false };
+        row_permit.forget();
+        byte_permit.forget();
+        true
+    }
+
+    /// The most data a batch takes before it is sealed: a quarter of the byte permits, so that
+    /// batches being written and one filling fit at once, and at most 16 MiB, one COPY's worth.
+    pub(super) fn batch_bytes(&self) -> usize {
+        (self.max_pending_bytes / 4).min(16 << 20)
+    }
+
+    /// Moves rows `from..to` of `encoded` into the table's open batch, with the byte permits they
+    /// hold, sealing it whenever it fills. False if the sink closed: `closed` is set under the same
+    /// lock, so rows are either appended before close seals the open batches, or not at all.
     fn append(&self, table: Table, encoded: &CopyRows, mut from: usize, to: usize, exps: &[String]) -> bool {
         let mut open = self.open.lock().unwrap();
         if self.closed.load(Ordering::Acquire) {
             return false;
         }
         while from < to {
-            let batch = open.entry(table).or_insert_with(|| OpenBatch { rows: CopyRows { bytes: copy::header(), ends: Vec::new() }, exps: Vec::new() });
-            let take = (self.batch_rows - batch.rows.len()).min(to - from);
-            let start = if from == 0 { 0 } else { encoded.ends[from - 1] };
-            let end = encoded.ends[from + take - 1];
-            let base = batch.rows.bytes.len();
-            batch.rows.bytes.extend_from_slice(&encoded.bytes[start..end]);
-            batch.rows.ends.extend(encoded.ends[from..from + take].iter().map(|e| e - start + base));
-            for exp in exps {
-                if !batch.exps.contains(exp) {
-                    batch.exps.push(exp.clone());
+            let batch = open
+                .entry(table)
+                .or_insert_with(|| OpenBatch { rows: CopyRows { bytes: copy::header(), ends: Vec::new() }, exps: Vec::new(), pending_bytes: 0 });
+            // As many rows as fit by count and by size; a row larger than a batch goes alone.
+            let mut take = 0;
+            let mut size = batch.rows.bytes.len();
+            while from + take < to && batch.rows.len() + take < self.batch_rows {
+                let row = encoded.row_len(from + take);
+                if batch.rows.len() + take > 0 && size + row > self.batch_bytes() {
+                    break;
                 }
+                size += row;
+                take += 1;
             }
-            from += take;
-            if batch.rows.len() >= self.batch_rows {
+            if take > 0 {
+                let start = if from == 0 { 0 } else { encoded.ends[from - 1] };
+                let end = encoded.ends[from + take - 1];
+                let base = batch.rows.bytes.len();
+                batch.rows.bytes.extend_from_slice(&encoded.bytes[start..end]);
+                batch.rows.ends.extend(encoded.ends[from..from + take].iter().map(|e| e - start + base));
+                batch.pending_bytes += (from..from + take).map(|i| self.charge(encoded, i)).sum::<usize>();
+                for exp in exps {
+                    if !batch.exps.contains(exp) {
+                        batch.exps.push(exp.clone());
+                    }
+                }
+                from += take;
+            }
+            if batch.rows.len() >= self.batch_rows || from < to {
                 let full = open.remove(&table).unwrap();
                 self.seal(table, full);
             }
@@ -188,7 +244,16 @@ impl Pipeline {
         let mut data = open.rows.bytes;
         data.extend_from_slice(&copy::TRAILER);
         let seq = self.next_seq.fetch_add(1, Ordering::AcqRel);
-        let batch = Batch { id: uuid::Uuid::new_v4(), seq, table, rows: open.rows.ends.len(), exps: open.exps, data, may_exist: false };
+        let batch = Batch {
+            id: uuid::Uuid::new_v4(),
+            seq,
+            table,
+            rows: open.rows.ends.len(),
+            exps: open.exps,
+            data,
+            may_exist: false,
+            pending_bytes: open.pending_bytes,
+        };
         self.submit(batch);
     }
 
@@ -208,11 +273,15 @@ impl Pipeline {
         self.next_seq.fetch_add(1, Ordering::AcqRel)
     }
 
-    pub(super) async fn reserve(&self, rows: usize) -> Result<()> {
-        let permit = self.permits.acquire_many(rows.min(self.max_pending) as u32).await.map_err(|_| Error::SinkClosed)?;
-        permit.forget();
+    /// Admits a batch made elsewhere (import) of `rows` rows and `bytes` bytes; returns the byte
+    /// permits it holds, for [`Batch::pending_bytes`].
+    pub(super) async fn reserve(&self, rows: usize, bytes: usize) -> Result<usize> {
+        let bytes = bytes.min(self.max_pending_bytes);
+        if !self.admit(rows.min(self.max_pending), bytes).await {
+            return Err(Error::SinkClosed);
+        }
         self.counters.accepted.fetch_add(rows as u64, Ordering::Relaxed);
-        Ok(())
+        Ok(bytes)
     }
 
     fn seal_all(&self) {
@@ -237,6 +306,7 @@ impl Pipeline {
             }
         }
         self.permits.add_permits(batch.rows.min(self.max_pending));
+        self.byte_permits.add_permits(batch.pending_bytes);
         self.unfinished.lock().unwrap().remove(&batch.seq);
         self.progress.notify_waiters();
     }
@@ -277,6 +347,7 @@ impl Pipeline {
             let _ = w.await;
         }
         self.permits.close();
+        self.byte_permits.close();
         match flushed {
             Ok(result) => result,
             Err(_) => {

@@ -28,6 +28,8 @@ pub struct Batch {
     /// The id may already be in the ledger on the first attempt (import batches, whose ids are
     /// derived from the file), so look before writing.
     pub may_exist: bool,
+    /// The pipeline's byte permits the rows hold until the batch is done (see `Pipeline::admit`).
+    pub pending_bytes: usize,
 }
 
 pub struct PgTarget {
