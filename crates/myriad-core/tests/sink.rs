@@ -153,6 +153,21 @@ async fn connections_killed_mid_run_lose_and_double_nothing() {
     sink.close().await.unwrap();
 }
 
+/// Holds a lock that blocks every COPY into `schema`'s messages, starts writing `rows` and checks
+/// that the write is still waiting for room 500 ms later. Returns the lock's connection (COMMIT
+/// lets the batches through) and the write.
+async fn write_against_a_locked_table(sink: &Arc<Sink>, schema: &str, rows: String) -> (PgConnection, tokio::task::JoinHandle<sink::WriteOutcome>) {
+    let mut blocker = PgConnection::connect(DSN).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("BEGIN; LOCK TABLE {schema}.messages IN ACCESS EXCLUSIVE MODE"))).execute(&mut blocker).await.unwrap();
+    let writer = {
+        let sink = sink.clone();
+        tokio::spawn(async move { sink.write("messages", &rows).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!writer.is_finished(), "write returned while the queue was full");
+    (blocker, writer)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_makes_write_wait_and_nothing_is_dropped() {
     let schema = fresh_schema("backpressure");
@@ -160,14 +175,7 @@ async fn a_full_queue_makes_write_wait_and_nothing_is_dropped() {
     // Warm the partition, then hold a lock that blocks every COPY into the table.
     sink.write("messages", &messages("exp-bp", 0, 1)).await.unwrap();
     sink.flush().await.unwrap();
-    let mut blocker = PgConnection::connect(DSN).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("BEGIN; LOCK TABLE {schema}.messages IN ACCESS EXCLUSIVE MODE"))).execute(&mut blocker).await.unwrap();
-    let writer = {
-        let sink = sink.clone();
-        tokio::spawn(async move { sink.write("messages", &messages("exp-bp", 1, 1000)).await.unwrap() })
-    };
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!writer.is_finished(), "write returned while the queue was full");
+    let (mut blocker, writer) = write_against_a_locked_table(&sink, &schema, messages("exp-bp", 1, 1000)).await;
     let stats = sink.stats();
     assert!(stats.lag <= 200, "more rows pending than max_pending_rows: {stats:?}");
     sqlx::raw_sql("COMMIT").execute(&mut blocker).await.unwrap();
@@ -194,14 +202,8 @@ async fn large_rows_are_bounded_by_bytes_and_cut_into_smaller_batches() {
     let sink = Arc::new(Sink::open(SinkOptions { max_pending_bytes: 1 << 20, concurrency: 1, ..options(DSN, &schema) }).await.unwrap());
     sink.write("messages", &big_messages("exp-bytes", 0, 1, 10)).await.unwrap();
     sink.flush().await.unwrap();
-    let mut blocker = PgConnection::connect(DSN).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("BEGIN; LOCK TABLE {schema}.messages IN ACCESS EXCLUSIVE MODE"))).execute(&mut blocker).await.unwrap();
-    let writer = {
-        let sink = sink.clone();
-        tokio::spawn(async move { sink.write("messages", &big_messages("exp-bytes", 1, 50, 100_000)).await.unwrap() })
-    };
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!writer.is_finished(), "write returned with 5 MB pending against 1 MiB of permits");
+    // 5 MB of rows against 1 MiB of byte permits.
+    let (mut blocker, writer) = write_against_a_locked_table(&sink, &schema, big_messages("exp-bytes", 1, 50, 100_000)).await;
     let stats = sink.stats();
     assert!(stats.lag <= 10, "more than 1 MiB of 100 KB rows pending: {stats:?}");
     sqlx::raw_sql("COMMIT").execute(&mut blocker).await.unwrap();
