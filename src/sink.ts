@@ -42,7 +42,7 @@ export interface SinkOptions {
   /** Batches written at once, one connection each (default 2). */
   concurrency?: number
   connectTimeoutMs?: number
-  /** How long `close` waits for unwritten rows before reporting them (default 30 s). */
+  /** How long `close` waits for unwritten rows (a database down, a disk full) before reporting them (default 30 s). */
   closeTimeoutMs?: number
 }
 
@@ -127,7 +127,10 @@ export class Sink {
     return callNative(() => this.inner.write(table, keyed, joined, lengths, numbers, json))
   }
 
-  /** Resolves when every row accepted so far is durable; rejects `ERR_SINK_WRITE` if rows were given up on. */
+  /**
+   * Resolves when every row accepted so far is durable; rejects `ERR_SINK_WRITE` if rows were given
+   * up on, or (archive) `ERR_IO` while the disk refuses a block, whose rows stay pending.
+   */
   flush(): Promise<void> {
     return callNative(() => this.inner.flush())
   }

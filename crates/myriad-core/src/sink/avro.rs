@@ -7,7 +7,7 @@
 //! Files are appended to across runs: the header's sync marker is read back and reused.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::rows::Cell;
@@ -73,7 +73,11 @@ fn bytes(out: &mut Vec<u8>, b: &[u8]) {
 /// A container file open for appending blocks.
 pub struct AvroFile {
     path: PathBuf,
-    out: BufWriter<File>,
+    file: File,
+    /// The file's length through its last whole block: where a failed write is cut back to.
+    end: u64,
+    /// A failed write may have left part of a block past `end` that could not be cut yet.
+    torn: bool,
     sync: [u8; 16],
     block: Vec<u8>,
     block_rows: usize,
@@ -100,7 +104,11 @@ impl AvroFile {
             }
             long(&mut header, 0);
             header.extend_from_slice(&sync);
-            file.write_all(&header).map_err(io)?;
+            if let Err(e) = file.write_all(&header) {
+                // Half a header would make the file unreadable for good; an empty one starts over.
+                let _ = file.set_len(0);
+                return Err(io(e));
+            }
             sync
         } else {
             let (meta, sync, header_len) = read_header(&mut file).map_err(|reason| Error::CorruptArchive { path: path.into(), reason })?;
@@ -120,7 +128,8 @@ impl AvroFile {
             file.seek(SeekFrom::End(0)).map_err(io)?;
             sync
         };
-        Ok(AvroFile { path: path.into(), out: BufWriter::with_capacity(1 << 20, file), sync, block: Vec::new(), block_rows: 0 })
+        let end = file.metadata().map_err(io)?.len();
+        Ok(AvroFile { path: path.into(), file, end, torn: false, sync, block: Vec::new(), block_rows: 0 })
     }
 
     pub fn append(&mut self, encoded: &[u8], rows: usize) {
@@ -132,27 +141,38 @@ impl AvroFile {
         self.block_rows
     }
 
-    /// Writes the pending rows as one block (to the OS; [`AvroFile::sync`] makes it durable).
-    pub fn write_block(&mut self) -> Result<usize> {
+    /// Writes the pending rows as one block (to the OS; [`AvroFile::sync`] makes it durable) and
+    /// returns its rows and data bytes. If the write fails, what it left is cut off and the rows
+    /// stay pending, so the next try writes the block whole: no torn block inside the file, and
+    /// no row twice.
+    pub fn write_block(&mut self) -> Result<(usize, usize)> {
         if self.block_rows == 0 {
-            return Ok(0);
+            return Ok((0, 0));
+        }
+        let io = |e| Error::io(&self.path, e);
+        if self.torn {
+            self.file.set_len(self.end).map_err(io)?;
+            self.torn = false;
         }
         let mut head = Vec::with_capacity(20);
         long(&mut head, self.block_rows as i64);
         long(&mut head, self.block.len() as i64);
-        let io = |e| Error::io(&self.path, e);
-        self.out.write_all(&head).map_err(io)?;
-        self.out.write_all(&self.block).map_err(io)?;
-        self.out.write_all(&self.sync).map_err(io)?;
-        let rows = self.block_rows;
+        // Unbuffered (the block is already one buffer): a failure is known here, with nothing of
+        // the block left in a buffer to reach the file later.
+        let written = [&head[..], &self.block[..], &self.sync[..]].iter().try_for_each(|part| self.file.write_all(part));
+        if let Err(e) = written {
+            self.torn = self.file.set_len(self.end).is_err();
+            return Err(io(e));
+        }
+        self.end += (head.len() + self.block.len() + self.sync.len()) as u64;
+        let done = (self.block_rows, self.block.len());
         self.block.clear();
         self.block_rows = 0;
-        Ok(rows)
+        Ok(done)
     }
 
     pub fn sync(&mut self) -> Result<()> {
-        self.out.flush().map_err(|e| Error::io(&self.path, e))?;
-        self.out.get_ref().sync_data().map_err(|e| Error::io(&self.path, e))
+        self.file.sync_data().map_err(|e| Error::io(&self.path, e))
     }
 }
 

@@ -136,7 +136,7 @@ impl Sink {
         let table = Table::parse(table)?;
         match &self.target {
             Target::Postgres(p) => p.write(table, rows).await,
-            Target::Archive(a) => a.write(table, rows),
+            Target::Archive(a) => a.write(table, rows).await,
         }
     }
 
@@ -153,7 +153,7 @@ impl Sink {
     pub async fn close(&self) -> Result<()> {
         match &self.target {
             Target::Postgres(p) => p.close().await,
-            Target::Archive(a) => a.close(),
+            Target::Archive(a) => a.close().await,
         }
     }
 
@@ -187,4 +187,11 @@ fn spawn_ticker<T: Send + Sync + 'static>(target: Weak<T>, every: Duration, tick
             }
         }
     });
+}
+
+/// 50 ms doubling to 5 s, with up to 50% jitter so writers that failed together do not return together.
+fn backoff(attempt: u32) -> Duration {
+    let base = 50u64.saturating_mul(1 << attempt.min(7)).min(5000);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos() as u64;
+    Duration::from_millis(base / 2 + nanos % (base / 2 + 1))
 }

@@ -406,18 +406,11 @@ async fn writer(p: Arc<Pipeline>, queue: Arc<tokio::sync::Mutex<mpsc::UnboundedR
             conn = None;
             attempt += 1;
             p.counters.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(backoff(attempt)).await;
+            tokio::time::sleep(super::backoff(attempt)).await;
         };
         p.finish(&batch, outcome);
     }
     if let Some(c) = conn {
         let _ = sqlx::Connection::close(c).await;
     }
-}
-
-/// 50 ms doubling to 5 s, with up to 50% jitter so writers that failed together do not return together.
-fn backoff(attempt: u32) -> Duration {
-    let base = 50u64.saturating_mul(1 << attempt.min(7)).min(5000);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos() as u64;
-    Duration::from_millis(base / 2 + nanos % (base / 2 + 1))
 }
