@@ -63,7 +63,7 @@ async fn a_full_disk_holds_writes_back_and_loses_or_doubles_no_row() {
         ..Default::default()
     };
     let path = sink::archive_path(dir.path(), sink::Table::Messages, "exp-full");
-    let sink = Arc::new(Sink::open(options.clone()).await.unwrap());
+    let sink = Arc::new(Sink::open(options).await.unwrap());
     sink.write("messages", &messages(0, 300)).await.unwrap();
     sink.flush().await.unwrap();
 
@@ -88,6 +88,10 @@ async fn a_full_disk_holds_writes_back_and_loses_or_doubles_no_row() {
     assert_eq!((stats.accepted, stats.written, stats.lag), (1300, 300, 1000), "{stats:?}");
     let err = sink.flush().await.unwrap_err();
     assert_eq!(err.code(), "ERR_IO", "{err}");
+    // A call whose rows are all refused holds nothing back, so it is answered at once.
+    let refused = tokio::time::timeout(Duration::from_secs(1), sink.write("messages", r#"[{"exp_id":"exp-full"}]"#)).await;
+    let refused = refused.expect("a call with no accepted rows does not wait").unwrap();
+    assert_eq!((refused.accepted, refused.rejected.len()), (0, 1));
 
     // Room again: the waiting call and the rest go through, each row once and in order.
     limit_file_size(None);

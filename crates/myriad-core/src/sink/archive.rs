@@ -101,6 +101,11 @@ impl Archive {
         })?;
         let accepted: usize = groups.iter().map(|g| g.2).sum();
         let bytes: usize = groups.iter().map(|g| g.1.len()).sum();
+        if accepted == 0 {
+            // Nothing to hold back: the reasons are the whole answer, full disk or not.
+            self.rejected.fetch_add(rejected.len() as u64, Ordering::Relaxed);
+            return Ok(WriteOutcome { accepted, rejected });
+        }
         let mut attempt = 0;
         loop {
             {
