@@ -150,7 +150,10 @@ export function migrate(dsn: string, options: { schema?: string } = {}): Promise
   return callNative(() => native.migrateDatabase(dsn, options.schema))
 }
 
-/** Loads every archive file under `dir` with COPY (what `myriad db import` runs); rerunning it writes nothing twice. */
-export function importArchive(dir: string, options: { dsn: string; schema?: string; batchRows?: number }): Promise<{ files: number; rows: number }> {
+/**
+ * Loads every archive file under `dir` with COPY (what `myriad db import` runs), a batch per block
+ * of each file. Rerunning it, also after later runs appended to the archive, writes nothing twice.
+ */
+export function importArchive(dir: string, options: { dsn: string; schema?: string }): Promise<{ files: number; rows: number }> {
   return callNative(() => native.importArchive(dir, config(options)))
 }

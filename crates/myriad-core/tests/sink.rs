@@ -353,6 +353,80 @@ async fn the_archive_is_standard_avro_appends_across_runs_and_imports_once() {
     assert_eq!(query_i64(DSN, format!("SELECT count(*) FROM {schema}.metrics WHERE value = 2.5")).await, 2);
 }
 
+/// Imports between runs that append to the archive, with a different batch size each time, and
+/// after a crash left a torn block: every row lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_imported_as_it_grows_lands_each_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = SinkOptions { dir: Some(dir.path().into()), batch_rows: 300, ..Default::default() };
+    let schema = fresh_schema("regrow");
+    let import = |batch_rows: usize| {
+        let (dir, schema) = (dir.path().to_owned(), schema.clone());
+        async move { import_archive(&dir, DSN, &SinkOptions { batch_rows, ..options(DSN, &schema) }).await.unwrap() }
+    };
+    for (run, batch_rows) in [(0u64, 2000), (1, 700), (2, 50)] {
+        let sink = Sink::open(archive.clone()).await.unwrap();
+        // 1,000 rows a run: three whole blocks of 300 and the last 100 in a partial block.
+        sink.write("messages", &messages("exp-grow", run * 1000, 1000)).await.unwrap();
+        sink.close().await.unwrap();
+        let report = import(batch_rows).await;
+        assert_eq!(report.rows, (run + 1) * 1000, "import {run} reads the whole file");
+        let landed = counts(DSN, &schema).await;
+        assert_eq!(landed, ((run as i64 + 1) * 1000, (run as i64 + 1) * 1000), "(rows, distinct ids) after import {run}");
+    }
+    // A crash mid-block: the torn tail holds rows never flushed; import takes the whole blocks.
+    let path = sink::archive_path(dir.path(), sink::Table::Messages, "exp-grow");
+    let mut torn = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut torn, &[0x90, 0x03, 0xb0, 0x8c, 0x01, 7, 7, 7]).unwrap();
+    drop(torn);
+    assert_eq!(import(2000).await.rows, 3000);
+    assert_eq!(counts(DSN, &schema).await, (3000, 3000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_larger_than_a_batch_is_imported_in_parts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::open(SinkOptions { dir: Some(dir.path().into()), batch_rows: 10_000, ..Default::default() }).await.unwrap();
+    sink.write("messages", &messages("exp-big", 0, 4500)).await.unwrap();
+    sink.close().await.unwrap();
+    assert_eq!(sink.stats().batches, 1, "one block of 4,500 rows");
+    let schema = fresh_schema("parts");
+    for _ in 0..2 {
+        assert_eq!(import_archive(dir.path(), DSN, &options(DSN, &schema)).await.unwrap().rows, 4500);
+        assert_eq!(counts(DSN, &schema).await, (4500, 4500));
+    }
+    let batches = query_i64(DSN, format!("SELECT count(*) FROM {schema}.myriad_batches")).await;
+    assert_eq!(batches, 3, "parts of 2,000, 2,000 and 500 rows");
+}
+
+/// Damage inside a file (here a sync marker) with whole blocks after it is not a torn tail:
+/// neither the sink nor import may cut those blocks off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_with_whole_blocks_after_it_is_reported_not_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = SinkOptions { dir: Some(dir.path().into()), batch_rows: 200, ..Default::default() };
+    let sink = Sink::open(archive.clone()).await.unwrap();
+    for block in 0..3 {
+        sink.write("messages", &messages("exp-damaged", block * 200, 200)).await.unwrap();
+    }
+    sink.close().await.unwrap();
+    let path = sink::archive_path(dir.path(), sink::Table::Messages, "exp-damaged");
+    let mut bytes = std::fs::read(&path).unwrap();
+    // The file ends with its sync marker, which is also the header's last 16 bytes.
+    let sync = bytes[bytes.len() - 16..].to_vec();
+    let marks: Vec<usize> = bytes.windows(16).enumerate().filter(|(_, w)| *w == &sync[..]).map(|(at, _)| at).collect();
+    assert_eq!(marks.len(), 4, "the header's marker and three blocks'");
+    bytes[marks[1]] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let sink = Sink::open(archive).await.unwrap();
+    let err = sink.write("messages", &messages("exp-damaged", 600, 10)).await.unwrap_err();
+    assert_eq!(err.code(), "ERR_CORRUPT_ARCHIVE", "{err}");
+    let err = import_archive(dir.path(), DSN, &options(DSN, &fresh_schema("damaged"))).await.unwrap_err();
+    assert_eq!(err.code(), "ERR_CORRUPT_ARCHIVE", "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "the file is left as it was");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archive_torn_by_a_crash_is_cut_back_to_its_whole_blocks() {
     let dir = tempfile::tempdir().unwrap();

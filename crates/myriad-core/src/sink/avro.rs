@@ -7,14 +7,15 @@
 //! Files are appended to across runs: the header's sync marker is read back and reused.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::blocks::{is_torn_tail, read_header, whole_blocks_end};
 use super::rows::Cell;
 use super::schema::{ColType, Table};
 use crate::{Error, Result};
 
-const MAGIC: &[u8; 4] = b"Obj\x01";
+pub(super) const MAGIC: &[u8; 4] = b"Obj\x01";
 
 /// The Avro schema of a table: nullable columns are `["null", T]` unions; times are
 /// `timestamp-micros`; jsonb columns are strings holding JSON text (marked `"sqlType": "jsonb"`).
@@ -122,6 +123,10 @@ impl AvroFile {
             let len = file.metadata().map_err(io)?.len();
             let whole = whole_blocks_end(&mut file, header_len, &sync, len).map_err(io)?;
             if whole < len {
+                if !is_torn_tail(&mut file, whole, len, &sync).map_err(io)? {
+                    let reason = format!("the block at byte {whole} is damaged and whole blocks follow it (not cutting them off)");
+                    return Err(Error::CorruptArchive { path: path.into(), reason });
+                }
                 eprintln!("myriad: {}: cut {} bytes of a torn block left by an interrupted run", path.display(), len - whole);
                 file.set_len(whole).map_err(io)?;
             }
@@ -185,88 +190,6 @@ fn rand_sync(path: &Path) -> [u8; 16] {
     s[..8].copy_from_slice(&a.to_le_bytes());
     s[8..].copy_from_slice(&b.to_le_bytes());
     s
-}
-
-type Meta = Vec<(String, Vec<u8>)>;
-
-/// The header's metadata, sync marker and length.
-pub(super) fn read_header(file: &mut File) -> std::result::Result<(Meta, [u8; 16], u64), String> {
-    file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
-    let mut head = Vec::new();
-    file.take(1 << 20).read_to_end(&mut head).map_err(|e| e.to_string())?;
-    let mut r = Reader { b: &head, at: 0 };
-    if r.take(4)? != MAGIC {
-        return Err("not an Avro object container file".into());
-    }
-    let mut meta = Vec::new();
-    loop {
-        let mut count = r.long()?;
-        if count == 0 {
-            break;
-        }
-        if count < 0 {
-            r.long()?; // a negative count is followed by the block's byte size
-            count = -count;
-        }
-        for _ in 0..count {
-            let klen = r.long()? as usize;
-            let key = String::from_utf8_lossy(r.take(klen)?).into_owned();
-            let vlen = r.long()? as usize;
-            meta.push((key, r.take(vlen)?.to_vec()));
-        }
-    }
-    let sync = r.take(16)?.try_into().map_err(|_| "bad sync marker")?;
-    Ok((meta, sync, r.at as u64))
-}
-
-/// Where the last whole block ends: walks the blocks (row count, byte size, data, sync marker)
-/// from the header on, reading only their heads.
-fn whole_blocks_end(file: &mut File, header_len: u64, sync: &[u8; 16], len: u64) -> std::io::Result<u64> {
-    let mut at = header_len;
-    while at < len {
-        file.seek(SeekFrom::Start(at))?;
-        let mut head = Vec::with_capacity(20);
-        file.take(20).read_to_end(&mut head)?;
-        let mut r = Reader { b: &head, at: 0 };
-        let (Ok(count), Ok(size)) = (r.long(), r.long()) else { break };
-        let end = at + r.at as u64 + size.max(0) as u64 + 16;
-        if count <= 0 || size < 0 || end > len {
-            break;
-        }
-        let mut marker = [0u8; 16];
-        file.seek(SeekFrom::Start(end - 16))?;
-        file.read_exact(&mut marker)?;
-        if &marker != sync {
-            break;
-        }
-        at = end;
-    }
-    Ok(at)
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
-        let s = self.b.get(self.at..self.at.saturating_add(n)).ok_or("the header is cut short")?;
-        self.at += n;
-        Ok(s)
-    }
-
-    fn long(&mut self) -> std::result::Result<i64, String> {
-        let mut n = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.take(1)?[0];
-            n |= ((b & 0x7f) as u64) << shift;
-            if b < 0x80 {
-                return Ok(((n >> 1) as i64) ^ -((n & 1) as i64));
-            }
-        }
-        Err("a varint runs past 64 bits".into())
-    }
 }
 
 /// Where the archive keeps `table` of `exp_id`: ids that are safe as directory names are used as

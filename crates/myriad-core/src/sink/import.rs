@@ -1,13 +1,20 @@
 //! `myriad db import <dir>`: loads archive files into Postgres through the same COPY pipeline.
-//! Batch ids derive from the file's sync marker and the batch's position in the file, so importing
-//! the same archive twice (or resuming after a failure) writes each row once.
+//!
+//! Each batch is one block of a file (or a part of a large one), and its id derives from the file's
+//! sync marker and the block's offset. Blocks are only ever appended, never rewritten, so the ids
+//! stay the same however the file grows: importing twice, resuming after a failure, or importing
+//! again after later runs appended to the archive writes each row once. (Ids by the batch's row
+//! position would not: a later import would cut the batches elsewhere, and skip or double rows.)
 
 use std::borrow::Cow;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
+use apache_avro::Schema;
 
+use super::avro::schema_json;
+use super::blocks::BlockReader;
 use super::copy::{self, CopyRows};
 use super::pipeline::Pipeline;
 use super::postgres::Batch;
@@ -22,6 +29,13 @@ pub struct ImportReport {
     pub rows: u64,
 }
 
+/// Rows and bytes of a batch when a block is cut into parts (a block holds the sink's `batchRows`
+/// rows, or more after the disk refused writes). Constants, not options: the ids depend on them.
+const PART_ROWS: usize = 2000;
+const PART_BYTES: usize = 16 << 20;
+
+/// Loads every archive file under `dir`. Of `options`, `batch_rows` is not used: batches follow
+/// the files' blocks (see the module doc).
 pub async fn import_archive(dir: &Path, dsn: &str, options: &SinkOptions) -> Result<ImportReport> {
     let mut files = Vec::new();
     find_archives(dir, &mut files)?;
@@ -30,9 +44,8 @@ pub async fn import_archive(dir: &Path, dsn: &str, options: &SinkOptions) -> Res
     let mut report = ImportReport::default();
     for path in files {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Batch>>(2);
-        let (batch_rows, batch_bytes) = (options.batch_rows, pipeline.batch_bytes());
         let reading = path.clone();
-        let reader = tokio::task::spawn_blocking(move || read_batches(&reading, batch_rows, batch_bytes, &tx));
+        let reader = tokio::task::spawn_blocking(move || read_batches(&reading, &tx));
         while let Some(batch) = rx.recv().await {
             let batch = batch?;
             report.rows += batch.rows as u64;
@@ -58,57 +71,65 @@ fn find_archives(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Reads `path` into COPY batches of `batch_rows` (fewer if they reach `batch_bytes`), handing
-/// each to `out` as it fills.
-fn read_batches(path: &Path, batch_rows: usize, batch_bytes: usize, out: &tokio::sync::mpsc::Sender<Result<Batch>>) {
+/// Reads `path` into COPY batches, a block (or a part of one) each, handing each to `out`.
+fn read_batches(path: &Path, out: &tokio::sync::mpsc::Sender<Result<Batch>>) {
     let corrupt = |reason: String| Error::CorruptArchive { path: path.into(), reason };
     let result = (|| -> Result<()> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let reader = apache_avro::Reader::new(file).map_err(|e| corrupt(e.to_string()))?;
-        let meta = reader.user_metadata();
-        let text = |k: &str| meta.get(k).map(|v| String::from_utf8_lossy(v).into_owned());
-        let table = Table::parse(&text("myriad.table").ok_or_else(|| corrupt("no myriad.table metadata: not a Myriad archive".into()))?)?;
-        let exp = text("myriad.exp_id").ok_or_else(|| corrupt("no myriad.exp_id metadata".into()))?;
-        let key = file_key(path)?;
-        let mut rows = CopyRows { bytes: copy::header(), ends: Vec::new() };
-        let mut index = 0u64;
-        let mut cells = Vec::with_capacity(8);
-        let send = |rows: &mut CopyRows, index: &mut u64| {
-            let mut data = std::mem::replace(rows, CopyRows { bytes: copy::header(), ends: Vec::new() });
-            data.bytes.extend_from_slice(&copy::TRAILER);
-            let id = uuid::Uuid::from_u128(xxhash_rust::xxh3::xxh3_128(&[&key[..], &index.to_le_bytes()].concat()));
-            *index += 1;
-            let batch = Batch { id, seq: 0, table, rows: data.ends.len(), exps: vec![exp.clone()], data: data.bytes, may_exist: true, pending_bytes: 0 };
-            out.blocking_send(Ok(batch)).is_ok()
-        };
-        for value in reader {
-            let value = value.map_err(|e| corrupt(e.to_string()))?;
-            let Value::Record(fields) = value else { return Err(corrupt("a row is not a record".into())) };
-            cells.clear();
-            for (column, (_, value)) in table.columns().iter().zip(fields) {
-                cells.push(cell(column.ty, value).map_err(|r| corrupt(format!("column {}: {r}", column.name)))?);
-            }
-            rows.push(&cells);
-            if (rows.len() >= batch_rows || rows.bytes.len() >= batch_bytes) && !send(&mut rows, &mut index) {
-                return Ok(());
-            }
+        let mut file = BlockReader::open(path)?;
+        let table = Table::parse(&file.meta_text("myriad.table").ok_or_else(|| corrupt("no myriad.table metadata: not a Myriad archive".into()))?)?;
+        let exp = file.meta_text("myriad.exp_id").ok_or_else(|| corrupt("no myriad.exp_id metadata".into()))?;
+        if file.meta_text("avro.codec").is_some_and(|codec| codec != "null") {
+            return Err(corrupt("a compressed file: the sink writes them uncompressed (codec null)".into()));
         }
-        if !rows.is_empty() {
-            send(&mut rows, &mut index);
+        if file.meta_text("avro.schema").as_deref() != Some(&schema_json(table)) {
+            return Err(corrupt(format!("its schema is not this version's schema of table {}", table.name())));
+        }
+        let schema = Schema::parse_str(&schema_json(table)).map_err(|e| Error::Internal(e.to_string()))?;
+        let decoder = GenericDatumReader::builder(&schema).build().map_err(|e| Error::Internal(e.to_string()))?;
+        let mut cells = Vec::with_capacity(8);
+        while let Some(block) = file.next_block()? {
+            let mut data = &block.data[..];
+            let fresh = || CopyRows { bytes: copy::header(), ends: Vec::new() };
+            let mut rows = fresh();
+            let mut part = 0u64;
+            for row in 0..block.rows {
+                let Value::Record(fields) = decoder.read_value(&mut data).map_err(|e| corrupt(e.to_string()))? else {
+                    return Err(corrupt("a row is not a record".into()));
+                };
+                cells.clear();
+                for (column, (_, value)) in table.columns().iter().zip(fields) {
+                    cells.push(cell(column.ty, value).map_err(|r| corrupt(format!("column {}: {r}", column.name)))?);
+                }
+                rows.push(&cells);
+                if rows.len() >= PART_ROWS || rows.bytes.len() >= PART_BYTES || row + 1 == block.rows {
+                    let key = [&file.sync[..], &block.offset.to_le_bytes(), &part.to_le_bytes()].concat();
+                    let mut done = std::mem::replace(&mut rows, fresh());
+                    done.bytes.extend_from_slice(&copy::TRAILER);
+                    let batch = Batch {
+                        id: uuid::Uuid::from_u128(xxhash_rust::xxh3::xxh3_128(&key)),
+                        seq: 0,
+                        table,
+                        rows: done.len(),
+                        exps: vec![exp.clone()],
+                        data: done.bytes,
+                        may_exist: true,
+                        pending_bytes: 0,
+                    };
+                    if out.blocking_send(Ok(batch)).is_err() {
+                        return Ok(());
+                    }
+                    part += 1;
+                }
+            }
+            if !data.is_empty() {
+                return Err(corrupt(format!("the block at byte {} has {} bytes after its {} rows", block.offset, data.len(), block.rows)));
+            }
         }
         Ok(())
     })();
     if let Err(e) = result {
         let _ = out.blocking_send(Err(e));
     }
-}
-
-/// What identifies a file across imports: its 16-byte sync marker, random per file, so two
-/// archives never share batch ids while a file keeps its own wherever it is copied.
-fn file_key(path: &Path) -> Result<Vec<u8>> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let (_, sync, _) = super::avro::read_header(&mut file).map_err(|reason| Error::CorruptArchive { path: path.into(), reason })?;
-    Ok(sync.to_vec())
 }
 
 fn cell(ty: ColType, value: Value) -> std::result::Result<Cell<'static>, String> {

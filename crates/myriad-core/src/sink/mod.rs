@@ -8,6 +8,7 @@
 
 mod archive;
 mod avro;
+mod blocks;
 mod columns;
 mod copy;
 mod given_up;

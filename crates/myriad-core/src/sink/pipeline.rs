@@ -191,7 +191,7 @@ impl Pipeline {
 
     /// The most data a batch takes before it is sealed: a quarter of the byte permits, so that
     /// batches being written and one filling fit at once, and at most 16 MiB, one COPY's worth.
-    pub(super) fn batch_bytes(&self) -> usize {
+    fn batch_bytes(&self) -> usize {
         (self.max_pending_bytes / 4).min(16 << 20)
     }
 
