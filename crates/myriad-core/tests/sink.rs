@@ -399,6 +399,26 @@ async fn a_block_larger_than_a_batch_is_imported_in_parts_once() {
     assert_eq!(batches, 3, "parts of 2,000, 2,000 and 500 rows");
 }
 
+/// Two sinks on one archive would interleave their blocks: the second is refused the file while
+/// the first has it, and gets it once the first closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_file_has_one_writer_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = SinkOptions { dir: Some(dir.path().into()), ..Default::default() };
+    let (first, second) = (Sink::open(archive.clone()).await.unwrap(), Sink::open(archive).await.unwrap());
+    first.write("messages", &messages("exp-shared", 0, 100)).await.unwrap();
+    let err = second.write("messages", &messages("exp-shared", 100, 100)).await.unwrap_err();
+    assert_eq!(err.code(), "ERR_IO", "{err}");
+    assert!(err.to_string().contains("another sink"), "{err}");
+    assert_eq!(second.write("messages", &messages("exp-other", 0, 100)).await.unwrap().accepted, 100, "other files are free");
+    first.close().await.unwrap();
+    assert_eq!(second.write("messages", &messages("exp-shared", 100, 100)).await.unwrap().accepted, 100);
+    second.close().await.unwrap();
+    let path = sink::archive_path(dir.path(), sink::Table::Messages, "exp-shared");
+    let rows = apache_avro::Reader::new(std::fs::File::open(&path).unwrap()).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+    assert_eq!(rows.len(), 200);
+}
+
 /// Damage inside a file (here a sync marker) with whole blocks after it is not a torn tail:
 /// neither the sink nor import may cut those blocks off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,6 +93,13 @@ impl AvroFile {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let mut file = OpenOptions::new().read(true).append(true).create(true).open(path).map_err(io)?;
+        // One writer per file: blocks from two writers would interleave, and cutting back a failed
+        // write assumes nobody else appends. The lock goes with the file when the sink closes. (A
+        // file system without locks is written to unlocked, as before.)
+        if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
+            let busy = "another sink, in this process or another, is writing this archive file";
+            return Err(io(std::io::Error::new(std::io::ErrorKind::WouldBlock, busy)));
+        }
         let schema = schema_json(table);
         let sync = if file.metadata().map_err(io)?.len() == 0 {
             let sync: [u8; 16] = rand_sync(path);
