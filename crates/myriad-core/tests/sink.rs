@@ -399,6 +399,37 @@ async fn a_block_larger_than_a_batch_is_imported_in_parts_once() {
     assert_eq!(batches, 3, "parts of 2,000, 2,000 and 500 rows");
 }
 
+/// A Postgres sink dropped without `close` is closed in the background: its rows land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_sink_dropped_without_close_writes_its_rows() {
+    let schema = fresh_schema("dropped");
+    let sink = Sink::open(SinkOptions { flush_interval: Duration::from_secs(3600), ..options(DSN, &schema) }).await.unwrap();
+    // The interval's first tick comes at once: let it pass, so that no tick seals the rows.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sink.write("messages", &messages("exp-dropped", 0, 10)).await.unwrap().accepted, 10);
+    drop(sink);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while counts(DSN, &schema).await.0 < 10 {
+        assert!(std::time::Instant::now() < deadline, "the rows of a dropped sink did not land");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(counts(DSN, &schema).await, (10, 10));
+}
+
+/// A sink dropped without `close` (in Node: its object collected) still writes what it accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_sink_dropped_without_close_writes_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::open(SinkOptions { dir: Some(dir.path().into()), flush_interval: Duration::from_secs(3600), ..Default::default() }).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await; // past the interval's first tick, which comes at once
+    assert_eq!(sink.write("messages", &messages("exp-dropped", 0, 10)).await.unwrap().accepted, 10);
+    assert_eq!(sink.stats().written, 0, "a partial block waits for the interval");
+    drop(sink);
+    let path = sink::archive_path(dir.path(), sink::Table::Messages, "exp-dropped");
+    let rows = apache_avro::Reader::new(std::fs::File::open(&path).unwrap()).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+    assert_eq!(rows.len(), 10);
+}
+
 /// Two sinks on one archive would interleave their blocks: the second is refused the file while
 /// the first has it, and gets it once the first closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

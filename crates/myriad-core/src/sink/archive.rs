@@ -239,3 +239,14 @@ impl Archive {
         }
     }
 }
+
+impl Drop for Archive {
+    /// A sink dropped without `close` (its JS object collected) still writes the rows it accepted,
+    /// as far as the disk allows; with no caller left to tell, a failure goes to stderr.
+    fn drop(&mut self) {
+        let mut files = std::mem::take(self.files.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        if let Err(e) = self.write_blocks(&mut files, false) {
+            eprintln!("myriad: an archive sink dropped without close() could not write its last rows: {e}");
+        }
+    }
+}

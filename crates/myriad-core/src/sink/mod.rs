@@ -166,6 +166,23 @@ impl Sink {
     }
 }
 
+impl Drop for Sink {
+    /// A Postgres sink dropped without `close` (its JS object collected) would keep its writers and
+    /// connections for good: they hold the pipeline. It is closed in the background instead, which
+    /// writes what it accepted and lets the connections go; with no caller left to tell, a failure
+    /// goes to stderr. (The archive does the same in its own `Drop`.)
+    fn drop(&mut self) {
+        if let Target::Postgres(p) = &self.target {
+            let p = p.clone();
+            crate::io::runtime().spawn(async move {
+                if let Err(e) = p.close().await {
+                    eprintln!("myriad: a sink dropped without close(): {e}");
+                }
+            });
+        }
+    }
+}
+
 /// Runs the migrations on `dsn` (what `myriad db migrate` does); returns the versions applied now.
 pub async fn migrate(dsn: &str, schema: &str) -> Result<Vec<i32>> {
     schema::validate_schema_name(schema)?;
