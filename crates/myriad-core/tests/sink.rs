@@ -473,8 +473,13 @@ async fn damage_with_whole_blocks_after_it_is_reported_not_cut_off() {
     let sink = Sink::open(archive).await.unwrap();
     let err = sink.write("messages", &messages("exp-damaged", 600, 10)).await.unwrap_err();
     assert_eq!(err.code(), "ERR_CORRUPT_ARCHIVE", "{err}");
-    let err = import_archive(dir.path(), DSN, &options(DSN, &fresh_schema("damaged"))).await.unwrap_err();
+    // Named connections, to see that the failed import leaves none open.
+    let schema = fresh_schema("damaged");
+    let named = format!("{DSN}?application_name={schema}");
+    let err = import_archive(dir.path(), &named, &options(&named, &schema)).await.unwrap_err();
     assert_eq!(err.code(), "ERR_CORRUPT_ARCHIVE", "{err}");
+    let open = query_i64(DSN, format!("SELECT count(*) FROM pg_stat_activity WHERE application_name = '{schema}'")).await;
+    assert_eq!(open, 0, "connections the failed import left open");
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "the file is left as it was");
 }
 

@@ -41,6 +41,16 @@ pub async fn import_archive(dir: &Path, dsn: &str, options: &SinkOptions) -> Res
     find_archives(dir, &mut files)?;
     files.sort();
     let pipeline = Pipeline::start(dsn, options).await?;
+    // Closed whatever happens, so a corrupt file does not leave the writers and their connections
+    // behind; the batches already handed over still land (a rerun skips them).
+    let imported = import_files(&pipeline, files).await;
+    let closed = pipeline.close().await;
+    let report = imported?;
+    closed?;
+    Ok(report)
+}
+
+async fn import_files(pipeline: &Pipeline, files: Vec<PathBuf>) -> Result<ImportReport> {
     let mut report = ImportReport::default();
     for path in files {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Batch>>(2);
@@ -55,7 +65,6 @@ pub async fn import_archive(dir: &Path, dsn: &str, options: &SinkOptions) -> Res
         reader.await.map_err(|e| Error::Internal(e.to_string()))?;
         report.files += 1;
     }
-    pipeline.close().await?;
     Ok(report)
 }
 

@@ -50,9 +50,12 @@ pub enum Failure {
 
 impl PgTarget {
     pub fn new(dsn: &str, schema: &str, connect_timeout: Duration) -> Result<PgTarget> {
-        let options = PgConnectOptions::from_str(dsn)
-            .map_err(|e| Error::InvalidArg(format!("dsn: {e}")))?
-            .application_name("myriad-sink");
+        let options = PgConnectOptions::from_str(dsn).map_err(|e| Error::InvalidArg(format!("dsn: {e}")))?;
+        // What pg_stat_activity shows for the sink's connections, unless the DSN names it.
+        let options = match options.get_application_name() {
+            Some(_) => options,
+            None => options.application_name("myriad-sink"),
+        };
         Ok(PgTarget { options, schema: schema.into(), connect_timeout, partitions: Mutex::new(HashSet::new()) })
     }
 
