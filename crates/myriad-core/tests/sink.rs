@@ -62,6 +62,12 @@ async fn counts(dsn: &str, schema: &str) -> (i64, i64) {
     (rows, distinct)
 }
 
+/// The messages rows of `exp`'s archive file, read back with apache-avro (every block must read).
+fn archived_messages(dir: &Path, exp: &str) -> Vec<apache_avro::types::Value> {
+    let path = sink::archive_path(dir, sink::Table::Messages, exp);
+    apache_avro::Reader::new(std::fs::File::open(&path).unwrap()).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_land_in_postgres_as_written_and_bad_rows_are_rejected_alone() {
     let schema = fresh_schema("roundtrip");
@@ -332,9 +338,7 @@ async fn the_archive_is_standard_avro_appends_across_runs_and_imports_once() {
         assert_eq!(sink.stats().written, 2001);
     }
     // Read back with apache-avro: every row, in order, with its values.
-    let path = sink::archive_path(dir.path(), sink::Table::Messages, "exp-x");
-    let reader = apache_avro::Reader::new(std::fs::File::open(&path).unwrap()).unwrap();
-    let rows: Vec<_> = reader.map(Result::unwrap).collect();
+    let rows = archived_messages(dir.path(), "exp-x");
     assert_eq!(rows.len(), 2000);
     let apache_avro::types::Value::Record(fields) = &rows[1500] else { panic!("not a record") };
     assert_eq!(fields[2].1, apache_avro::types::Value::String("agent-500".into()));
@@ -425,9 +429,7 @@ async fn an_archive_sink_dropped_without_close_writes_its_rows() {
     assert_eq!(sink.write("messages", &messages("exp-dropped", 0, 10)).await.unwrap().accepted, 10);
     assert_eq!(sink.stats().written, 0, "a partial block waits for the interval");
     drop(sink);
-    let path = sink::archive_path(dir.path(), sink::Table::Messages, "exp-dropped");
-    let rows = apache_avro::Reader::new(std::fs::File::open(&path).unwrap()).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
-    assert_eq!(rows.len(), 10);
+    assert_eq!(archived_messages(dir.path(), "exp-dropped").len(), 10);
 }
 
 /// Two sinks on one archive would interleave their blocks: the second is refused the file while
@@ -445,9 +447,7 @@ async fn an_archive_file_has_one_writer_at_a_time() {
     first.close().await.unwrap();
     assert_eq!(second.write("messages", &messages("exp-shared", 100, 100)).await.unwrap().accepted, 100);
     second.close().await.unwrap();
-    let path = sink::archive_path(dir.path(), sink::Table::Messages, "exp-shared");
-    let rows = apache_avro::Reader::new(std::fs::File::open(&path).unwrap()).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
-    assert_eq!(rows.len(), 200);
+    assert_eq!(archived_messages(dir.path(), "exp-shared").len(), 200);
 }
 
 /// Damage inside a file (here a sync marker) with whole blocks after it is not a torn tail:
@@ -500,8 +500,7 @@ async fn an_archive_torn_by_a_crash_is_cut_back_to_its_whole_blocks() {
     let sink = Sink::open(archive).await.unwrap();
     sink.write("messages", &messages("exp-torn", 500, 500)).await.unwrap();
     sink.close().await.unwrap();
-    let rows: Vec<_> = apache_avro::Reader::new(std::fs::File::open(&path).unwrap()).unwrap().collect::<Result<_, _>>().unwrap();
-    assert_eq!(rows.len(), 1000);
+    assert_eq!(archived_messages(dir.path(), "exp-torn").len(), 1000);
 }
 
 /// A PostgreSQL of the test's own, so it can be killed and restarted.
