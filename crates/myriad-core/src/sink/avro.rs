@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::blocks::{is_torn_tail, read_header, whole_blocks_end};
+use super::blocks::{read_header, whole_blocks_end};
 use super::rows::Cell;
 use super::schema::{ColType, Table};
 use crate::{Error, Result};
@@ -128,12 +128,8 @@ impl AvroFile {
             // would be unreadable, so it is cut off. Its rows were never flushed (flush writes
             // whole blocks, then fsyncs), so nothing that was promised durable is lost.
             let len = file.metadata().map_err(io)?.len();
-            let whole = whole_blocks_end(&mut file, header_len, &sync, len).map_err(io)?;
+            let whole = whole_blocks_end(&mut file, path, header_len, &sync, len)?;
             if whole < len {
-                if !is_torn_tail(&mut file, whole, len, &sync).map_err(io)? {
-                    let reason = format!("the block at byte {whole} is damaged and whole blocks follow it (not cutting them off)");
-                    return Err(Error::CorruptArchive { path: path.into(), reason });
-                }
                 eprintln!("myriad: {}: cut {} bytes of a torn block left by an interrupted run", path.display(), len - whole);
                 file.set_len(whole).map_err(io)?;
             }

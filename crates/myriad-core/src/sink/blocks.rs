@@ -65,14 +65,20 @@ fn block_at(file: &mut File, at: u64, len: u64, sync: &[u8; 16]) -> std::io::Res
     Ok((&marker == sync).then_some((count as usize, data, end)))
 }
 
-/// Where the last whole block ends, walking the blocks from the header on.
-pub(super) fn whole_blocks_end(file: &mut File, header_len: u64, sync: &[u8; 16], len: u64) -> std::io::Result<u64> {
+/// Where the last whole block ends, walking the blocks from the header on. What follows is a torn
+/// block (see the module doc); damage with whole blocks after it is an error.
+pub(super) fn whole_blocks_end(file: &mut File, path: &Path, header_len: u64, sync: &[u8; 16], len: u64) -> Result<u64> {
+    let io = |e| Error::io(path, e);
     let mut at = header_len;
     while at < len {
-        match block_at(file, at, len, sync)? {
+        match block_at(file, at, len, sync).map_err(io)? {
             Some((_, _, end)) => at = end,
             None => break,
         }
+    }
+    if at < len && !is_torn_tail(file, at, len, sync).map_err(io)? {
+        let reason = format!("the block at byte {at} is damaged and whole blocks follow it (not cutting them off)");
+        return Err(Error::CorruptArchive { path: path.into(), reason });
     }
     Ok(at)
 }
@@ -80,7 +86,7 @@ pub(super) fn whole_blocks_end(file: &mut File, header_len: u64, sync: &[u8; 16]
 /// Whether the bytes from `from` to `len`, which are not a whole block, are a torn last block: no
 /// sync marker follows `from` (a torn block ends before its own marker, and nothing is written
 /// after it), so there is no whole block behind it to lose by cutting it off.
-pub(super) fn is_torn_tail(file: &mut File, from: u64, len: u64, sync: &[u8; 16]) -> std::io::Result<bool> {
+fn is_torn_tail(file: &mut File, from: u64, len: u64, sync: &[u8; 16]) -> std::io::Result<bool> {
     file.seek(SeekFrom::Start(from))?;
     let mut rest = file.take(len - from);
     let mut window = Vec::with_capacity(1 << 20);
@@ -106,22 +112,28 @@ pub(super) struct Block {
     pub data: Vec<u8>,
 }
 
-/// A container file read block by block (import).
+/// A container file read block by block (import), up to its last whole block.
 pub(super) struct BlockReader {
     path: PathBuf,
     file: File,
-    pub meta: Meta,
+    meta: Meta,
     pub sync: [u8; 16],
     at: u64,
-    len: u64,
+    end: u64,
 }
 
 impl BlockReader {
+    /// Opens `path`; a torn block at its end is left out (with a line on stderr: its rows were
+    /// never flushed).
     pub fn open(path: &Path) -> Result<BlockReader> {
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let (meta, sync, at) = read_header(&mut file).map_err(|reason| Error::CorruptArchive { path: path.into(), reason })?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        Ok(BlockReader { path: path.into(), file, meta, sync, at, len })
+        let end = whole_blocks_end(&mut file, path, at, &sync, len)?;
+        if end < len {
+            eprintln!("myriad: {}: left out {} bytes of a torn block at the end (rows an interrupted run never flushed)", path.display(), len - end);
+        }
+        Ok(BlockReader { path: path.into(), file, meta, sync, at, end })
     }
 
     /// The header's value for `key`, as text.
@@ -129,22 +141,16 @@ impl BlockReader {
         self.meta.iter().find(|(k, _)| k == key).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
     }
 
-    /// The next whole block; `None` at the end of the file, or at a torn block there (reported on
-    /// stderr: its rows were never flushed).
+    /// The next block, `None` after the last whole one.
     pub fn next_block(&mut self) -> Result<Option<Block>> {
         let io = |e| Error::io(&self.path, e);
-        if self.at >= self.len {
+        if self.at >= self.end {
             return Ok(None);
         }
-        let Some((rows, data, end)) = block_at(&mut self.file, self.at, self.len, &self.sync).map_err(io)? else {
-            if !is_torn_tail(&mut self.file, self.at, self.len, &self.sync).map_err(io)? {
-                let reason = format!("the block at byte {} is damaged and whole blocks follow it", self.at);
-                return Err(Error::CorruptArchive { path: self.path.clone(), reason });
-            }
-            eprintln!("myriad: {}: left out {} bytes of a torn block at the end (rows an interrupted run never flushed)", self.path.display(), self.len - self.at);
-            self.at = self.len;
-            return Ok(None);
-        };
+        // Whole when the file was opened; blocks are only ever appended after it.
+        let (rows, data, end) = block_at(&mut self.file, self.at, self.end, &self.sync)
+            .map_err(io)?
+            .ok_or_else(|| Error::CorruptArchive { path: self.path.clone(), reason: format!("the block at byte {} changed while it was read", self.at) })?;
         let mut bytes = vec![0u8; (end - 16 - data) as usize];
         self.file.seek(SeekFrom::Start(data)).map_err(io)?;
         self.file.read_exact(&mut bytes).map_err(io)?;
