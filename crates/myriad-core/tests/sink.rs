@@ -336,6 +336,7 @@ async fn the_archive_is_standard_avro_appends_across_runs_and_imports_once() {
         sink.write("metrics", r#"[{"exp_id":"exp-x","ts":"2026-01-01T00:00:00Z","name":"gdp","value":2.5}]"#).await.unwrap();
         sink.close().await.unwrap();
         assert_eq!(sink.stats().written, 2001);
+        assert_eq!(sink.stats().batches, 9, "blocks of 300 rows: three full and one partial per experiment, one for the metrics row");
     }
     // Read back with apache-avro: every row, in order, with its values.
     let rows = archived_messages(dir.path(), "exp-x");

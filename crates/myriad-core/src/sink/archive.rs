@@ -49,8 +49,8 @@ pub struct Archive {
     closed: AtomicBool,
 }
 
-/// A call's accepted rows for one experiment: Avro-encoded, and how many.
-type Group = (String, Vec<u8>, usize);
+/// A call's accepted rows for one experiment: Avro-encoded, and where each row ends.
+type Group = (String, Vec<u8>, Vec<usize>);
 
 impl Archive {
     pub fn open(dir: PathBuf, options: &SinkOptions) -> Result<Arc<Archive>> {
@@ -92,14 +92,14 @@ impl Archive {
             let group = match groups.iter().position(|(e, ..)| e == exp) {
                 Some(at) => &mut groups[at],
                 None => {
-                    groups.push((exp.to_string(), Vec::new(), 0));
+                    groups.push((exp.to_string(), Vec::new(), Vec::new()));
                     groups.last_mut().unwrap()
                 }
             };
             encode_row(&mut group.1, table, cells);
-            group.2 += 1;
+            group.2.push(group.1.len());
         })?;
-        let accepted: usize = groups.iter().map(|g| g.2).sum();
+        let accepted: usize = groups.iter().map(|g| g.2.len()).sum();
         let bytes: usize = groups.iter().map(|g| g.1.len()).sum();
         if accepted == 0 {
             // Nothing to hold back: the reasons are the whole answer, full disk or not.
@@ -132,7 +132,9 @@ impl Archive {
         }
     }
 
-    /// Appends each group to its file's block and writes the blocks that filled.
+    /// Appends each group to its file's block, writing a block each time one fills, so blocks hold
+    /// `batch_rows` rows however large the call. (While the disk refuses them, the rest of the
+    /// call joins the pending block instead of trying a write per row.)
     fn append(&self, files: &mut Files, table: Table, groups: Vec<Group>) -> Result<()> {
         // Open every file first, so a file that cannot be opened refuses the call before any of
         // its rows are taken.
@@ -142,15 +144,22 @@ impl Archive {
             }
         }
         let Files { open, pending } = files;
-        for (exp, bytes, rows) in groups {
+        for (exp, bytes, ends) in groups {
             let file = open.get_mut(&(table, exp)).expect("opened above");
-            file.append(&bytes, rows);
-            pending.rows += rows;
-            pending.bytes += bytes.len();
-            if file.pending_rows() >= self.batch_rows {
+            let (mut row, mut refused) = (0, false);
+            while row < ends.len() {
+                let room = if refused { usize::MAX } else { self.batch_rows.saturating_sub(file.pending_rows()).max(1) };
+                let to = ends.len().min(row.saturating_add(room));
+                let (start, end) = (if row == 0 { 0 } else { ends[row - 1] }, ends[to - 1]);
+                file.append(&bytes[start..end], to - row);
+                pending.rows += to - row;
+                pending.bytes += end - start;
+                row = to;
                 // The rows are accepted either way: a block the disk refuses stays pending, and
                 // the next write, tick or flush tries again (a flush reports the error).
-                let _ = self.write_block(pending, file);
+                if file.pending_rows() >= self.batch_rows && self.write_block(pending, file).is_err() {
+                    refused = true;
+                }
             }
         }
         Ok(())
