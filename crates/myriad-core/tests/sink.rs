@@ -451,6 +451,30 @@ async fn an_archive_file_has_one_writer_at_a_time() {
     assert_eq!(archived_messages(dir.path(), "exp-shared").len(), 200);
 }
 
+/// A file under another schema (another version's, here a renamed column) is neither appended to
+/// nor imported: rows are encoded and decoded by column position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_file_under_another_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = SinkOptions { dir: Some(dir.path().into()), ..Default::default() };
+    let sink = Sink::open(archive.clone()).await.unwrap();
+    sink.write("messages", &messages("exp-schema", 0, 10)).await.unwrap();
+    sink.close().await.unwrap();
+    let path = sink::archive_path(dir.path(), sink::Table::Messages, "exp-schema");
+    let bytes = std::fs::read(&path).unwrap();
+    let at = bytes.windows(8).position(|w| w == b"\"exp_id\"").expect("the schema names exp_id");
+    let mut renamed = bytes.clone();
+    renamed[at..at + 8].copy_from_slice(b"\"exp_ix\"");
+    std::fs::write(&path, &renamed).unwrap();
+
+    let sink = Sink::open(archive).await.unwrap();
+    let err = sink.write("messages", &messages("exp-schema", 10, 10)).await.unwrap_err();
+    assert!(err.code() == "ERR_CORRUPT_ARCHIVE" && err.to_string().contains("schema"), "{err}");
+    let err = import_archive(dir.path(), DSN, &options(DSN, &fresh_schema("schema"))).await.unwrap_err();
+    assert!(err.code() == "ERR_CORRUPT_ARCHIVE" && err.to_string().contains("schema"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), renamed, "the file is left as it was");
+}
+
 /// Damage inside a file (here a sync marker) with whole blocks after it is not a torn tail:
 /// neither the sink nor import may cut those blocks off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

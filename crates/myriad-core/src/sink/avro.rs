@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::blocks::{read_header, whole_blocks_end};
+use super::blocks::{check_schema, read_header, whole_blocks_end};
 use super::rows::Cell;
 use super::schema::{ColType, Table};
 use crate::{Error, Result};
@@ -120,10 +120,7 @@ impl AvroFile {
             sync
         } else {
             let (meta, sync, header_len) = read_header(&mut file).map_err(|reason| Error::CorruptArchive { path: path.into(), reason })?;
-            let theirs = meta.iter().find(|(k, _)| k == "avro.schema").map(|(_, v)| v.as_slice());
-            if theirs != Some(schema.as_bytes()) {
-                return Err(Error::CorruptArchive { path: path.into(), reason: format!("its schema is not this version's schema of table {}", table.name()) });
-            }
+            check_schema(&meta, table, path)?;
             // A run that died mid-block leaves a torn block at the end; blocks appended after it
             // would be unreadable, so it is cut off. Its rows were never flushed (flush writes
             // whole blocks, then fsyncs), so nothing that was promised durable is lost.

@@ -11,10 +11,24 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::avro::MAGIC;
+use super::avro::{schema_json, MAGIC};
+use super::schema::Table;
 use crate::{Error, Result};
 
 pub(super) type Meta = Vec<(String, Vec<u8>)>;
+
+fn meta_value<'m>(meta: &'m Meta, key: &str) -> Option<&'m [u8]> {
+    meta.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_slice())
+}
+
+/// A file is read or appended to only under this version's schema of its table: rows are encoded
+/// and decoded by column position.
+pub(super) fn check_schema(meta: &Meta, table: Table, path: &Path) -> Result<()> {
+    if meta_value(meta, "avro.schema") == Some(schema_json(table).as_bytes()) {
+        return Ok(());
+    }
+    Err(Error::CorruptArchive { path: path.into(), reason: format!("its schema is not this version's schema of table {}", table.name()) })
+}
 
 /// The header's metadata, sync marker and length.
 pub(super) fn read_header(file: &mut File) -> std::result::Result<(Meta, [u8; 16], u64), String> {
@@ -138,7 +152,12 @@ impl BlockReader {
 
     /// The header's value for `key`, as text.
     pub fn meta_text(&self, key: &str) -> Option<String> {
-        self.meta.iter().find(|(k, _)| k == key).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        meta_value(&self.meta, key).map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
+    /// [`check_schema`] for this file.
+    pub fn check_schema(&self, table: Table) -> Result<()> {
+        check_schema(&self.meta, table, &self.path)
     }
 
     /// The next block, `None` after the last whole one.

@@ -90,9 +90,7 @@ fn read_batches(path: &Path, out: &tokio::sync::mpsc::Sender<Result<Batch>>) {
         if file.meta_text("avro.codec").is_some_and(|codec| codec != "null") {
             return Err(corrupt("a compressed file: the sink writes them uncompressed (codec null)".into()));
         }
-        if file.meta_text("avro.schema").as_deref() != Some(&schema_json(table)) {
-            return Err(corrupt(format!("its schema is not this version's schema of table {}", table.name())));
-        }
+        file.check_schema(table)?;
         let schema = Schema::parse_str(&schema_json(table)).map_err(|e| Error::Internal(e.to_string()))?;
         let decoder = GenericDatumReader::builder(&schema).build().map_err(|e| Error::Internal(e.to_string()))?;
         let mut cells = Vec::with_capacity(8);
