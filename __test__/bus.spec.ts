@@ -68,7 +68,11 @@ async function sendAndCheck(t: import('ava').ExecutionContext, exp: string, send
   // In order per recipient: seq 1, 2, 3, ... with no gaps.
   for (const agent of agents) {
     const seqs = messages.filter((m) => m.agentId === agent).map((m) => m.seq)
-    t.deepEqual(seqs, seqs.map((_, i) => i + 1), agent)
+    t.deepEqual(
+      seqs,
+      seqs.map((_, i) => i + 1),
+      agent,
+    )
   }
   t.is(receiver.stats().gaps, 0)
   t.is(receiver.stats().duplicates, 0)
@@ -198,13 +202,19 @@ test('string payloads arrive byte for byte, in a small batch and in one too larg
   const receiver = await Bus.connect({ transport: 'local', exp, group: 'receivers', agents })
   const sender = await Bus.connect({ transport: 'local', exp, group: 'senders' })
   try {
-    for (const [count, size] of [[50, 1000], [300, 80_000]]) {
-      const payloads = Array.from({ length: count }, (_, i) => `${i}:` + 'é🙂x'.repeat(size / 4) + '\ud800')
+    for (const [count, size] of [
+      [50, 1000],
+      [300, 80_000],
+    ]) {
+      const payloads = Array.from({ length: count }, (_, i) => `${i}:${'é🙂x'.repeat(size / 4)}\ud800`)
       const arrived = collect(receiver, count)
       t.is(await sender.publish(payloads.map((payload, i) => ({ to: agents[i % agents.length], kind: 'agent-chat' as const, payload }))), count)
       const { messages } = await arrived
       const byIndex = new Map(messages.map((m) => [Number(m.payload.toString().split(':')[0]), m.payload]))
-      t.true(payloads.every((p, i) => byIndex.get(i)?.equals(Buffer.from(p))), `${count} payloads of ${size} units`)
+      t.true(
+        payloads.every((p, i) => byIndex.get(i)?.equals(Buffer.from(p))),
+        `${count} payloads of ${size} units`,
+      )
     }
   } finally {
     await sender.close()
@@ -222,7 +232,10 @@ test('a foreign MQTT 5 sender whose ids hold newlines: delivered with spaces, la
     const arrived = collect(receiver, 3)
     // The five-property envelope form, which foreign senders may use; ids are theirs to choose.
     // `seq` counts per (src, topic).
-    const envelope = (msgId: string, seq: number, from: string) => ({ properties: { userProperties: { msgId, seq: String(seq), from, src: 'foreign-src', ts: '1' } }, qos: 1 as const })
+    const envelope = (msgId: string, seq: number, from: string) => ({
+      properties: { userProperties: { msgId, seq: String(seq), from, src: 'foreign-src', ts: '1' } },
+      qos: 1 as const,
+    })
     await client.publishAsync(`exps/${exp}/agents/a/agent-chat`, 'one', envelope('id\none', 1, 'sender\none'))
     await client.publishAsync(`exps/${exp}/agents/b/agent-chat`, 'two', envelope('id-two', 1, 'sender-two'))
     await client.publishAsync(`exps/${exp}/agents/a/agent-chat`, 'three', envelope('id-three', 2, 'sender\none'))

@@ -26,7 +26,10 @@ test('topK and topKBatch equal a plain JS brute force on random data (f32, seria
       const want = bruteForceTopK(rows, ids, query, k)
       const single = await index.topK(query, k)
       for (const got of [batch[q], single]) {
-        t.deepEqual(got.map((h) => h.id), want.map((h) => h.id))
+        t.deepEqual(
+          got.map((h) => h.id),
+          want.map((h) => h.id),
+        )
         got.forEach((h, i) => t.true(Math.abs(h.score - want[i].score) < 1e-5))
       }
     }
@@ -47,7 +50,11 @@ test('small searches and has() (on the JS thread) and large searches (on a worke
     const batch = await index.topKBatch(queries, k)
     for (let q = 0; q < count; q++) {
       const want = bruteForceTopK(rows, ids, queries.subarray(q * dim, (q + 1) * dim), k)
-      t.deepEqual(batch[q].map((h) => h.id), want.map((h) => h.id), `${count} queries, query ${q}`)
+      t.deepEqual(
+        batch[q].map((h) => h.id),
+        want.map((h) => h.id),
+        `${count} queries, query ${q}`,
+      )
       batch[q].forEach((h, i) => t.true(Math.abs(h.score - want[i].score) < 1e-5))
     }
   }
@@ -73,7 +80,10 @@ test('f16 storage returns near-exact scores', async (t) => {
   const hits = await index.topK(query, 5)
   t.is(hits.length, 5)
   for (const h of hits) t.true(Math.abs(h.score - exact.get(h.id)!) < 2e-3, `${h.id}: ${h.score}`)
-  t.true(hits.every((h, i) => i === 0 || hits[i - 1].score >= h.score), 'best first')
+  t.true(
+    hits.every((h, i) => i === 0 || hits[i - 1].score >= h.score),
+    'best first',
+  )
 })
 
 test('bad input gets typed errors, never a crash', async (t) => {
@@ -103,7 +113,11 @@ test('bad input gets typed errors, never a crash', async (t) => {
   t.is(await code(() => index.topK('some text', 1)), 'ERR_NO_EMBEDDER')
   t.is(await code(() => new SemanticIndex({ dim: 0 })), 'ERR_INVALID_ARG')
   t.is(await code(() => new SemanticIndex({ storage: 'f8' as 'f16' })), 'ERR_INVALID_ARG')
-  t.deepEqual((await index.topK([1, 0, 0, 0], 10)).map((h) => h.id), ['a', 'b'], 'k beyond size returns all')
+  t.deepEqual(
+    (await index.topK([1, 0, 0, 0], 10)).map((h) => h.id),
+    ['a', 'b'],
+    'k beyond size returns all',
+  )
 })
 
 test('remove keeps the matrix dense and every other agent findable', async (t) => {
@@ -121,7 +135,10 @@ test('remove keeps the matrix dense and every other agent findable', async (t) =
   const queries = new Float32Array(kept.length * dim)
   kept.forEach(({ i }, r) => queries.set(rows.subarray(i * dim, (i + 1) * dim), r * dim))
   const hits = await index.topKBatch(queries, 1)
-  t.deepEqual(hits.map((h) => h[0].id), kept.map(({ id }) => id))
+  t.deepEqual(
+    hits.map((h) => h[0].id),
+    kept.map(({ id }) => id),
+  )
   t.true(hits.every((h) => Math.abs(h[0].score - 1) < 1e-5))
 })
 
@@ -155,11 +172,19 @@ test('concurrent searches and upserts from many callers stay consistent', async 
   const dim = 64
   const index = new SemanticIndex({ dim, threads: 2, parallelThreshold: 1 })
   const base = randomVectors(rand, 1000, dim)
-  await index.upsert(Array.from({ length: 1000 }, (_, i) => `base-${i}`), base)
+  await index.upsert(
+    Array.from({ length: 1000 }, (_, i) => `base-${i}`),
+    base,
+  )
   const work: Promise<unknown>[] = []
   for (let w = 0; w < 20; w++) {
     const batch = randomVectors(rand, 50, dim)
-    work.push(index.upsert(Array.from({ length: 50 }, (_, i) => `w${w}-${i}`), batch))
+    work.push(
+      index.upsert(
+        Array.from({ length: 50 }, (_, i) => `w${w}-${i}`),
+        batch,
+      ),
+    )
     const q = base.subarray(w * dim, (w + 1) * dim)
     work.push(index.topK(q, 1).then((hits) => t.is(hits[0].id, `base-${w}`)))
   }

@@ -22,7 +22,14 @@ test('a prompt within budget is sent as it is', (t) => {
 })
 
 test('the oldest turns go first; system messages and the last message stay', (t) => {
-  const messages = [say('system', 40, 'sys'), say('user', 400, 'old-q'), say('assistant', 400, 'old-a'), say('user', 400, 'mid-q'), say('assistant', 40, 'mid-a'), say('user', 40, 'now')]
+  const messages = [
+    say('system', 40, 'sys'),
+    say('user', 400, 'old-q'),
+    say('assistant', 400, 'old-a'),
+    say('user', 400, 'mid-q'),
+    say('assistant', 40, 'mid-a'),
+    say('user', 40, 'now'),
+  ]
   // 14 + 3 x 104 + 14 + 14 = 354 tokens: dropping old-q and old-a leaves 146 <= 160.
   const fitted = trimToBudget(messages, 160)
   t.deepEqual(
@@ -35,7 +42,11 @@ test('the oldest turns go first; system messages and the last message stay', (t)
 })
 
 test('a tool call leaves together with the tool replies that answer it', (t) => {
-  const call: ChatMessage = { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'lookup', arguments: '{"q":"x"}' } }] }
+  const call: ChatMessage = {
+    role: 'assistant',
+    content: null,
+    tool_calls: [{ id: 'c1', type: 'function', function: { name: 'lookup', arguments: '{"q":"x"}' } }],
+  }
   const reply: ChatMessage = { role: 'tool', content: 'y'.repeat(200), tool_call_id: 'c1' }
   const messages = [say('system', 20), call, reply, say('assistant', 40), say('user', 40)]
   const fitted = trimToBudget(messages, 40)
@@ -44,7 +55,7 @@ test('a tool call leaves together with the tool replies that answer it', (t) => 
 })
 
 test('when the kept messages alone are too long, the middle of the longest is cut out', (t) => {
-  const question = 'BEGIN ' + 'q'.repeat(2000) + ' END'
+  const question = `BEGIN ${'q'.repeat(2000)} END`
   const fitted = trimToBudget([say('system', 40), { role: 'user', content: question }], 200)
   const text = fitted.messages[1].content ?? ''
   t.true(fitted.tokens <= 200)
@@ -67,7 +78,10 @@ test('through the client: the server receives the trimmed prompt; metrics count 
   const history = [say('system', 40, 'sys'), say('user', 400, 'old-q'), say('assistant', 400, 'old-a'), say('user', 40, 'now')]
   const reply = await llm.chat({ messages: history })
   t.is(reply.trimmed, 2)
-  t.deepEqual(server.received[0].messages?.map((m) => m.content?.slice(0, 3)), ['sys', 'now'])
+  t.deepEqual(
+    server.received[0].messages?.map((m) => m.content?.slice(0, 3)),
+    ['sys', 'now'],
+  )
   t.is(llm.metrics().trimmedMessages, 2)
   // A per-call budget overrides the configured one; false turns trimming off.
   await llm.chat({ messages: history, maxPromptTokens: false })

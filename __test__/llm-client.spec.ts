@@ -25,7 +25,15 @@ test('chat: request fields reach the server in OpenAI form (tools, tool_choice, 
   const server = await serve(t, { record: true, rules: [{ then: { toolCall: { name: 'lookup', arguments: '{"q":"weather"}' } } }] })
   const llm = client(t, [providerFor(server)])
   const tools = [{ type: 'function' as const, function: { name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } } } }]
-  const reply = await llm.chat({ ...ask('weather?'), tools, toolChoice: 'auto', temperature: 0.3, maxTokens: 50, responseFormat: { type: 'json_object' }, extra: { seed: 7 } })
+  const reply = await llm.chat({
+    ...ask('weather?'),
+    tools,
+    toolChoice: 'auto',
+    temperature: 0.3,
+    maxTokens: 50,
+    responseFormat: { type: 'json_object' },
+    extra: { seed: 7 },
+  })
   t.deepEqual(reply.toolCalls, [{ id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{"q":"weather"}' } }])
   t.is(reply.finishReason, 'tool_calls')
   t.is(reply.message.content, null)
@@ -90,7 +98,10 @@ test('close waits for calls still queued behind the concurrency limit, and they 
   const calls = Array.from({ length: 6 }, (_, i) => llm.chat(ask(`q${i}`)))
   await llm.close()
   const replies = await Promise.all(calls)
-  t.deepEqual(replies.map((r) => r.text), Array.from({ length: 6 }, (_, i) => `reply to: q${i}`))
+  t.deepEqual(
+    replies.map((r) => r.text),
+    Array.from({ length: 6 }, (_, i) => `reply to: q${i}`),
+  )
   t.is(server.stats.requests, 6)
 })
 

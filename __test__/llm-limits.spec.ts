@@ -76,7 +76,10 @@ test('AIMD: a burst of slow or failed attempts within one round trip of the limi
 
 test('AIMD backs off on overload errors (503) and grows back while calls succeed at the limit', async (t) => {
   const server = await serve(t, { latency: { fixedMs: 5 }, rules: [{ match: 'overload', then: { status: 503 } }] })
-  const llm = client(t, [providerFor(server, 'local', { limits: { concurrency: 32, adaptive: { min: 2, latencyTolerance: 100 } } })], { retries: 0, breaker: { errorRate: 2 } })
+  const llm = client(t, [providerFor(server, 'local', { limits: { concurrency: 32, adaptive: { min: 2, latencyTolerance: 100 } } })], {
+    retries: 0,
+    breaker: { errorRate: 2 },
+  })
   await Promise.allSettled(Array.from({ length: 200 }, () => llm.chat(ask('overload'))))
   const lowered = llm.metrics().providers.local.limit
   t.true(lowered < 32, `limit ${lowered}`)

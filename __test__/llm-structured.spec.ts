@@ -65,7 +65,7 @@ test('json(): a broken reply gets one repair round with the error in the prompt'
   t.is(llm.metrics().requests, 1)
 })
 
-test('json(): a schema violation is repaired with zod\'s message in the prompt', async (t) => {
+test("json(): a schema violation is repaired with zod's message in the prompt", async (t) => {
   const server = await serve(t, {
     record: true,
     rules: [
@@ -103,10 +103,7 @@ test('json(): a JSON Schema object works like a zod schema', async (t) => {
   const schema = { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] }
   const server = await serve(t, {
     record: true,
-    rules: [
-      { match: 'could not be used', then: { json: { n: 3 } } },
-      { then: { json: { n: 'three' } } },
-    ],
+    rules: [{ match: 'could not be used', then: { json: { n: 3 } } }, { then: { json: { n: 'three' } } }],
   })
   const llm = client(t, [providerFor(server)])
   const result = await llm.json<{ n: number }>({ ...ask('count'), schema })

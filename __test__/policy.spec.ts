@@ -29,7 +29,7 @@ test('decisions: greedy takes the most probable action; probabilities sum to 1',
   }
 })
 
-test("each decision keeps its own probabilities, whatever comes after", (t) => {
+test('each decision keeps its own probabilities, whatever comes after', (t) => {
   const policy = Policy.create({ seed: 7 })
   const states = randomVectors(mulberry32(2), 3000, STATE_DIM)
   const state = (i: number) => states.subarray(i * STATE_DIM, (i + 1) * STATE_DIM)
@@ -142,10 +142,22 @@ test('bad input gets typed errors', async (t) => {
     }
     return 'no error'
   }
-  t.is(code(() => policy.decide(new Float32Array(49))), 'ERR_DIMENSION')
-  t.is(code(() => policy.decide(new Float32Array(50).fill(NaN))), 'ERR_NOT_FINITE')
-  t.is(code(() => policy.decide(new Float32Array(50), { temperature: 0 })), 'ERR_INVALID_ARG')
-  t.is(code(() => Policy.create({ sizes: [50] })), 'ERR_INVALID_ARG')
+  t.is(
+    code(() => policy.decide(new Float32Array(49))),
+    'ERR_DIMENSION',
+  )
+  t.is(
+    code(() => policy.decide(new Float32Array(50).fill(NaN))),
+    'ERR_NOT_FINITE',
+  )
+  t.is(
+    code(() => policy.decide(new Float32Array(50), { temperature: 0 })),
+    'ERR_INVALID_ARG',
+  )
+  t.is(
+    code(() => Policy.create({ sizes: [50] })),
+    'ERR_INVALID_ARG',
+  )
   const e = await t.throwsAsync(policy.update({ states: new Float32Array(100), actions: [0, 9], rewards: [1, 1] }), { instanceOf: MyriadError })
   t.is(e?.code, 'ERR_INVALID_ARG')
   const bad = await t.throwsAsync(Policy.loadOnnx('/nonexistent.onnx'), { instanceOf: MyriadError })

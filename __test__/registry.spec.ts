@@ -24,7 +24,14 @@ test('a batch applies message by message, bad ones rejected with a code and reas
   ])
   t.deepEqual(
     results.map((r) => [r.ok, r.error?.code]),
-    [[true, undefined], [false, 'ERR_PML_JSON'], [false, 'ERR_PML_VERSION'], [false, 'ERR_UNKNOWN_AGENT'], [true, undefined], [true, undefined]],
+    [
+      [true, undefined],
+      [false, 'ERR_PML_JSON'],
+      [false, 'ERR_PML_VERSION'],
+      [false, 'ERR_UNKNOWN_AGENT'],
+      [true, undefined],
+      [true, undefined],
+    ],
   )
   t.truthy(results[1].error?.reason)
   const a = registry.get('a')!
@@ -49,11 +56,23 @@ test('each message of a batch stands alone, whatever its text holds', async (t) 
     `\ude00{"v":1,"type":"heartbeat","msgId":"${randomUUID()}","from":"c","ts":1,"body":{}}`,
     m('heartbeat', 'agent-é', { load: 1 }),
   ]
-  const expected = [[true, undefined], [false, 'ERR_PML_JSON'], [false, 'ERR_PML_FIELD'], [true, undefined], [false, 'ERR_PML_JSON'], [false, 'ERR_PML_JSON'], [false, 'ERR_PML_JSON'], [true, undefined]]
+  const expected = [
+    [true, undefined],
+    [false, 'ERR_PML_JSON'],
+    [false, 'ERR_PML_FIELD'],
+    [true, undefined],
+    [false, 'ERR_PML_JSON'],
+    [false, 'ERR_PML_JSON'],
+    [false, 'ERR_PML_JSON'],
+    [true, undefined],
+  ]
   for (const run of [(r: Registry) => r.process(batch()), async (r: Registry) => r.processSync(batch())]) {
     const registry = new Registry()
     const results = await run(registry)
-    t.deepEqual(results.map((r) => [r.ok, r.error?.code]), expected)
+    t.deepEqual(
+      results.map((r) => [r.ok, r.error?.code]),
+      expected,
+    )
     t.is(registry.get('agent-é')?.specialty, 'traducteur 🙂 日本語')
     t.is(registry.get('agent-é')?.load, 1)
     t.is(registry.get('c')?.specialty, '\ufffd')
@@ -64,23 +83,45 @@ test('a batch past the joined-string limit goes in parts, in order, results alig
   const parts = joinBatch(['ab', 'c', '', 'defg', 'h'], 3)
   t.deepEqual(
     parts.map((p) => [p.text, [...p.lengths]]),
-    [['abc', [2, 1, 0]], ['defg', [4]], ['h', [1]]],
+    [
+      ['abc', [2, 1, 0]],
+      ['defg', [4]],
+      ['h', [1]],
+    ],
   )
-  t.deepEqual(joinBatch([]).map((p) => [p.text, [...p.lengths]]), [['', []]])
+  t.deepEqual(
+    joinBatch([]).map((p) => [p.text, [...p.lengths]]),
+    [['', []]],
+  )
   for (const sync of [false, true]) {
     const registry = new Registry()
     ;(registry as unknown as { joinLimit: number }).joinLimit = 300 // about two messages a part
-    const batch = [m('register', 'a', { specialty: 's' }), '{bad', m('heartbeat', 'a', { load: 3 }), m('heartbeat', 'ghost', {}), m('register', 'b', { specialty: 't' }), m('deregister', 'a', {})]
-    t.true(joinBatch(batch.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))), 300).length >= 3)
+    const batch = [
+      m('register', 'a', { specialty: 's' }),
+      '{bad',
+      m('heartbeat', 'a', { load: 3 }),
+      m('heartbeat', 'ghost', {}),
+      m('register', 'b', { specialty: 't' }),
+      m('deregister', 'a', {}),
+    ]
+    t.true(
+      joinBatch(
+        batch.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))),
+        300,
+      ).length >= 3,
+    )
     const results = sync ? registry.processSync(batch) : await registry.process(batch)
-    t.deepEqual(results.map((r) => [r.ok, r.type, r.error?.code]), [
-      [true, 'register', undefined],
-      [false, undefined, 'ERR_PML_JSON'],
-      [true, 'heartbeat', undefined],
-      [false, 'heartbeat', 'ERR_UNKNOWN_AGENT'],
-      [true, 'register', undefined],
-      [true, 'deregister', undefined],
-    ])
+    t.deepEqual(
+      results.map((r) => [r.ok, r.type, r.error?.code]),
+      [
+        [true, 'register', undefined],
+        [false, undefined, 'ERR_PML_JSON'],
+        [true, 'heartbeat', undefined],
+        [false, 'heartbeat', 'ERR_UNKNOWN_AGENT'],
+        [true, 'register', undefined],
+        [true, 'deregister', undefined],
+      ],
+    )
     t.is(registry.get('a'), undefined, 'applied in order: the deregistration came last')
     t.truthy(registry.get('b'))
   }

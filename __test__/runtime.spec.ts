@@ -36,9 +36,7 @@ test('a missing library is ERR_ORT_NOT_FOUND', async (t) => {
 })
 
 test('a library that is not ONNX Runtime is ERR_ORT_NOT_FOUND', async (t) => {
-  const out = await inChild(
-    `import { initRuntime } from '@myriad-agents/core'; ${report} report(Promise.resolve().then(() => initRuntime(process.execPath)))`,
-  )
+  const out = await inChild(`import { initRuntime } from '@myriad-agents/core'; ${report} report(Promise.resolve().then(() => initRuntime(process.execPath)))`)
   t.is(out.code, 'ERR_ORT_NOT_FOUND')
 })
 

@@ -10,7 +10,7 @@ import { promisify } from 'node:util'
 import test from 'ava'
 import pg from 'pg'
 
-import { MyriadError, Sink, importArchive, migrate, type SinkRows } from '../index.js'
+import { type MyriadError, Sink, importArchive, migrate, type SinkRows } from '../index.js'
 
 const DSN = 'postgres://root@127.0.0.1:5432/test'
 let schemas = 0
@@ -49,7 +49,10 @@ test('rows written from JS land in Postgres; bad rows are rejected by index with
     { exp_id: 'exp-js', ts: '2026-11-29T10:00:00+02:00', name: 'gdp', value: 2, labels: { region: 'north' } },
   ])
   t.is(out.accepted, 2)
-  t.deepEqual(out.rejected.map((r) => r.index), [1, 2])
+  t.deepEqual(
+    out.rejected.map((r) => r.index),
+    [1, 2],
+  )
   t.regex(out.rejected[0].reason, /value.*NaN/)
   t.regex(out.rejected[1].reason, /ts.*invalid Date/)
   await sink.flush()
@@ -98,7 +101,12 @@ test('myriad db migrate creates the schema once', async (t) => {
   const cli = (...args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: join(import.meta.dirname, '..') })
   t.regex((await cli('db', 'migrate', '--dsn', DSN, '--schema', schema)).stdout, /applied migrations 1/)
   t.regex((await cli('db', 'migrate', '--dsn', DSN, '--schema', schema)).stdout, /up to date/)
-  t.is(await scalar(`SELECT count(*) FROM information_schema.tables WHERE table_schema = '${schema}' AND table_name IN ('agents','states','messages','surveys','errors','metrics')`), 6)
+  t.is(
+    await scalar(
+      `SELECT count(*) FROM information_schema.tables WHERE table_schema = '${schema}' AND table_name IN ('agents','states','messages','surveys','errors','metrics')`,
+    ),
+    6,
+  )
   const failed = await t.throwsAsync(cli('db', 'import', join(tmpdir(), 'no-such-archive'), '--dsn', DSN, '--schema', schema))
   t.regex((failed as Error & { stderr: string }).stderr, /myriad: ERR_IO/)
 })
@@ -125,7 +133,10 @@ test('rows of every shape get the same outcome as the keyed form (the column for
   ]
   const out = await sink.write('states', rows as SinkRows['states'][])
   t.is(out.accepted, 3)
-  t.deepEqual(out.rejected.map((r) => r.index), [1, 2, 3, 6, 7, 8])
+  t.deepEqual(
+    out.rejected.map((r) => r.index),
+    [1, 2, 3, 6, 7, 8],
+  )
   const reason = (i: number) => out.rejected.find((r) => r.index === i)?.reason ?? ''
   t.regex(reason(1), /unknown column `mood`/)
   t.regex(reason(2), /must be an object keyed by column name, got an array/)
@@ -170,7 +181,10 @@ test('the column form keeps text exactly, stores nulls as null and refuses what 
   ])
   t.is(metrics.accepted, 1)
   t.regex(metrics.rejected[0].reason, /`value` is required \(NaN and Infinity/)
-  t.deepEqual(metrics.rejected.map((r) => r.index), [1, 2])
+  t.deepEqual(
+    metrics.rejected.map((r) => r.index),
+    [1, 2],
+  )
   await sink.close()
   const client = new pg.Client({ connectionString: DSN })
   await client.connect()

@@ -80,7 +80,10 @@ export function parseArgs(argv: string[]): Options {
     if (a === '--extended') opts.extended = true
     else if (a === '--quick') opts.quick = true
     else if (a === '--suite') opts.suite = value(++i, a)
-    else if (a === '--n') opts.n = value(++i, a).split(',').map((s) => positiveInt(s.trim(), '--n'))
+    else if (a === '--n')
+      opts.n = value(++i, a)
+        .split(',')
+        .map((s) => positiveInt(s.trim(), '--n'))
     else if (a === '--iterations') opts.iterations = positiveInt(value(++i, a), a)
     else throw new Error(`unknown option ${a}\n${USAGE}`)
   }
@@ -92,7 +95,10 @@ export const prng = (seed = 42) => mulberry32(seed)
 
 /** A UUID-shaped id from a seeded stream (ids are UUIDs in practice; these repeat run to run). */
 export function seededUuid(rand: () => number): string {
-  const hex = (digits: number) => Math.floor(rand() * 16 ** digits).toString(16).padStart(digits, '0')
+  const hex = (digits: number) =>
+    Math.floor(rand() * 16 ** digits)
+      .toString(16)
+      .padStart(digits, '0')
   return `${hex(8)}-${hex(4)}-4${hex(3)}-${'89ab'[Math.floor(rand() * 4)]}${hex(3)}-${hex(6)}${hex(6)}`
 }
 

@@ -58,7 +58,7 @@ function readResults(machine: Machine, started: string): Results {
 function writeResults(results: Results) {
   mkdirSync(dirname(RESULTS), { recursive: true })
   const tmp = `${RESULTS}.${process.pid}.tmp`
-  writeFileSync(tmp, JSON.stringify(results, null, 2) + '\n')
+  writeFileSync(tmp, `${JSON.stringify(results, null, 2)}\n`)
   renameSync(tmp, RESULTS)
 }
 
@@ -74,7 +74,9 @@ async function main(): Promise<number> {
   const machine = describeMachine()
   const started = new Date().toISOString()
   const mode = opts.quick ? 'quick' : opts.extended ? 'extended' : 'default'
-  console.log(`# Myriad bench (${mode}) — ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB, ${machine.os}, node ${machine.node}, ONNX Runtime ${machine.onnxruntime}, SIMD ${machine.simd}\n`)
+  console.log(
+    `# Myriad bench (${mode}) — ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB, ${machine.os}, node ${machine.node}, ONNX Runtime ${machine.onnxruntime}, SIMD ${machine.simd}\n`,
+  )
   let failed = 0
   for (const [i, suite] of chosen.entries()) {
     const log = progress(suite.name)

@@ -101,7 +101,17 @@ export class LLMServer {
   readonly url: string
   readonly rules: Rule[]
   readonly received: ChatBody[] = []
-  readonly stats: ServerStats = { requests: 0, byStatus: {}, resets: 0, hangs: 0, inflight: 0, peakInflight: 0, models: {}, authorization: undefined, streamsCut: 0 }
+  readonly stats: ServerStats = {
+    requests: 0,
+    byStatus: {},
+    resets: 0,
+    hangs: 0,
+    inflight: 0,
+    peakInflight: 0,
+    models: {},
+    authorization: undefined,
+    streamsCut: 0,
+  }
   private readonly random: () => number
   private readonly sockets = new Set<Socket>()
 
@@ -362,7 +372,7 @@ async function main(argv: string[]) {
     url = server.url
     stop = () => void server.close().then(() => process.exit(0))
   }
-  process.stdout.write(JSON.stringify({ url }) + '\n')
+  process.stdout.write(`${JSON.stringify({ url })}\n`)
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
   // For a parent process (the bench): closing our stdin stops the server.

@@ -10,15 +10,19 @@ import { fileURLToPath } from 'node:url'
 
 const REPO_DIR = 'models--sentence-transformers--all-MiniLM-L6-v2'
 // Keep in step with REQUIRED in fetch_model.py.
-const REQUIRED = ['tokenizer.json', 'config.json', 'sentence_bert_config.json', 'onnx/model.onnx', 'onnx/model_qint8_avx512_vnni.onnx', 'onnx/model_quint8_avx2.onnx']
+const REQUIRED = [
+  'tokenizer.json',
+  'config.json',
+  'sentence_bert_config.json',
+  'onnx/model.onnx',
+  'onnx/model_qint8_avx512_vnni.onnx',
+  'onnx/model_quint8_avx2.onnx',
+]
 
 const log = (msg) => console.log(`[fetch-model] ${msg}`)
 const args = process.argv.slice(2)
 const cacheArg = args.indexOf('--cache-dir')
-const cache =
-  cacheArg >= 0
-    ? args[cacheArg + 1]
-    : process.env.HF_HUB_CACHE || join(process.env.HF_HOME || join(homedir(), '.cache', 'huggingface'), 'hub')
+const cache = cacheArg >= 0 ? args[cacheArg + 1] : process.env.HF_HUB_CACHE || join(process.env.HF_HOME || join(homedir(), '.cache', 'huggingface'), 'hub')
 
 function cachedSnapshot() {
   const ref = join(cache, REPO_DIR, 'refs', 'main')

@@ -111,7 +111,10 @@ export class Bus {
   private gapHandler?: (gap: BusGap) => void
   private waiting = false
 
-  private constructor(private readonly inner: Binding.NativeBus, exp: string) {
+  private constructor(
+    private readonly inner: Binding.NativeBus,
+    exp: string,
+  ) {
     this.exp = exp
     inner.onInbound(() => this.deliver())
   }

@@ -30,13 +30,7 @@ export type PmlMessage =
 export type PmlType = PmlMessage['type']
 
 /** Error codes a message can be rejected with. */
-export type PmlErrorCode =
-  | 'ERR_PML_JSON'
-  | 'ERR_PML_VERSION'
-  | 'ERR_PML_TYPE'
-  | 'ERR_PML_FIELD'
-  | 'ERR_PML_TOO_LARGE'
-  | 'ERR_UNKNOWN_AGENT'
+export type PmlErrorCode = 'ERR_PML_JSON' | 'ERR_PML_VERSION' | 'ERR_PML_TYPE' | 'ERR_PML_FIELD' | 'ERR_PML_TOO_LARGE' | 'ERR_UNKNOWN_AGENT'
 
 export interface ProcessResult {
   /** Applied now, or applied before (`duplicate`). */
@@ -51,10 +45,7 @@ export const PML_TYPES: readonly PmlType[] = ['register', 'heartbeat', 'request'
 
 // Applied/duplicate results carry no per-message data, so they are shared frozen objects: decoding
 // a batch of 10^5 results allocates nothing but the rejections.
-const SHARED = PML_TYPES.map((type) => [
-  Object.freeze({ ok: true, duplicate: false, type }),
-  Object.freeze({ ok: true, duplicate: true, type }),
-])
+const SHARED = PML_TYPES.map((type) => [Object.freeze({ ok: true, duplicate: false, type }), Object.freeze({ ok: true, duplicate: true, type })])
 
 /** Decodes the binding's outcome code: `kindIndex << 2 | status` (0 applied, 1 duplicate, 2 rejected). */
 export function decodeOutcome(code: number, rejection?: { code: string; reason: string }): ProcessResult {

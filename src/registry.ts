@@ -84,7 +84,10 @@ export class Registry {
   processSync(messages: (string | PmlMessage)[]): ProcessResult[] {
     if (!Array.isArray(messages)) throw invalidArg('messages must be an array')
     const texts = messages.map(encode)
-    return this.decode(texts, joinBatch(texts, this.joinLimit).map((part) => callNative(() => this.inner.processSync(part.text, part.lengths))))
+    return this.decode(
+      texts,
+      joinBatch(texts, this.joinLimit).map((part) => callNative(() => this.inner.processSync(part.text, part.lengths))),
+    )
   }
 
   /** Applies one message on the calling thread. */
@@ -137,10 +140,12 @@ export class Registry {
     })
     const removals = entries.filter(([, op]) => op === 'remove').map(([id]) => id)
     try {
-      if (upserts.length > 0) await index.upsert(upserts.map((a) => a.id), upserts.map((a) => a.specialty))
-      const present = (await Promise.all(removals.map(async (id) => ((await index.has(id)) ? id : undefined)))).filter(
-        (id): id is string => id !== undefined,
-      )
+      if (upserts.length > 0)
+        await index.upsert(
+          upserts.map((a) => a.id),
+          upserts.map((a) => a.specialty),
+        )
+      const present = (await Promise.all(removals.map(async (id) => ((await index.has(id)) ? id : undefined)))).filter((id): id is string => id !== undefined)
       if (present.length > 0) await index.remove(present)
     } catch (error) {
       // Nothing is lost: the same agents are retried on the next sync.

@@ -37,7 +37,10 @@ export function onnxRuntimePath(): string {
   }
   const path = join(pkgDir, 'bin', 'napi-v6', process.platform, process.arch, name)
   if (!existsSync(path)) {
-    throw new MyriadError('ERR_ORT_NOT_FOUND', `onnxruntime-node ships no ONNX Runtime for ${process.platform}/${process.arch} (looked for ${path}); set ORT_DYLIB_PATH`)
+    throw new MyriadError(
+      'ERR_ORT_NOT_FOUND',
+      `onnxruntime-node ships no ONNX Runtime for ${process.platform}/${process.arch} (looked for ${path}); set ORT_DYLIB_PATH`,
+    )
   }
   return path
 }

@@ -87,7 +87,14 @@ function newLLM(url: string, concurrency: number): LLM {
   })
 }
 
-function row(agents: number, mode: string, concurrency: number, m: { wallS: number; cpuUs: number; heapMb: number; rssMb: number }, peak: number, calls = agents): Row {
+function row(
+  agents: number,
+  mode: string,
+  concurrency: number,
+  m: { wallS: number; cpuUs: number; heapMb: number; rssMb: number },
+  peak: number,
+  calls = agents,
+): Row {
   return {
     agents,
     mode,
@@ -132,7 +139,8 @@ async function floorRun(url: string, agents: number, concurrency: number): Promi
   const pool = new Pool(base.origin, { connections: concurrency })
   const path = `${base.pathname}/chat/completions`
   const headers = { 'content-type': 'application/json' }
-  const call = (a: number) => pool.request({ path, method: 'POST', headers, body: JSON.stringify({ model: MODEL, messages: messagesFor(a) }) }).then((r) => r.body.json())
+  const call = (a: number) =>
+    pool.request({ path, method: 'POST', headers, body: JSON.stringify({ model: MODEL, messages: messagesFor(a) }) }).then((r) => r.body.json())
   await workerLoops(Math.min(agents, concurrency), concurrency, call)
   let peak = 0
   const m = await measured(async () => {
@@ -253,7 +261,9 @@ async function run(ctx: Context): Promise<Row[]> {
       )
     }
   }
-  ctx.note(`server latency ${LATENCY_MS} ms (devkit/llm-server.ts, ${SERVER_WORKERS} child processes on one port); async rows: one untimed warm-up round opens the sockets first; CPU rows: ${CPU_CONCURRENCY} worker loops per client, median of alternating rounds (cpu_rounds_us lists every round)`)
+  ctx.note(
+    `server latency ${LATENCY_MS} ms (devkit/llm-server.ts, ${SERVER_WORKERS} child processes on one port); async rows: one untimed warm-up round opens the sockets first; CPU rows: ${CPU_CONCURRENCY} worker loops per client, median of alternating rounds (cpu_rounds_us lists every round)`,
+  )
   return rows
 }
 
@@ -263,7 +273,12 @@ function verdicts(rows: Row[]): string[] {
     const ratio = Number(r.wall_s) / Number(r.ideal_s)
     const floor = rows.find((x) => x.mode === 'undici-floor' && x.agents === 1000 && x.concurrency === r.concurrency)
     const floorNote = floor ? `; bare undici.request: ${floor.wall_s} s = ${round(Number(floor.wall_s) / Number(floor.ideal_s), 2)}x` : ''
-    lines.push(verdict(ratio <= 1.2, `1,000 agents at concurrency ${r.concurrency}: ${r.wall_s} s = ${round(ratio, 2)}x the ideal ${r.ideal_s} s (target <= 1.2x${floorNote})`))
+    lines.push(
+      verdict(
+        ratio <= 1.2,
+        `1,000 agents at concurrency ${r.concurrency}: ${r.wall_s} s = ${round(ratio, 2)}x the ideal ${r.ideal_s} s (target <= 1.2x${floorNote})`,
+      ),
+    )
   }
   const million = rows.find((x) => x.agents === MILLION)
   if (million) {

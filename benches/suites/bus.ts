@@ -86,7 +86,11 @@ async function runMyriad(url: string | undefined, qos: 0 | 1, n: number, local: 
     if (inFlight.size >= (local ? LOCAL_BATCHES_IN_FLIGHT : BATCHES_IN_FLIGHT)) await Promise.race(inFlight)
   }
   await Promise.all(inFlight)
-  await settle(() => received, () => lastAt, n)
+  await settle(
+    () => received,
+    () => lastAt,
+    n,
+  )
   const cpuUs = mainThreadCpuUs() - cpu0
   const seconds = (lastAt - t0) / 1000
   await pub.close()
@@ -135,7 +139,11 @@ async function runMqttJs(url: string, qos: 0 | 1, n: number, protocol: 4 | 5 = 4
     }
     pump()
   })
-  await settle(() => received, () => lastAt, n)
+  await settle(
+    () => received,
+    () => lastAt,
+    n,
+  )
   const cpuUs = mainThreadCpuUs() - cpu0
   const seconds = (lastAt - t0) / 1000
   await pub.endAsync()
@@ -158,7 +166,15 @@ async function buildCeiling(): Promise<string | null> {
 /** The native client pair (MQTT 3.1.1) on a broker; its CPU is not JS, so none is reported. */
 async function runCeiling(binary: string, brokerUrl: string, qos: number, n: number): Promise<Outcome> {
   const url = new URL(brokerUrl)
-  const { stdout } = await promisify(execFile)(binary, [url.hostname, url.port, String(n), String(qos), `ceiling-${process.pid}-${qos}`, String(AGENTS), String(MQTTJS_WINDOW)])
+  const { stdout } = await promisify(execFile)(binary, [
+    url.hostname,
+    url.port,
+    String(n),
+    String(qos),
+    `ceiling-${process.pid}-${qos}`,
+    String(AGENTS),
+    String(MQTTJS_WINDOW),
+  ])
   const { received, seconds } = JSON.parse(stdout) as { received: number; seconds: number }
   return { received, seconds, cpuUs: Number.NaN }
 }
@@ -229,9 +245,16 @@ export const bus: Suite = {
     const best = locals.reduce((b, r) => ((r.msgs_per_s as number) > (b.msgs_per_s as number) ? r : b))
     // A loss in any round counts: `lost` is their sum.
     rows.push({ ...best, lost: locals.reduce((sum, r) => sum + (r.lost as number), 0) })
-    note(`local: msgs/s of the best of ${localRounds} round(s) of ${n * 5} messages, lost summed over all (${locals.map((r) => `${r.msgs_per_s} msgs/s, lost ${r.lost}`).join('; ')})`)
-    note(`Mosquitto as configured on this machine (defaults unless its mosquitto.conf says otherwise); myriad publishes in batches of ${BATCH}, up to ${BATCHES_IN_FLIGHT} in flight (local: ${LOCAL_BATCHES_IN_FLIGHT}); mqtt.js keeps ${MQTTJS_WINDOW} publishes awaiting their callbacks`)
-    if (ceiling) note(`libmosquitto: the C client (benches/native/mosquitto_ceiling.c), its publisher writing from its own thread and kept at most ${MQTTJS_WINDOW} messages ahead of its subscriber, as the JS clients are`)
+    note(
+      `local: msgs/s of the best of ${localRounds} round(s) of ${n * 5} messages, lost summed over all (${locals.map((r) => `${r.msgs_per_s} msgs/s, lost ${r.lost}`).join('; ')})`,
+    )
+    note(
+      `Mosquitto as configured on this machine (defaults unless its mosquitto.conf says otherwise); myriad publishes in batches of ${BATCH}, up to ${BATCHES_IN_FLIGHT} in flight (local: ${LOCAL_BATCHES_IN_FLIGHT}); mqtt.js keeps ${MQTTJS_WINDOW} publishes awaiting their callbacks`,
+    )
+    if (ceiling)
+      note(
+        `libmosquitto: the C client (benches/native/mosquitto_ceiling.c), its publisher writing from its own thread and kept at most ${MQTTJS_WINDOW} messages ahead of its subscriber, as the JS clients are`,
+      )
     else note('no libmosquitto-dev (mosquitto.h) here: no native-client ceiling row')
     return rows
   },
@@ -255,19 +278,35 @@ export const bus: Suite = {
         }
         if (q1[0] && q1[1]) {
           const ok = q1[0].lost === 0 && (q1[0].msgs_per_s as number) >= (q1[1].msgs_per_s as number)
-          out.push(verdict(ok, `${tag} QoS 1: lost ${q1[0].lost}, ${q1[0].msgs_per_s} msgs/s vs mqtt.js ${q1[1].msgs_per_s} (lost ${q1[1].lost}) (target: 0 lost at >= mqtt.js's rate)`))
+          out.push(
+            verdict(
+              ok,
+              `${tag} QoS 1: lost ${q1[0].lost}, ${q1[0].msgs_per_s} msgs/s vs mqtt.js ${q1[1].msgs_per_s} (lost ${q1[1].lost}) (target: 0 lost at >= mqtt.js's rate)`,
+            ),
+          )
         }
         for (const qos of [0, 1]) {
           const [ours, theirs] = [find(broker, qos, 'myriad', protocol), find(broker, qos, 'mqtt.js', protocol)]
           if (ours && theirs) {
             const ratio = (ours.js_cpu_us_per_msg as number) / (theirs.js_cpu_us_per_msg as number)
-            out.push(verdict(ratio <= 0.2, `${tag} QoS ${qos}: JS CPU ${ours.js_cpu_us_per_msg} us/msg = ${ratio.toFixed(2)} of mqtt.js's ${theirs.js_cpu_us_per_msg} (target <= 0.2)`))
+            out.push(
+              verdict(
+                ratio <= 0.2,
+                `${tag} QoS ${qos}: JS CPU ${ours.js_cpu_us_per_msg} us/msg = ${ratio.toFixed(2)} of mqtt.js's ${theirs.js_cpu_us_per_msg} (target <= 0.2)`,
+              ),
+            )
           }
         }
       }
     }
     const local = find('local', 1, 'myriad')
-    if (local) out.push(verdict((local.msgs_per_s as number) >= 1_000_000 && local.lost === 0, `local transport: ${local.msgs_per_s} msgs/s, lost ${local.lost} (target >= 1,000,000, 0 lost)`))
+    if (local)
+      out.push(
+        verdict(
+          (local.msgs_per_s as number) >= 1_000_000 && local.lost === 0,
+          `local transport: ${local.msgs_per_s} msgs/s, lost ${local.lost} (target >= 1,000,000, 0 lost)`,
+        ),
+      )
     return out
   },
 }

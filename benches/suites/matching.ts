@@ -14,7 +14,19 @@
 // upserted as vectors; such rows say `synthetic_fill: true` and `index_build_s` is the vector upsert.
 // The scan's cost does not depend on what the vectors say; relevance is checked on real rows only.
 import { Embedder, SemanticIndex, type Match } from '../../index.js'
-import { collectGarbage, measureRounds, round, seededUuid, verdict, workerLoops, type Context, type Row, type Stats, type Suite, type TimedTask } from '../harness.js'
+import {
+  collectGarbage,
+  measureRounds,
+  round,
+  seededUuid,
+  verdict,
+  workerLoops,
+  type Context,
+  type Row,
+  type Stats,
+  type Suite,
+  type TimedTask,
+} from '../harness.js'
 import { cosine, jsTopK, openOrtFloor, transformersPeer, type PeerEmbedder } from '../peers.js'
 import { QUERIES, TEMPLATE_COUNT, makeProfiles, type Profile } from '../profiles.js'
 
@@ -68,11 +80,24 @@ export const matching: Suite = {
     note(`${rounds} rounds x ${queries.length} queries per row (ours, ORT floor and peer alternate by round); seed 42`)
     const rows: Row[] = []
     for (const config of opts.quick ? QUICK_CONFIGS : CONFIGS) {
-      rows.push(...(await runConfig(ctx, config, ns, texts, queries.map((q) => q.domain), profiles, rounds, peerNs)))
+      rows.push(
+        ...(await runConfig(
+          ctx,
+          config,
+          ns,
+          texts,
+          queries.map((q) => q.domain),
+          profiles,
+          rounds,
+          peerNs,
+        )),
+      )
       collectGarbage()
     }
     if (ns.some((n) => n > REAL_PROFILES)) {
-      note(`N > ${REAL_PROFILES}: the ${REAL_PROFILES} real profile vectors repeated with seeded noise (±${FILL_NOISE / 2} per coordinate, renormalised): synthetic_fill rows`)
+      note(
+        `N > ${REAL_PROFILES}: the ${REAL_PROFILES} real profile vectors repeated with seeded noise (±${FILL_NOISE / 2} per coordinate, renormalised): synthetic_fill rows`,
+      )
     }
     progress('done')
     return rows
@@ -83,16 +108,30 @@ export const matching: Suite = {
     const out: string[] = []
     const missing = (what: string) => out.push(`n/a   ${what} (not measured in this run)`)
     const fp = at(5000, 'fp32', 2)[0]
-    if (fp) out.push(verdict((fp.vs_floor as number) <= 1.15, `N=5000 fp32 2 threads: p50 ${fp.p50_ms} ms = ${fmt(fp.vs_floor)}x the bare ORT session (${fp.ort_floor_ms} ms) (target <= 1.15x)`))
+    if (fp)
+      out.push(
+        verdict(
+          (fp.vs_floor as number) <= 1.15,
+          `N=5000 fp32 2 threads: p50 ${fp.p50_ms} ms = ${fmt(fp.vs_floor)}x the bare ORT session (${fp.ort_floor_ms} ms) (target <= 1.15x)`,
+        ),
+      )
     else missing('N=5000 fp32 p50 <= 1.15x ORT floor')
     const q8 = at(5000, 'int8', 1)[0]
     if (q8) out.push(verdict((q8.p50_ms as number) <= 2.5, `N=5000 int8 1 thread: p50 ${q8.p50_ms} ms (target <= 2.5 ms)`))
     else missing('N=5000 int8 p50 <= 2.5 ms on 1 thread')
-    for (const [n, target] of [[5000, 1.5], [100_000, 5]]) {
+    for (const [n, target] of [
+      [5000, 1.5],
+      [100_000, 5],
+    ]) {
       const withPeer = rows.filter((r) => r.n === n && typeof r.speedup === 'number')
       if (withPeer.length === 0) missing(`N=${n.toLocaleString('en-US')} speedup >= ${target}x over transformers.js + JS loop`)
       for (const r of withPeer) {
-        out.push(verdict((r.speedup as number) >= target, `N=${n.toLocaleString('en-US')} ${r.precision} ${r.threads}t: speedup ${r.speedup}x over transformers.js + JS loop (target >= ${target}x)`))
+        out.push(
+          verdict(
+            (r.speedup as number) >= target,
+            `N=${n.toLocaleString('en-US')} ${r.precision} ${r.threads}t: speedup ${r.speedup}x over transformers.js + JS loop (target >= ${target}x)`,
+          ),
+        )
       }
     }
     return out
@@ -149,7 +188,10 @@ async function runConfig(
     if (!synthetic) {
       ids = profiles.slice(0, n).map((p) => p.id)
       const t0 = performance.now()
-      await index.upsert(ids, profiles.slice(0, n).map((p) => p.specialty))
+      await index.upsert(
+        ids,
+        profiles.slice(0, n).map((p) => p.specialty),
+      )
       buildS = (performance.now() - t0) / 1000
       progress(`${tag} n=${n}: index built from texts in ${buildS.toFixed(2)} s`)
     } else {

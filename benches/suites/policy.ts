@@ -71,7 +71,7 @@ export const policy: Suite = {
     for (const n of ns) {
       // One state per agent, cycled through.
       const states = Float32Array.from({ length: n * STATE_DIM }, () => rand())
-      const state = (i: number) => states.subarray((i % n) * STATE_DIM, (i % n + 1) * STATE_DIM)
+      const state = (i: number) => states.subarray((i % n) * STATE_DIM, ((i % n) + 1) * STATE_DIM)
       let i = 0
       const ours = await measure(`decide n=${n}`, calls, () => model.decide(state(i++)))
       let j = 0

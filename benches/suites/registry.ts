@@ -24,7 +24,13 @@ function traffic(agents: string[], count: number, rand: () => number): string[] 
       case 2:
         return JSON.stringify({ ...base, type: 'offer', from: agent, to: 'runtime', body: { taskId: task } })
       case 3:
-        return JSON.stringify({ ...base, type: 'result', from: agent, to: 'runtime', body: { taskId: task, success: rand() < 0.8, latencyMs: 5 + rand() * 100 } })
+        return JSON.stringify({
+          ...base,
+          type: 'result',
+          from: agent,
+          to: 'runtime',
+          body: { taskId: task, success: rand() < 0.8, latencyMs: 5 + rand() * 100 },
+        })
       default:
         return JSON.stringify({ ...base, type: 'feedback', from: 'runtime', to: agent, body: { success: rand() < 0.8 } })
     }
@@ -61,7 +67,11 @@ export const registry: Suite = {
     for (const n of ns) {
       const reg = new Registry()
       const agents = Array.from({ length: n }, (_, i) => `agent-${i}`)
-      const registered = await reg.process(agents.map((a, i) => JSON.stringify({ v: 1, type: 'register', msgId: `reg-${i}`, from: a, ts: i, body: { specialty: `specialty ${i % 25}`, capacity: 4 } })))
+      const registered = await reg.process(
+        agents.map((a, i) =>
+          JSON.stringify({ v: 1, type: 'register', msgId: `reg-${i}`, from: a, ts: i, body: { specialty: `specialty ${i % 25}`, capacity: 4 } }),
+        ),
+      )
       let sent = registered.length
       let applied = registered.filter((r) => r.ok).length
       let best = { single: 0, batched: 0 }

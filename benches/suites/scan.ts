@@ -54,7 +54,11 @@ export const scan: Suite = {
       let q = 0
       const js = await measure(`js n=${n}`, n >= 1_000_000 ? 5 : n >= 100_000 ? 10 : 30, () => jsTopK(vectors, DIM, query(q++), K))
       // Exactness check on 4 queries: the JS loop's top-5 ids against the index's.
-      const expected = [0, 1, 2, 3].map((i) => jsTopK(vectors, DIM, query(i), K).map((h) => ids[h.index]).join())
+      const expected = [0, 1, 2, 3].map((i) =>
+        jsTopK(vectors, DIM, query(i), K)
+          .map((h) => ids[h.index])
+          .join(),
+      )
       for (const storage of ['f32', 'f16'] as const) {
         for (const threads of threadCounts) {
           const index = new SemanticIndex({ dim: DIM, storage, threads })
@@ -88,7 +92,12 @@ export const scan: Suite = {
   verdicts(rows) {
     const out: string[] = []
     const bad = rows.filter((r) => r.storage === 'f32' && r.top5_match !== 1)
-    out.push(verdict(bad.length === 0, `f32 top-5 identical to the plain JS loop's on every row checked${bad.length ? ` (differs at n=${bad.map((r) => r.n).join(', ')})` : ''}`))
+    out.push(
+      verdict(
+        bad.length === 0,
+        `f32 top-5 identical to the plain JS loop's on every row checked${bad.length ? ` (differs at n=${bad.map((r) => r.n).join(', ')})` : ''}`,
+      ),
+    )
     const r = rows.find((x) => x.n === 1_000_000 && x.storage === 'f16' && x.threads === 2)
     out.push(
       r

@@ -184,7 +184,6 @@ export const sink: Suite = {
           const run = await go(makeRows(n))
           keepBest(row(method, run, await count(client)))
         }
-
       }
       await reset()
       progress('multi-insert')
@@ -202,9 +201,14 @@ export const sink: Suite = {
     } finally {
       await client.end()
     }
-    note(`The COPY methods ran ${rounds} round(s), alternating, and the archive ${rounds} at the end; the best round is reported; each run had rows built afresh. 'lost' = rows handed over minus rows counted in the table afterwards.`)
+    note(
+      `The COPY methods ran ${rounds} round(s), alternating, and the archive ${rounds} at the end; the best round is reported; each run had rows built afresh. 'lost' = rows handed over minus rows counted in the table afterwards.`,
+    )
     note('pg-copy-streams and INSERT use one connection; the sink writes on 2 (its default concurrency). Postgres runs on the same 2 cores.')
-    return ['myriad-copy', 'myriad-avro', 'pg-copy-streams', 'psql-copy', 'multi-insert', 'single-insert'].flatMap((m): Row[] => { const r = results.get(m); return r ? [r] : [] })
+    return ['myriad-copy', 'myriad-avro', 'pg-copy-streams', 'psql-copy', 'multi-insert', 'single-insert'].flatMap((m): Row[] => {
+      const r = results.get(m)
+      return r ? [r] : []
+    })
   },
   verdicts(rows) {
     const get = (m: string) => rows.find((r) => r.method === m)
@@ -221,7 +225,8 @@ export const sink: Suite = {
       out.push(verdict(cpu <= 1 / 3, `JS CPU per row ${(cpu).toFixed(2)}x of pg-copy-streams (target <= 0.33x)`))
     }
     if (ours && psql) out.push(verdict(rate(ours) >= 0.95 * rate(psql), `myriad-copy ${(rate(ours) / rate(psql)).toFixed(2)}x psql \\copy (target >= 0.95x)`))
-    if (ours && single) out.push(verdict(rate(ours) >= 100 * rate(single), `myriad-copy ${Math.round(rate(ours) / rate(single))}x single-row INSERT (target >= 100x)`))
+    if (ours && single)
+      out.push(verdict(rate(ours) >= 100 * rate(single), `myriad-copy ${Math.round(rate(ours) / rate(single))}x single-row INSERT (target >= 100x)`))
     if (avro) out.push(verdict(rate(avro) >= 1_000_000, `Avro archive ${rate(avro).toLocaleString('en')} rows/s (target >= 1,000,000)`))
     const lost = rows.filter((r) => Number(r.lost) !== 0 && r.lost !== null)
     out.push(verdict(lost.length === 0, lost.length ? `rows lost: ${lost.map((r) => `${r.method} ${r.lost}`).join(', ')}` : 'every method stored every row'))

@@ -28,7 +28,9 @@ async function admitSlowly(scope: CallScope, provider: Provider, global: Semapho
       }
       if (wait >= scope.remainingMs) {
         refund()
-        throw new LLMError('rate_limit', `${provider.name}: its requests/tokens per minute would delay this call ${Math.round(wait)} ms, past its deadline`, { provider: provider.name })
+        throw new LLMError('rate_limit', `${provider.name}: its requests/tokens per minute would delay this call ${Math.round(wait)} ms, past its deadline`, {
+          provider: provider.name,
+        })
       }
       try {
         await scope.sleep(wait)

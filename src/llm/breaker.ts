@@ -115,5 +115,4 @@ export class CircuitBreaker {
     this.failed = 0
     this.slow = 0
   }
-
 }

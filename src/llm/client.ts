@@ -140,7 +140,10 @@ export class LLM {
   json<T>(request: JsonRequest<T>): Promise<JsonResult<T>> {
     return this.run('json', request, async (scope, level) => {
       const { validator, jsonSchema } = this.prepared(request.schema)
-      const withFormat: ChatRequest = { ...request, responseFormat: responseFormatFor(request.mode ?? 'json_schema', request.schemaName ?? 'output', jsonSchema) }
+      const withFormat: ChatRequest = {
+        ...request,
+        responseFormat: responseFormatFor(request.mode ?? 'json_schema', request.schemaName ?? 'output', jsonSchema),
+      }
       const first = await this.chatExchange(scope, withFormat, request.messages, level)
       const parsed = parseStructured(first.text, validator)
       if (parsed.ok) return { ...first, data: parsed.value, repaired: false }
@@ -175,7 +178,13 @@ export class LLM {
         ),
       )
       this.countTokens(done.provider, done.model, done.value.promptTokens ?? estimate, 0, estimate)
-      return { vectors: done.value.vectors, provider: done.provider.name, model: done.model, attempts: done.attempts, latencyMs: performance.now() - scope.startedAt }
+      return {
+        vectors: done.value.vectors,
+        provider: done.provider.name,
+        model: done.model,
+        attempts: done.attempts,
+        latencyMs: performance.now() - scope.startedAt,
+      }
     })
   }
 

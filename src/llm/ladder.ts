@@ -107,7 +107,8 @@ export class DegradationLadder {
     let reason: string
     if (this.forced) reason = 'set by degrade()'
     else if (step === 'record-only') reason = 'every provider circuit is open'
-    else if (step === 'fallback-model' && !(attempts >= this.opts.minAttempts && failureRate >= this.opts.fallbackModelAt)) reason = 'the first provider circuit is not closed'
+    else if (step === 'fallback-model' && !(attempts >= this.opts.minAttempts && failureRate >= this.opts.fallbackModelAt))
+      reason = 'the first provider circuit is not closed'
     else reason = attempts > 0 ? percent : 'no recent attempts'
     return { step, level, reason, forced: this.forced !== null, failureRate }
   }

@@ -42,7 +42,8 @@ export class Provider {
       throw configError(`provider '${config.name}': baseUrl '${config.baseUrl}' is not a URL`, cause)
     }
     const apiKey = config.apiKey ?? (config.apiKeyEnv ? process.env[config.apiKeyEnv] : undefined)
-    if (config.apiKeyEnv && apiKey === undefined) throw configError(`provider '${config.name}': environment variable ${config.apiKeyEnv} (its API key) is not set`)
+    if (config.apiKeyEnv && apiKey === undefined)
+      throw configError(`provider '${config.name}': environment variable ${config.apiKeyEnv} (its API key) is not set`)
     this.name = config.name
     this.models = config.models
     this.fallbackModel = config.fallbackModel

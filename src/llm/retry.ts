@@ -1,5 +1,5 @@
 // When to try again and how long to wait first.
-import { LLMError, isRetryableFailure } from './errors.js'
+import { type LLMError, isRetryableFailure } from './errors.js'
 
 export interface BackoffOptions {
   /** First retry waits up to this long (default 250 ms); doubles per attempt. */

@@ -14,7 +14,7 @@ export class SseDecoder {
 
   /** The stream ended: whatever event was open is complete. */
   end(): string[] {
-    const events = this.lines(this.decoder.decode() + '\n\n')
+    const events = this.lines(`${this.decoder.decode()}\n\n`)
     return events
   }
 

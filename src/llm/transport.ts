@@ -57,7 +57,15 @@ const ok = (status: number) => status >= 200 && status < 300
  * response in a Readable stream and an AsyncResource, which at thousands of calls in flight is
  * most of the client's memory churn; here an attempt is one object that collects the body chunks.
  */
-export function postJson<R>(provider: Provider, path: string, payload: string, scope: CallScope, timeouts: AttemptTimeouts, model: string, read: (json: unknown) => R): Promise<R> {
+export function postJson<R>(
+  provider: Provider,
+  path: string,
+  payload: string,
+  scope: CallScope,
+  timeouts: AttemptTimeouts,
+  model: string,
+  read: (json: unknown) => R,
+): Promise<R> {
   return new Promise<R>((resolve, reject) => {
     provider.pool.dispatch(requestOptions(provider, path, payload, timeouts), new JsonAttempt(provider, model, scope, read, resolve, reject))
   })
@@ -128,7 +136,9 @@ class JsonAttempt<R> implements Dispatcher.DispatchHandler {
     try {
       json = JSON.parse(text)
     } catch (cause) {
-      return this.reject(new LLMError('bad_response', `${name} sent a body that is not JSON: ${text.slice(0, 200)}`, { provider: name, model: this.model }, { cause }))
+      return this.reject(
+        new LLMError('bad_response', `${name} sent a body that is not JSON: ${text.slice(0, 200)}`, { provider: name, model: this.model }, { cause }),
+      )
     }
     try {
       this.resolve(this.read(json))

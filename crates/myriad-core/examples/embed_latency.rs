@@ -21,7 +21,11 @@ fn main() {
     let threads: usize = args.get(2).map_or(2, |s| s.parse().unwrap());
     let source = ModelSource { precision, offline: Some(true), ..Default::default() };
     let e = Embedder::load(&EmbedderOptions { source, threads, ..Default::default() }).unwrap();
-    let texts = ["Who can help me reconcile quarterly tax filings for a small business?", "debug a memory leak in a Rust async service", "translate a legal contract into French"];
+    let texts = [
+        "Who can help me reconcile quarterly tax filings for a small business?",
+        "debug a memory leak in a Rust async service",
+        "translate a legal contract into French",
+    ];
     let encoded: Vec<_> = texts.iter().map(|t| e.tokenize(&[t]).unwrap()).collect();
     for _ in 0..3 {
         let embed = p50(|i| {

@@ -5,7 +5,13 @@ use std::time::Instant;
 fn main() {
     let mut reg = Registry::new(RegistryOptions::default());
     let agents: Vec<String> = (0..1000).map(|i| format!("agent-{i}")).collect();
-    let regs: Vec<String> = agents.iter().enumerate().map(|(i, a)| format!(r#"{{"v":1,"type":"register","msgId":"reg-{i}","from":"{a}","ts":{i},"body":{{"specialty":"s","capacity":4}}}}"#)).collect();
+    let regs: Vec<String> = agents
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            format!(r#"{{"v":1,"type":"register","msgId":"reg-{i}","from":"{a}","ts":{i},"body":{{"specialty":"s","capacity":4}}}}"#)
+        })
+        .collect();
     reg.process_batch(&regs);
     for round in 0..5 {
         let msgs: Vec<String> = (0..100_000)

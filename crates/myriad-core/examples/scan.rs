@@ -8,9 +8,15 @@ fn main() {
     let storage = Storage::parse(args.get(2).map_or("f16", |s| s)).unwrap();
     let threads: usize = args.get(3).map_or(2, |s| s.parse().unwrap());
     let dim = 384;
-    let mut idx = SemanticIndex::new(IndexOptions { dim, storage, threads, parallel_threshold: if threads > 1 { 1 } else { usize::MAX } }).unwrap();
+    let mut idx =
+        SemanticIndex::new(IndexOptions { dim, storage, threads, parallel_threshold: if threads > 1 { 1 } else { usize::MAX } }).unwrap();
     let mut state = 42u64;
-    let mut rnd = || { state ^= state << 13; state ^= state >> 7; state ^= state << 17; (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5 };
+    let mut rnd = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
     for start in (0..n).step_by(50_000) {
         let m = 50_000.min(n - start);
         let ids: Vec<String> = (start..start + m).map(|i| format!("id{i}")).collect();
@@ -25,5 +31,10 @@ fn main() {
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(|a, b| a.total_cmp(b));
-    println!("n={n} {storage:?} threads={threads} kernels={} p50={:.2} ms min={:.2} ms", myriad_core::index::kernels().name, times[10], times[0]);
+    println!(
+        "n={n} {storage:?} threads={threads} kernels={} p50={:.2} ms min={:.2} ms",
+        myriad_core::index::kernels().name,
+        times[10],
+        times[0]
+    );
 }

@@ -81,8 +81,8 @@ impl Embedder {
     pub fn load(opts: &EmbedderOptions) -> Result<Self> {
         runtime::ensure_loaded()?;
         let files = opts.source.resolve()?;
-        let mut tokenizer = Tokenizer::from_file(&files.tokenizer)
-            .map_err(|e| Error::InvalidModel(format!("{}: {e}", files.tokenizer.display())))?;
+        let mut tokenizer =
+            Tokenizer::from_file(&files.tokenizer).map_err(|e| Error::InvalidModel(format!("{}: {e}", files.tokenizer.display())))?;
         // The tokenizer.json on the hub truncates at 128 and pads to a fixed length; sentence-
         // transformers overrides both (truncate at max_seq_length, pad to the batch's longest).
         tokenizer
@@ -104,9 +104,7 @@ impl Embedder {
             .with_config_entry("session.force_spinning_stop", "1")
             .map_err(ort::Error::from)?;
         builder = register_provider(builder, opts.provider)?;
-        let session = builder
-            .commit_from_file(&files.onnx)
-            .map_err(|e| Error::InvalidModel(format!("{}: {e}", files.onnx.display())))?;
+        let session = builder.commit_from_file(&files.onnx).map_err(|e| Error::InvalidModel(format!("{}: {e}", files.onnx.display())))?;
 
         let input_names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
         for required in ["input_ids", "attention_mask"] {
@@ -118,15 +116,8 @@ impl Embedder {
             }
         }
         let wants_token_type_ids = input_names.contains(&"token_type_ids");
-        let mut embedder = Embedder {
-            tokenizer,
-            session: Mutex::new(session),
-            wants_token_type_ids,
-            dim: 0,
-            files,
-            threads,
-            provider: opts.provider,
-        };
+        let mut embedder =
+            Embedder { tokenizer, session: Mutex::new(session), wants_token_type_ids, dim: 0, files, threads, provider: opts.provider };
         // One tiny run tells the hidden size and warms the session up.
         embedder.dim = embedder.run(embedder.tokenize(&["dimension probe"])?)?.len();
         Ok(embedder)
@@ -271,9 +262,9 @@ fn register_provider(builder: ort::session::builder::SessionBuilder, provider: P
     match provider {
         // Named explicitly: with api-22, ort otherwise sets the auto-selection policy "max
         // efficiency", which prefers an NPU whenever the environment has one registered.
-        Provider::Cpu => builder
-            .with_execution_providers([ort::ep::CPU::default().build().error_on_failure()])
-            .map_err(|e| unavailable(e.to_string())),
+        Provider::Cpu => {
+            builder.with_execution_providers([ort::ep::CPU::default().build().error_on_failure()]).map_err(|e| unavailable(e.to_string()))
+        }
         #[cfg(feature = "coreml")]
         Provider::CoreMl => builder
             .with_execution_providers([ort::ep::CoreML::default().build().error_on_failure()])
@@ -281,14 +272,12 @@ fn register_provider(builder: ort::session::builder::SessionBuilder, provider: P
         #[cfg(not(feature = "coreml"))]
         Provider::CoreMl => Err(unavailable("CoreML is compiled into the macOS builds only".into())),
         #[cfg(feature = "cuda")]
-        Provider::Cuda => builder
-            .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
-            .map_err(|e| {
-                unavailable(format!(
-                    "{e} (the CUDA provider libraries are not part of onnxruntime-node's npm package: \
+        Provider::Cuda => builder.with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()]).map_err(|e| {
+            unavailable(format!(
+                "{e} (the CUDA provider libraries are not part of onnxruntime-node's npm package: \
                      point ORT_DYLIB_PATH at a CUDA build of ONNX Runtime)"
-                ))
-            }),
+            ))
+        }),
         #[cfg(not(feature = "cuda"))]
         Provider::Cuda => Err(unavailable("CUDA is compiled into the Linux and Windows x64 builds only".into())),
     }

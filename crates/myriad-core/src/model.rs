@@ -64,14 +64,7 @@ pub struct ModelSource {
 
 impl Default for ModelSource {
     fn default() -> Self {
-        ModelSource {
-            model: DEFAULT_MODEL.into(),
-            revision: None,
-            file: None,
-            precision: Precision::Fp32,
-            cache_dir: None,
-            offline: None,
-        }
+        ModelSource { model: DEFAULT_MODEL.into(), revision: None, file: None, precision: Precision::Fp32, cache_dir: None, offline: None }
     }
 }
 
@@ -108,20 +101,13 @@ impl ModelSource {
 
     fn hub_fetcher(&self) -> Result<Box<dyn Fn(&str) -> Result<Option<PathBuf>>>> {
         if !self.model.contains('/') || self.model.starts_with('.') || self.model.starts_with('/') {
-            return Err(Error::ModelNotFound(format!(
-                "'{}' is neither a local directory nor a hub repo id (owner/name)",
-                self.model
-            )));
+            return Err(Error::ModelNotFound(format!("'{}' is neither a local directory nor a hub repo id (owner/name)", self.model)));
         }
         let cache = match &self.cache_dir {
             Some(dir) => Cache::new(dir.clone()),
             None => Cache::from_env(),
         };
-        let repo = Repo::with_revision(
-            self.model.clone(),
-            RepoType::Model,
-            self.revision.clone().unwrap_or_else(|| "main".into()),
-        );
+        let repo = Repo::with_revision(self.model.clone(), RepoType::Model, self.revision.clone().unwrap_or_else(|| "main".into()));
         let offline = self.offline.unwrap_or_else(hub_offline_from_env);
         Ok(Box::new(move |name| {
             if let Some(path) = cache.repo(repo.clone()).get(name) {
@@ -152,15 +138,11 @@ impl ModelSource {
 
 /// `HF_HUB_OFFLINE` as huggingface_hub reads it (hf-hub 0.5 ignores it, so we honour it here).
 pub fn hub_offline_from_env() -> bool {
-    matches!(
-        std::env::var("HF_HUB_OFFLINE").map(|v| v.trim().to_ascii_lowercase()).as_deref(),
-        Ok("1" | "true" | "yes" | "on")
-    )
+    matches!(std::env::var("HF_HUB_OFFLINE").map(|v| v.trim().to_ascii_lowercase()).as_deref(), Ok("1" | "true" | "yes" | "on"))
 }
 
 fn read_max_seq_length(path: &Path) -> Result<usize> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::InvalidModel(format!("{}: {e}", path.display())))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::InvalidModel(format!("{}: {e}", path.display())))?;
     Ok(json.get("max_seq_length").and_then(|v| v.as_u64()).map_or(DEFAULT_MAX_SEQ_LENGTH, |v| v as usize))
 }

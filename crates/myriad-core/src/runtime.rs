@@ -41,9 +41,10 @@ pub fn init(path: Option<&Path>) -> Result<RuntimeInfo> {
     }
     let path = match path {
         Some(p) => p.to_path_buf(),
-        None => std::env::var_os("ORT_DYLIB_PATH").filter(|s| !s.is_empty()).map(PathBuf::from).ok_or_else(|| {
-            Error::OrtNotFound("no library path given and ORT_DYLIB_PATH is not set".into())
-        })?,
+        None => std::env::var_os("ORT_DYLIB_PATH")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .ok_or_else(|| Error::OrtNotFound("no library path given and ORT_DYLIB_PATH is not set".into()))?,
     };
     // A relative path would be resolved by `ort` against the node binary's folder: refuse it.
     if !path.is_absolute() {
@@ -55,15 +56,9 @@ pub fn init(path: Option<&Path>) -> Result<RuntimeInfo> {
     let version = read_version(&path)?;
     let minor: u32 = version.split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0);
     if minor < MIN_ORT_MINOR {
-        return Err(Error::OrtNotFound(format!(
-            "{} is ONNX Runtime {version}; Myriad needs 1.{MIN_ORT_MINOR} or newer",
-            path.display()
-        )));
+        return Err(Error::OrtNotFound(format!("{} is ONNX Runtime {version}; Myriad needs 1.{MIN_ORT_MINOR} or newer", path.display())));
     }
-    ort::init_from(&path)
-        .map_err(|e| Error::OrtNotFound(e.to_string()))?
-        .with_name("myriad")
-        .commit();
+    ort::init_from(&path).map_err(|e| Error::OrtNotFound(e.to_string()))?.with_name("myriad").commit();
     let info = RuntimeInfo { path, version };
     *loaded = Some(info.clone());
     Ok(info)
@@ -92,8 +87,7 @@ fn read_version(path: &Path) -> Result<String> {
         get_version_string: unsafe extern "C" fn() -> *const std::ffi::c_char,
     }
     // SAFETY: loading a library runs its initialisers; this is the library the caller chose to run.
-    let lib = unsafe { libloading::Library::new(path) }
-        .map_err(|e| Error::OrtNotFound(format!("{}: {e}", path.display())))?;
+    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| Error::OrtNotFound(format!("{}: {e}", path.display())))?;
     // SAFETY: `OrtGetApiBase` has this signature in every ONNX Runtime release (C API contract).
     let get_base: libloading::Symbol<GetApiBase> = unsafe { lib.get(b"OrtGetApiBase") }
         .map_err(|_| Error::OrtNotFound(format!("{} does not export OrtGetApiBase", path.display())))?;

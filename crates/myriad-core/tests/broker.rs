@@ -82,7 +82,8 @@ async fn the_embedded_broker_survives_subscribers_that_leave_while_it_floods_the
     poll_until(&mut listener_events, 10, |e| matches!(e, Event::Incoming(Packet::SubAck(_)))).await;
     let (speaker, mut speaker_events) = client(port, "after-speaker");
     speaker.publish("after/t", QoS::AtLeastOnce, false, "still here").await.unwrap();
-    let speaking = tokio::spawn(async move { poll_until(&mut speaker_events, 10, |e| matches!(e, Event::Incoming(Packet::PubAck(_)))).await });
+    let speaking =
+        tokio::spawn(async move { poll_until(&mut speaker_events, 10, |e| matches!(e, Event::Incoming(Packet::PubAck(_)))).await });
     poll_until(&mut listener_events, 10, |e| matches!(e, Event::Incoming(Packet::Publish(p)) if p.payload.as_ref() == b"still here")).await;
     speaking.await.unwrap();
     flood.abort();

@@ -68,10 +68,7 @@ async fn broker_round_trip(url: Option<&str>, protocol: Protocol, mode: Subscrib
     s0.protocol = protocol;
     s0.qos = [Qos::AtMostOnce, Qos::AtMostOnce, Qos::ExactlyOnce];
     let sender0 = Bus::connect(s0).await.unwrap();
-    sender0
-        .publish(vec![message("a1", Kind::UserSurvey, "survey".into()), message("a2", Kind::UserChat, "chat".into())])
-        .await
-        .unwrap();
+    sender0.publish(vec![message("a1", Kind::UserSurvey, "survey".into()), message("a2", Kind::UserChat, "chat".into())]).await.unwrap();
     let got = receive(&receiver, 2, 10).await;
     let mut kinds: Vec<Kind> = got.iter().map(|m| m.kind).collect();
     kinds.sort_by_key(|k| *k as u8);
@@ -223,7 +220,8 @@ async fn broker_restart_mid_stream_loses_nothing() {
             let sender = sender.clone();
             async move {
                 for b in 0..TOTAL / BATCH {
-                    let batch = (b * BATCH..(b + 1) * BATCH).map(|i| message(&format!("a{}", i % 10), Kind::AgentChat, format!("m{i}"))).collect();
+                    let batch =
+                        (b * BATCH..(b + 1) * BATCH).map(|i| message(&format!("a{}", i % 10), Kind::AgentChat, format!("m{i}"))).collect();
                     sender.publish(batch).await.expect("every batch is accepted, across the restart");
                 }
             }
@@ -521,10 +519,52 @@ fn run_in(dir: &Path, program: &str, args: &[&str]) {
 
 /// A CA and a broker certificate for 127.0.0.1 made with openssl, and a password file for `alice`.
 fn tls_and_password_files(dir: &Path) -> String {
-    run_in(dir, "openssl", &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=myriad test CA"]);
-    run_in(dir, "openssl", &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    run_in(
+        dir,
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=myriad test CA",
+        ],
+    );
+    run_in(
+        dir,
+        "openssl",
+        &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+    );
     std::fs::write(dir.join("san.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-    run_in(dir, "openssl", &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.cnf"]);
+    run_in(
+        dir,
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.cnf",
+        ],
+    );
     run_in(dir, "mosquitto_passwd", &["-c", "-b", "passwd", "alice", "s3cret"]);
     for f in ["ca.pem", "server.pem", "server.key", "passwd"] {
         std::fs::set_permissions(dir.join(f), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();

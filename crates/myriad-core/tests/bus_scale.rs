@@ -37,7 +37,11 @@ async fn a_group_of_100_000_agents_in_either_subscription_mode() {
             s.persistent = false;
             let sender = Bus::connect(s).await.unwrap();
             // Outside the group: not delivered (wildcard mode drops it as not ours).
-            let batch: Vec<Outbound> = sample.iter().map(|&i| message(&ids[i], Kind::AgentChat, format!("{i}"))).chain([message("stranger", Kind::AgentChat, "x".into())]).collect();
+            let batch: Vec<Outbound> = sample
+                .iter()
+                .map(|&i| message(&ids[i], Kind::AgentChat, format!("{i}")))
+                .chain([message("stranger", Kind::AgentChat, "x".into())])
+                .collect();
             sender.publish(batch).await.unwrap();
             let got = receive(&receiver, sample.len(), 30).await;
             let mut agents: Vec<&str> = got.iter().map(|m| m.agent.as_str()).collect();
@@ -48,8 +52,10 @@ async fn a_group_of_100_000_agents_in_either_subscription_mode() {
             let delivered = t0.elapsed();
             sender.close().await.unwrap();
             receiver.close().await.unwrap();
-            eprintln!("100,000 agents, {url:?} local={local} {mode:?}: subscribed in {subscribed:?}, delivered by {delivered:?}, closed by {:?}", t0.elapsed());
+            eprintln!(
+                "100,000 agents, {url:?} local={local} {mode:?}: subscribed in {subscribed:?}, delivered by {delivered:?}, closed by {:?}",
+                t0.elapsed()
+            );
         }
     }
 }
-

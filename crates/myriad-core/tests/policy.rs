@@ -40,7 +40,11 @@ fn decisions_are_distributions_and_batches_match_single_calls() {
 fn sampling_follows_temperature() {
     let p = policy();
     let s = random_states(1, 2);
-    let count = |t: f32| (0..4000).filter(|_| p.decide(&s, Choice::Sample { temperature: t }).unwrap().action == p.decide(&s, Choice::Greedy).unwrap().action).count();
+    let count = |t: f32| {
+        (0..4000)
+            .filter(|_| p.decide(&s, Choice::Sample { temperature: t }).unwrap().action == p.decide(&s, Choice::Greedy).unwrap().action)
+            .count()
+    };
     let (cold, hot) = (count(0.05), count(50.0));
     assert!(cold > 3900, "near-greedy at low temperature: {cold}");
     assert!(hot < 1400, "near-uniform at high temperature: {hot}");
@@ -140,7 +144,11 @@ fn onnx_round_trip_and_onnx_runtime_agree_with_rust_inference() {
     let mut p = policy();
     // Train a little so the weights are not the seeded ones.
     let states = random_states(64, 5);
-    let batch: Vec<Transition> = states.chunks(STATE_DIM).enumerate().map(|(i, s)| Transition { state: s.to_vec(), action: i % 5, reward: (i % 3) as f32 }).collect();
+    let batch: Vec<Transition> = states
+        .chunks(STATE_DIM)
+        .enumerate()
+        .map(|(i, s)| Transition { state: s.to_vec(), action: i % 5, reward: (i % 3) as f32 })
+        .collect();
     p.update(&batch).unwrap();
 
     let path = dir.path().join("policy.onnx");

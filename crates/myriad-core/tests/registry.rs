@@ -70,7 +70,10 @@ fn bad_messages_are_rejected_one_by_one_with_reasons() {
     ];
     let out = reg.process_batch(&batch);
     let codes: Vec<Option<&str>> = out.iter().map(|o| o.error.as_ref().map(|e| e.code)).collect();
-    assert_eq!(codes, vec![Some("ERR_PML_JSON"), None, Some("ERR_UNKNOWN_AGENT"), Some("ERR_UNKNOWN_AGENT"), Some("ERR_UNKNOWN_AGENT"), None]);
+    assert_eq!(
+        codes,
+        vec![Some("ERR_PML_JSON"), None, Some("ERR_UNKNOWN_AGENT"), Some("ERR_UNKNOWN_AGENT"), Some("ERR_UNKNOWN_AGENT"), None]
+    );
     assert_eq!(reg.len(), 2, "the good messages around the bad ones were applied");
     assert_eq!(reg.counters(), (2, 4));
 }
@@ -111,7 +114,10 @@ fn dedupe_memory_is_bounded_and_forgets_oldest_first() {
 fn snapshot_round_trip_and_corruption() {
     let dir = tempfile::tempdir().unwrap();
     let mut reg = Registry::new(RegistryOptions { window: 7, dedupe_capacity: 100 });
-    reg.process_batch(&[register("s1", "a", "pilot"), msg("result", "s2", "a", None, serde_json::json!({ "taskId": "t", "success": true }))]);
+    reg.process_batch(&[
+        register("s1", "a", "pilot"),
+        msg("result", "s2", "a", None, serde_json::json!({ "taskId": "t", "success": true })),
+    ]);
     let path = dir.path().join("registry.json");
     reg.save(&path).unwrap();
     let mut back = Registry::load(&path).unwrap();

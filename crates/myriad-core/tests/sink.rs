@@ -39,7 +39,12 @@ fn messages(exp: &str, first: u64, n: u64) -> String {
 
 /// Writes `calls` message calls of 1,000 rows (`call * 1000` onwards), pausing `pause_ms` between
 /// them, then flushes: the load a fault is injected under.
-fn write_in_the_background(sink: Arc<Sink>, exp: &'static str, calls: u64, pause_ms: u64) -> tokio::task::JoinHandle<myriad_core::Result<()>> {
+fn write_in_the_background(
+    sink: Arc<Sink>,
+    exp: &'static str,
+    calls: u64,
+    pause_ms: u64,
+) -> tokio::task::JoinHandle<myriad_core::Result<()>> {
     tokio::spawn(async move {
         for call in 0..calls {
             let out = sink.write("messages", &messages(exp, call * 1000, 1000)).await.unwrap();
@@ -162,9 +167,16 @@ async fn connections_killed_mid_run_lose_and_double_nothing() {
 /// Holds a lock that blocks every COPY into `schema`'s messages, starts writing `rows` and checks
 /// that the write is still waiting for room 500 ms later. Returns the lock's connection (COMMIT
 /// lets the batches through) and the write.
-async fn write_against_a_locked_table(sink: &Arc<Sink>, schema: &str, rows: String) -> (PgConnection, tokio::task::JoinHandle<sink::WriteOutcome>) {
+async fn write_against_a_locked_table(
+    sink: &Arc<Sink>,
+    schema: &str,
+    rows: String,
+) -> (PgConnection, tokio::task::JoinHandle<sink::WriteOutcome>) {
     let mut blocker = PgConnection::connect(DSN).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("BEGIN; LOCK TABLE {schema}.messages IN ACCESS EXCLUSIVE MODE"))).execute(&mut blocker).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("BEGIN; LOCK TABLE {schema}.messages IN ACCESS EXCLUSIVE MODE")))
+        .execute(&mut blocker)
+        .await
+        .unwrap();
     let writer = {
         let sink = sink.clone();
         tokio::spawn(async move { sink.write("messages", &rows).await.unwrap() })
@@ -177,7 +189,9 @@ async fn write_against_a_locked_table(sink: &Arc<Sink>, schema: &str, rows: Stri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_makes_write_wait_and_nothing_is_dropped() {
     let schema = fresh_schema("backpressure");
-    let sink = Arc::new(Sink::open(SinkOptions { batch_rows: 100, max_pending_rows: 200, concurrency: 1, ..options(DSN, &schema) }).await.unwrap());
+    let sink = Arc::new(
+        Sink::open(SinkOptions { batch_rows: 100, max_pending_rows: 200, concurrency: 1, ..options(DSN, &schema) }).await.unwrap(),
+    );
     // Warm the partition, then hold a lock that blocks every COPY into the table.
     sink.write("messages", &messages("exp-bp", 0, 1)).await.unwrap();
     sink.flush().await.unwrap();
@@ -194,7 +208,12 @@ async fn a_full_queue_makes_write_wait_and_nothing_is_dropped() {
 fn big_messages(exp: &str, first: u64, n: u64, text_bytes: usize) -> String {
     let text = "x".repeat(text_bytes);
     let rows: Vec<String> = (first..first + n)
-        .map(|i| format!(r#"{{"exp_id":"{exp}","msg_id":"{}","src":"a","ts":{i},"payload":{{"text":"{text}"}}}}"#, uuid::Uuid::from_u128(i as u128)))
+        .map(|i| {
+            format!(
+                r#"{{"exp_id":"{exp}","msg_id":"{}","src":"a","ts":{i},"payload":{{"text":"{text}"}}}}"#,
+                uuid::Uuid::from_u128(i as u128)
+            )
+        })
         .collect();
     format!("[{}]", rows.join(","))
 }
@@ -425,7 +444,9 @@ async fn a_postgres_sink_dropped_without_close_writes_its_rows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archive_sink_dropped_without_close_writes_its_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Sink::open(SinkOptions { dir: Some(dir.path().into()), flush_interval: Duration::from_secs(3600), ..Default::default() }).await.unwrap();
+    let sink = Sink::open(SinkOptions { dir: Some(dir.path().into()), flush_interval: Duration::from_secs(3600), ..Default::default() })
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await; // past the interval's first tick, which comes at once
     assert_eq!(sink.write("messages", &messages("exp-dropped", 0, 10)).await.unwrap().accepted, 10);
     assert_eq!(sink.stats().written, 0, "a partial block waits for the interval");
@@ -521,7 +542,10 @@ async fn an_archive_torn_by_a_crash_is_cut_back_to_its_whole_blocks() {
     std::io::Write::write_all(&mut torn, &[0x90, 0x03, 0xb0, 0x8c, 0x01]).unwrap();
     std::io::Write::write_all(&mut torn, &[7u8; 30]).unwrap();
     drop(torn);
-    assert!(apache_avro::Reader::new(std::fs::File::open(&path).unwrap()).unwrap().any(|r| r.is_err()), "the torn file should not read cleanly");
+    assert!(
+        apache_avro::Reader::new(std::fs::File::open(&path).unwrap()).unwrap().any(|r| r.is_err()),
+        "the torn file should not read cleanly"
+    );
     let sink = Sink::open(archive).await.unwrap();
     sink.write("messages", &messages("exp-torn", 500, 500)).await.unwrap();
     sink.close().await.unwrap();
@@ -546,7 +570,10 @@ impl OwnPostgres {
         // PostgreSQL refuses to run as root: run it as the postgres user.
         Command::new("chown").args(["-R", "postgres:postgres"]).arg(data.path()).status().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let status = as_postgres(&bin.join("initdb"), &["-D", &data.path().join("db").to_string_lossy(), "-A", "trust", "-U", "root", "--no-sync"]).status().unwrap();
+        let status =
+            as_postgres(&bin.join("initdb"), &["-D", &data.path().join("db").to_string_lossy(), "-A", "trust", "-U", "root", "--no-sync"])
+                .status()
+                .unwrap();
         assert!(status.success(), "initdb failed");
         let pg = OwnPostgres { bin, data, port };
         pg.run();
@@ -556,7 +583,12 @@ impl OwnPostgres {
     fn run(&self) {
         let db = self.data.path().join("db");
         let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.data.path().display());
-        let status = as_postgres(&self.bin.join("pg_ctl"), &["-D", &db.to_string_lossy(), "-o", &opts, "-w", "-l", &self.data.path().join("log").to_string_lossy(), "start"]).status().unwrap();
+        let status = as_postgres(
+            &self.bin.join("pg_ctl"),
+            &["-D", &db.to_string_lossy(), "-o", &opts, "-w", "-l", &self.data.path().join("log").to_string_lossy(), "start"],
+        )
+        .status()
+        .unwrap();
         assert!(status.success(), "pg_ctl start failed");
     }
 
@@ -574,7 +606,8 @@ impl OwnPostgres {
 
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
-        let _ = as_postgres(&self.bin.join("pg_ctl"), &["-D", &self.data.path().join("db").to_string_lossy(), "-m", "immediate", "stop"]).status();
+        let _ = as_postgres(&self.bin.join("pg_ctl"), &["-D", &self.data.path().join("db").to_string_lossy(), "-m", "immediate", "stop"])
+            .status();
     }
 }
 

@@ -292,7 +292,13 @@ fn columns(taken: myriad_core::bus::Taken) -> InboundColumns {
         gaps: taken
             .gaps
             .into_iter()
-            .map(|g| GapInfo { agent_id: g.agent, kind: g.kind.as_str().into(), from: g.from, expected: g.expected as f64, got: g.got as f64 })
+            .map(|g| GapInfo {
+                agent_id: g.agent,
+                kind: g.kind.as_str().into(),
+                from: g.from,
+                expected: g.expected as f64,
+                got: g.got as f64,
+            })
             .collect(),
     }
 }

@@ -106,11 +106,14 @@ impl Embedder {
                 .map_err(|e| myriad_core::Error::Internal(format!("{name} thread: {e}")))
         };
         let (queue, jobs) = channel::<ModelJob>();
-        spawn("myriad-embed", Box::new(move || {
-            while let Some(job) = next_job(&jobs) {
-                job();
-            }
-        }))?;
+        spawn(
+            "myriad-embed",
+            Box::new(move || {
+                while let Some(job) = next_job(&jobs) {
+                    job();
+                }
+            }),
+        )?;
         let (follow_ups, later) = channel::<ModelJob>();
         spawn("myriad-embed-next", Box::new(move || later.into_iter().for_each(|job| job())))?;
         Ok(Embedder { inner: Arc::new(model), queue, waiting: Arc::default(), follow_ups })

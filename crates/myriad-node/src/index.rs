@@ -77,9 +77,7 @@ fn apply_upsert(inner: &Shared, size: &AtomicU32, ids: &[String], vectors: &[f32
 const INLINE_SCAN_ROWS: usize = 1024;
 
 fn to_hits(rows: Vec<Vec<myriad_core::Hit>>) -> Vec<Vec<Hit>> {
-    rows.into_iter()
-        .map(|row| row.into_iter().map(|h| Hit { id: h.id, score: h.score as f64 }).collect())
-        .collect()
+    rows.into_iter().map(|row| row.into_iter().map(|h| Hit { id: h.id, score: h.score as f64 }).collect()).collect()
 }
 
 fn check_k(k: i64) -> napi::Result<usize> {
@@ -107,7 +105,13 @@ impl SemanticIndex {
 
     /// Embeds `texts` with `embedder` and upserts them, in one trip to the embedder's thread.
     #[napi(ts_return_type = "Promise<UpsertResult>")]
-    pub fn upsert_texts<'env>(&self, env: &'env Env, embedder: &Embedder, ids: Vec<String>, texts: Vec<String>) -> napi::Result<Object<'env>> {
+    pub fn upsert_texts<'env>(
+        &self,
+        env: &'env Env,
+        embedder: &Embedder,
+        ids: Vec<String>,
+        texts: Vec<String>,
+    ) -> napi::Result<Object<'env>> {
         if ids.len() != texts.len() {
             return Err(invalid(format!("{} ids but {} texts", ids.len(), texts.len())));
         }

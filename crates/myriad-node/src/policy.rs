@@ -126,7 +126,12 @@ impl Policy {
     /// One REINFORCE step over transitions given column-wise: `states` (n x stateDim),
     /// `actions` (n) and `rewards` (n).
     #[napi(ts_return_type = "Promise<PolicyUpdateStats>")]
-    pub fn update(&self, states: Float32Array, actions: Uint32Array, rewards: Float32Array) -> napi::Result<AsyncTask<Job<PolicyUpdateStats>>> {
+    pub fn update(
+        &self,
+        states: Float32Array,
+        actions: Uint32Array,
+        rewards: Float32Array,
+    ) -> napi::Result<AsyncTask<Job<PolicyUpdateStats>>> {
         let n = actions.len();
         if rewards.len() != n {
             return Err(invalid(format!("{n} actions but {} rewards", rewards.len())));
@@ -136,7 +141,11 @@ impl Policy {
             let mut policy = inner.write().map_err(|_| poisoned())?;
             let dim = policy.state_dim();
             if states.len() != n * dim {
-                return Err(myriad_core::Error::Dimension { what: format!("states for {n} transitions"), expected: n * dim, got: states.len() });
+                return Err(myriad_core::Error::Dimension {
+                    what: format!("states for {n} transitions"),
+                    expected: n * dim,
+                    got: states.len(),
+                });
             }
             let transitions: Vec<Transition> = states
                 .chunks(dim)
@@ -144,7 +153,12 @@ impl Policy {
                 .map(|(s, (&a, &r))| Transition { state: s.to_vec(), action: a as usize, reward: r })
                 .collect();
             let CoreStats { transitions, mean_reward, baseline, updates } = policy.update(&transitions)?;
-            Ok(PolicyUpdateStats { transitions: transitions as u32, mean_reward: mean_reward as f64, baseline: baseline as f64, updates: updates as f64 })
+            Ok(PolicyUpdateStats {
+                transitions: transitions as u32,
+                mean_reward: mean_reward as f64,
+                baseline: baseline as f64,
+                updates: updates as f64,
+            })
         }))
     }
 

@@ -39,7 +39,13 @@ const KINDS: [&str; 7] = ["register", "heartbeat", "request", "offer", "result",
 /// `kind_index` 7 when the message did not parse far enough to have a type.
 fn outcome_code(o: &Outcome) -> u32 {
     let kind = o.kind.and_then(|k| KINDS.iter().position(|x| *x == k)).unwrap_or(7) as u32;
-    let status = if !o.ok { 2 } else if o.duplicate { 1 } else { 0 };
+    let status = if !o.ok {
+        2
+    } else if o.duplicate {
+        1
+    } else {
+        0
+    };
     kind << 2 | status
 }
 

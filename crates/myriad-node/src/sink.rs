@@ -170,6 +170,7 @@ pub struct NativeImportReport {
 #[napi]
 pub async fn import_archive(dir: String, config: NativeSinkConfig) -> Result<NativeImportReport> {
     let dsn = config.dsn.clone().ok_or_else(|| crate::invalid("import needs a dsn"))?;
-    let report = sink::import_archive(std::path::Path::new(&dir), &dsn, &options(NativeSinkConfig { dsn: None, ..config })).await.map_err(to_js)?;
+    let report =
+        sink::import_archive(std::path::Path::new(&dir), &dsn, &options(NativeSinkConfig { dsn: None, ..config })).await.map_err(to_js)?;
     Ok(NativeImportReport { files: report.files as u32, rows: report.rows as f64 })
 }

@@ -149,7 +149,8 @@ mod tests {
         assert_eq!(Envelope::from_user_properties(&five), Some(sample()));
         assert_eq!(Envelope::from_user_properties(&five[1..]), None);
         assert_eq!(Envelope::from_user_properties(&[("seq".into(), "1".into())]), None);
-        for bad in ["m-1/42/agent-7/0badc0de", "m-1/x/agent-7/0badc0de/1", "m-1/42/agent-7/0badc0de/1/extra", "m\n1/42/agent-7/0badc0de/1"] {
+        for bad in ["m-1/42/agent-7/0badc0de", "m-1/x/agent-7/0badc0de/1", "m-1/42/agent-7/0badc0de/1/extra", "m\n1/42/agent-7/0badc0de/1"]
+        {
             assert_eq!(Envelope::from_user_properties(&[("myriad".into(), bad.into())]), None, "{bad:?}");
         }
     }

@@ -163,7 +163,15 @@ mod tests {
     use std::sync::Arc;
 
     fn msg(i: usize) -> Inbound {
-        Inbound { agent: "a".into(), kind: Kind::AgentChat, from: String::new(), msg_id: i.to_string(), seq: 0, ts: 0, payload: Bytes::new() }
+        Inbound {
+            agent: "a".into(),
+            kind: Kind::AgentChat,
+            from: String::new(),
+            msg_id: i.to_string(),
+            seq: 0,
+            ts: 0,
+            payload: Bytes::new(),
+        }
     }
 
     #[tokio::test]

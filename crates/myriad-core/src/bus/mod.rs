@@ -252,13 +252,7 @@ impl Bus {
             Link::Mqtt(mqtt::MqttLink::connect(shared.clone()).await?)
         };
         let seqs = Mutex::new(SendCounters::new(!shared.opts.local));
-        let bus = Arc::new(Bus {
-            shared,
-            link,
-            next_msg: AtomicU64::new(0),
-            seqs,
-            closed: AtomicBool::new(false),
-        });
+        let bus = Arc::new(Bus { shared, link, next_msg: AtomicU64::new(0), seqs, closed: AtomicBool::new(false) });
         let idle = bus.shared.opts.end_mark_idle_ms;
         if matches!(bus.link, Link::Mqtt(_)) && idle > 0 {
             runtime().spawn(mark_quiet_streams(Arc::downgrade(&bus), std::time::Duration::from_millis(idle)));
@@ -349,7 +343,13 @@ impl Bus {
         pick(&mut self.seqs.lock().unwrap())
             .into_iter()
             .map(|(to, kind, seq)| Stamped {
-                envelope: Envelope { msg_id: String::new(), seq, from: self.shared.opts.client_id.clone(), src: self.shared.src.clone(), ts },
+                envelope: Envelope {
+                    msg_id: String::new(),
+                    seq,
+                    from: self.shared.opts.client_id.clone(),
+                    src: self.shared.src.clone(),
+                    ts,
+                },
                 to,
                 kind,
                 payload: Bytes::new(),

@@ -362,8 +362,8 @@ impl Driver {
     async fn run<W: Wire>(mut self, mut lp: W::Loop) {
         let shared = self.shared.clone();
         let opts = &shared.opts;
-        let ours: Option<HashSet<String>> = (opts.subscribe == SubscribeMode::Experiment && !opts.agents.is_empty())
-            .then(|| opts.agents.iter().cloned().collect());
+        let ours: Option<HashSet<String>> =
+            (opts.subscribe == SubscribeMode::Experiment && !opts.agents.is_empty()).then(|| opts.agents.iter().cloned().collect());
         let mut receive = ReceiveState::new(opts.dedupe_window);
         let mut saved: Vec<W::Request> = Vec::new();
         let mut connected_once = false;
@@ -492,7 +492,15 @@ impl Driver {
                                 continue;
                             }
                             gaps.extend(gap);
-                            Inbound { agent: agent.to_string(), kind, from: env.from, msg_id: env.msg_id, seq: env.seq, ts: env.ts, payload }
+                            Inbound {
+                                agent: agent.to_string(),
+                                kind,
+                                from: env.from,
+                                msg_id: env.msg_id,
+                                seq: env.seq,
+                                ts: env.ts,
+                                payload,
+                            }
                         }
                     };
                     self.shared.inbox.push(vec![inbound], gaps).await;

@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 
-use foldhash::{HashMap, HashSet, HashMapExt, HashSetExt};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::envelope::Envelope;
@@ -196,7 +196,8 @@ impl ReceiveState {
         }
         self.counts.gaps += 1;
         self.counts.missing += env.seq - *last;
-        let gap = Gap { agent: agent.to_string(), kind, from: env.from.clone(), src: env.src.clone(), expected: *last + 1, got: env.seq + 1 };
+        let gap =
+            Gap { agent: agent.to_string(), kind, from: env.from.clone(), src: env.src.clone(), expected: *last + 1, got: env.seq + 1 };
         *last = env.seq;
         Some(gap)
     }

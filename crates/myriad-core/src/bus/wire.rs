@@ -13,17 +13,33 @@ use super::Qos;
 /// What the driver needs to know from one `poll` of the event loop.
 pub(crate) enum WireEvent {
     /// `receive_max`: how many unacknowledged QoS 1/2 publishes the broker accepts (MQTT 5).
-    ConnAck { session_present: bool, receive_max: Option<u16> },
+    ConnAck {
+        session_present: bool,
+        receive_max: Option<u16>,
+    },
     /// `acked`: QoS 1/2 (counted towards the sender's credit, see credit.rs).
-    Message { topic: String, payload: Bytes, envelope: Option<Envelope>, acked: bool },
+    Message {
+        topic: String,
+        payload: Bytes,
+        envelope: Option<Envelope>,
+        acked: bool,
+    },
     /// A QoS 0 publish (pkid 0) or a QoS 1/2 publish with its packet id was written.
     PublishWritten(u16),
     /// PUBACK (QoS 1) or PUBCOMP (QoS 2): the broker owns the message. `routed`: false when the
     /// broker said no subscription matched (MQTT 5), so no receiver will ever count it.
-    Acked { pkid: u16, routed: bool },
+    Acked {
+        pkid: u16,
+        routed: bool,
+    },
     /// An MQTT 5 PUBACK/PUBCOMP with a failure reason: the broker did not take the message.
-    Refused { pkid: u16, reason: String },
-    SubAck { refused: usize },
+    Refused {
+        pkid: u16,
+        reason: String,
+    },
+    SubAck {
+        refused: usize,
+    },
     DisconnectWritten,
     Other,
 }
@@ -107,9 +123,9 @@ impl Wire for V311 {
             }
             Event::Incoming(Packet::PubAck(a)) => WireEvent::Acked { pkid: a.pkid, routed: true },
             Event::Incoming(Packet::PubComp(c)) => WireEvent::Acked { pkid: c.pkid, routed: true },
-            Event::Incoming(Packet::SubAck(s)) => WireEvent::SubAck {
-                refused: s.return_codes.iter().filter(|c| matches!(c, SubscribeReasonCode::Failure)).count(),
-            },
+            Event::Incoming(Packet::SubAck(s)) => {
+                WireEvent::SubAck { refused: s.return_codes.iter().filter(|c| matches!(c, SubscribeReasonCode::Failure)).count() }
+            }
             Event::Outgoing(Outgoing::Publish(pkid)) => WireEvent::PublishWritten(pkid),
             Event::Outgoing(Outgoing::Disconnect) => WireEvent::DisconnectWritten,
             _ => WireEvent::Other,
@@ -192,10 +208,9 @@ impl Wire for V5 {
         use rumqttc::v5::Event;
         use rumqttc::Outgoing;
         Ok(match lp.poll().await.map_err(|e| e.to_string())? {
-            Event::Incoming(Packet::ConnAck(c)) => WireEvent::ConnAck {
-                session_present: c.session_present,
-                receive_max: c.properties.as_ref().and_then(|p| p.receive_max),
-            },
+            Event::Incoming(Packet::ConnAck(c)) => {
+                WireEvent::ConnAck { session_present: c.session_present, receive_max: c.properties.as_ref().and_then(|p| p.receive_max) }
+            }
             Event::Incoming(Packet::Publish(p)) => {
                 let topic = String::from_utf8_lossy(&p.topic).into_owned();
                 let acked = p.qos != rumqttc::v5::mqttbytes::QoS::AtMostOnce;
@@ -217,9 +232,9 @@ impl Wire for V5 {
                 PubCompReason::Success => WireEvent::Acked { pkid: c.pkid, routed: true },
                 reason => WireEvent::Refused { pkid: c.pkid, reason: format!("{reason:?}") },
             },
-            Event::Incoming(Packet::SubAck(s)) => WireEvent::SubAck {
-                refused: s.return_codes.iter().filter(|c| !matches!(c, SubscribeReasonCode::Success(_))).count(),
-            },
+            Event::Incoming(Packet::SubAck(s)) => {
+                WireEvent::SubAck { refused: s.return_codes.iter().filter(|c| !matches!(c, SubscribeReasonCode::Success(_))).count() }
+            }
             Event::Outgoing(Outgoing::Publish(pkid)) => WireEvent::PublishWritten(pkid),
             Event::Outgoing(Outgoing::Disconnect) => WireEvent::DisconnectWritten,
             _ => WireEvent::Other,
@@ -254,14 +269,8 @@ impl Wire for V5 {
     }
 
     async fn publish(client: &Self::Client, topic: String, qos: Qos, payload: Bytes, envelope: &Envelope) -> Result<(), String> {
-        let props = rumqttc::v5::mqttbytes::v5::PublishProperties {
-            user_properties: envelope.to_user_properties(),
-            ..Default::default()
-        };
-        client
-            .publish_bytes_with_properties(topic, qos_v5(qos), false, payload, props)
-            .await
-            .map_err(|e| e.to_string())
+        let props = rumqttc::v5::mqttbytes::v5::PublishProperties { user_properties: envelope.to_user_properties(), ..Default::default() };
+        client.publish_bytes_with_properties(topic, qos_v5(qos), false, payload, props).await.map_err(|e| e.to_string())
     }
 
     async fn publish_plain(client: &Self::Client, topic: String, payload: Bytes) -> Result<(), String> {

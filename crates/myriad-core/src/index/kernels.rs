@@ -193,8 +193,7 @@ mod x86 {
             }
             let base = rows.as_ptr().add(r * dim);
             let (p0, p1, p2, p3) = (base, base.add(dim), base.add(2 * dim), base.add(3 * dim));
-            let (mut a0, mut a1, mut a2, mut a3) =
-                (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
+            let (mut a0, mut a1, mut a2, mut a3) = (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
             let mut i = 0;
             while i < body {
                 let x = _mm256_loadu_ps(q.add(i));

@@ -128,7 +128,14 @@ impl SemanticIndex {
             Storage::F32 => Rows::F32(Vec::new()),
             Storage::F16 => Rows::F16(Vec::new()),
         };
-        Ok(SemanticIndex { opts: IndexOptions { threads, ..opts }, ids: Vec::new(), slots: HashMap::new(), rows, sketch: Sketch::new(opts.dim), pool })
+        Ok(SemanticIndex {
+            opts: IndexOptions { threads, ..opts },
+            ids: Vec::new(),
+            slots: HashMap::new(),
+            rows,
+            sketch: Sketch::new(opts.dim),
+            pool,
+        })
     }
 
     pub fn options(&self) -> &IndexOptions {
@@ -247,12 +254,7 @@ impl SemanticIndex {
         let mut out = Vec::with_capacity(q.len() / dim);
         for block in q.chunks(QUERY_BLOCK * dim) {
             for top in self.scan(block, k) {
-                out.push(
-                    top.into_sorted()
-                        .into_iter()
-                        .map(|c| Hit { id: self.ids[c.slot as usize].clone(), score: c.score })
-                        .collect(),
-                );
+                out.push(top.into_sorted().into_iter().map(|c| Hit { id: self.ids[c.slot as usize].clone(), score: c.score }).collect());
             }
         }
         Ok(out)
@@ -434,11 +436,7 @@ fn decode_f16(bits: &[u16]) -> Vec<f32> {
 
 fn check_len(got: usize, rows: usize, dim: usize, what: &str) -> Result<()> {
     if got != rows * dim {
-        return Err(Error::Dimension {
-            what: format!("{what} for {rows} ids of dimension {dim}"),
-            expected: rows * dim,
-            got,
-        });
+        return Err(Error::Dimension { what: format!("{what} for {rows} ids of dimension {dim}"), expected: rows * dim, got });
     }
     Ok(())
 }

@@ -99,7 +99,11 @@ mod tests {
         let (mut a, mut b) = (TopK::new(5), TopK::new(5));
         for (i, &s) in scores.iter().enumerate() {
             whole.push(s, i as u32);
-            if i % 2 == 0 { a.push(s, i as u32) } else { b.push(s, i as u32) }
+            if i % 2 == 0 {
+                a.push(s, i as u32)
+            } else {
+                b.push(s, i as u32)
+            }
         }
         let merged: Vec<u32> = a.merge(b).into_sorted().iter().map(|c| c.slot).collect();
         let one: Vec<u32> = whole.into_sorted().iter().map(|c| c.slot).collect();

@@ -188,7 +188,15 @@ mod tests {
 
     fn data(n: usize, seed: u32) -> Vec<f32> {
         // Some exact zeros, as ReLU leaves them.
-        (0..n).map(|i| if (i as u32 * 7 + seed) % 3 == 0 { 0.0 } else { (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0 }).collect()
+        (0..n)
+            .map(|i| {
+                if (i as u32 * 7 + seed) % 3 == 0 {
+                    0.0
+                } else {
+                    (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0
+                }
+            })
+            .collect()
     }
 
     /// Every block kernel this CPU can run, by name (the dispatcher would pick only the widest).

@@ -3,8 +3,8 @@
 //! kernels (the variant without prefetch: the weights live in cache), `W x` as "score every row
 //! of W against x".
 
-pub use super::gemm::BLOCK;
 use super::gemm;
+pub use super::gemm::BLOCK;
 use crate::index::kernels;
 
 /// One fully connected layer: `y = W x + b`, `W` row-major `[out][in]`.

@@ -44,7 +44,9 @@ impl Default for PolicyOptions {
 pub enum Choice {
     Greedy,
     /// Sample from softmax(logits / temperature).
-    Sample { temperature: f32 },
+    Sample {
+        temperature: f32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,7 +127,11 @@ impl Policy {
         check_choice(choice)?;
         let dim = self.state_dim();
         if states.is_empty() || states.len() % dim != 0 {
-            return Err(Error::Dimension { what: format!("states (a multiple of {dim})"), expected: dim * (states.len() / dim).max(1), got: states.len() });
+            return Err(Error::Dimension {
+                what: format!("states (a multiple of {dim})"),
+                expected: dim * (states.len() / dim).max(1),
+                got: states.len(),
+            });
         }
         if states.iter().any(|v| !v.is_finite()) {
             return Err(Error::NotFinite("states".into()));
@@ -141,7 +147,11 @@ impl Policy {
             }
         };
         if n >= PARALLEL_BATCH {
-            states.par_chunks(dim * mlp::BLOCK).zip(actions.par_chunks_mut(mlp::BLOCK)).zip(probs.par_chunks_mut(a * mlp::BLOCK)).for_each(run);
+            states
+                .par_chunks(dim * mlp::BLOCK)
+                .zip(actions.par_chunks_mut(mlp::BLOCK))
+                .zip(probs.par_chunks_mut(a * mlp::BLOCK))
+                .for_each(run);
         } else {
             states.chunks(dim * mlp::BLOCK).zip(actions.chunks_mut(mlp::BLOCK)).zip(probs.chunks_mut(a * mlp::BLOCK)).for_each(run);
         }
@@ -204,7 +214,13 @@ impl Policy {
         }
         let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
             .iter()
-            .map(|(n, shape, data)| Ok((n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data).map_err(|e| Error::Internal(e.to_string()))?)))
+            .map(|(n, shape, data)| {
+                Ok((
+                    n.clone(),
+                    safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
+                        .map_err(|e| Error::Internal(e.to_string()))?,
+                ))
+            })
             .collect::<Result<_>>()?;
         let bytes = safetensors::serialize(views, None).map_err(|e| Error::Internal(e.to_string()))?;
         write_atomic(path, &bytes)

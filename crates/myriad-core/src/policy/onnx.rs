@@ -273,8 +273,11 @@ pub fn import(buf: &[u8]) -> Result<Mlp> {
         match node.op.as_str() {
             "Gemm" => {
                 let (wd, w) = tensors.get(&node.inputs[1]).ok_or_else(|| bad("Gemm weight is not an initializer"))?;
-                let (_, b) = tensors.get(node.inputs.get(2).ok_or_else(|| bad("Gemm without bias"))?).ok_or_else(|| bad("Gemm bias is not an initializer"))?;
-                let (outputs, inputs, weight) = if node.trans_b { (wd[0], wd[1], w.clone()) } else { (wd[1], wd[0], transpose(w, wd[0], wd[1])) };
+                let (_, b) = tensors
+                    .get(node.inputs.get(2).ok_or_else(|| bad("Gemm without bias"))?)
+                    .ok_or_else(|| bad("Gemm bias is not an initializer"))?;
+                let (outputs, inputs, weight) =
+                    if node.trans_b { (wd[0], wd[1], w.clone()) } else { (wd[1], wd[0], transpose(w, wd[0], wd[1])) };
                 layers.push(Dense::new(inputs, outputs, weight, b.clone()));
             }
             "MatMul" => {
@@ -283,7 +286,12 @@ pub fn import(buf: &[u8]) -> Result<Mlp> {
             }
             "Add" => {
                 let (inputs, outputs, weight) = pending.take().ok_or_else(|| bad("Add without a MatMul before it"))?;
-                let bias = node.inputs.iter().find_map(|i| tensors.get(i)).map(|(_, b)| b.clone()).ok_or_else(|| bad("Add without a bias initializer"))?;
+                let bias = node
+                    .inputs
+                    .iter()
+                    .find_map(|i| tensors.get(i))
+                    .map(|(_, b)| b.clone())
+                    .ok_or_else(|| bad("Add without a bias initializer"))?;
                 layers.push(Dense::new(inputs, outputs, weight, bias));
             }
             "Relu" | "Identity" => {}

@@ -185,10 +185,7 @@ impl Registry {
     }
 
     fn agent_mut(&mut self, id: &str, ts: f64) -> Result<&mut Agent, PmlError> {
-        let agent = self
-            .agents
-            .get_mut(id)
-            .ok_or_else(|| PmlError::new("ERR_UNKNOWN_AGENT", format!("agent '{id}' is not registered")))?;
+        let agent = self.agents.get_mut(id).ok_or_else(|| PmlError::new("ERR_UNKNOWN_AGENT", format!("agent '{id}' is not registered")))?;
         agent.last_seen = agent.last_seen.max(ts);
         Ok(agent)
     }
@@ -247,10 +244,8 @@ impl Registry {
                         }
                     }
                 }
-                let agent = self
-                    .agents
-                    .get_mut(to)
-                    .ok_or_else(|| PmlError::new("ERR_UNKNOWN_AGENT", format!("agent '{to}' is not registered")))?;
+                let agent =
+                    self.agents.get_mut(to).ok_or_else(|| PmlError::new("ERR_UNKNOWN_AGENT", format!("agent '{to}' is not registered")))?;
                 agent.ledger.record(*success, *latency_ms);
             }
             Body::Deregister => {

@@ -214,7 +214,9 @@ pub(super) fn parse_with_serde(raw: &str) -> Result<Message<'_>, PmlError> {
 fn validate<'a>(f: Fields<'a>, read: impl FnOnce(&str, &'a str) -> Result<RawBody<'a>, PmlError>) -> Result<Message<'a>, PmlError> {
     match f.v.map(str::parse::<u64>) {
         Some(Ok(PML_VERSION)) => {}
-        Some(Ok(other)) => return Err(PmlError::new("ERR_PML_VERSION", format!("version {other} is not supported (this is PML {PML_VERSION})"))),
+        Some(Ok(other)) => {
+            return Err(PmlError::new("ERR_PML_VERSION", format!("version {other} is not supported (this is PML {PML_VERSION})")))
+        }
         _ => return Err(PmlError::new("ERR_PML_VERSION", format!("`v` must be the number {PML_VERSION}"))),
     }
     let kind = f.kind.ok_or_else(|| PmlError::field("`type` is missing"))?;

@@ -322,8 +322,24 @@ mod tests {
     }
 
     const TEXT: &[&str] = &["\"a\"", "\"agent-7\"", "\"\"", "\"é 🙂\"", "\"a\\nb\"", "\"\\u0041\"", "null", "3", "\"runtime\""];
-    const NUMBER: &[&str] =
-        &["1", "0", "2", "1.0", "-1", "-0", "3.5", "1e3", "1E+2", "0.1e-5", "1e400", "4294967296", "12345678901234567890123", "\"1\"", "null", "true"];
+    const NUMBER: &[&str] = &[
+        "1",
+        "0",
+        "2",
+        "1.0",
+        "-1",
+        "-0",
+        "3.5",
+        "1e3",
+        "1E+2",
+        "0.1e-5",
+        "1e400",
+        "4294967296",
+        "12345678901234567890123",
+        "\"1\"",
+        "null",
+        "true",
+    ];
     const BOOL: &[&str] = &["true", "false", "1", "null", "\"true\""];
     const EXTRA: &[&str] = &["{}", "[]", "[1,{\"x\":[null]}]", "{\"a\":{\"b\":{\"c\":[]}}}", "\"x\"", "[1,]", "{\"a\" 1}", "nul"];
 
@@ -332,7 +348,8 @@ mod tests {
     fn message(seed: u64) -> String {
         let rng = &mut (seed | 1);
         let kind = pick(rng, &["register", "heartbeat", "request", "offer", "result", "feedback", "deregister", "bogus"]);
-        let (plain, awkward) = (0..4).map(|_| pick(rng, &["0", "1"])).fold((0, 0), |(p, a), x| if x == "1" { (p + 1, a) } else { (p, a + 1) });
+        let (plain, awkward) =
+            (0..4).map(|_| pick(rng, &["0", "1"])).fold((0, 0), |(p, a), x| if x == "1" { (p + 1, a) } else { (p, a + 1) });
         let mut body: Vec<(&str, &str)> = match kind {
             "register" => vec![("specialty", "\"tax\""), ("capacity", "4")],
             "heartbeat" => vec![("load", "2"), ("status", "\"busy\"")],
@@ -359,10 +376,18 @@ mod tests {
                 _ => {}
             }
         }
-        let body = if pick(rng, &["object", "object", "object", "other"]) == "object" { object(rng, &body) } else { pick(rng, EXTRA).to_string() };
+        let body =
+            if pick(rng, &["object", "object", "object", "other"]) == "object" { object(rng, &body) } else { pick(rng, EXTRA).to_string() };
         let kind = format!("\"{kind}\"");
-        let mut envelope: Vec<(&str, &str)> =
-            vec![("v", "1"), ("type", &kind), ("msgId", "\"m-1\""), ("from", "\"agent-7\""), ("to", "\"runtime\""), ("ts", "1700000000000"), ("body", &body)];
+        let mut envelope: Vec<(&str, &str)> = vec![
+            ("v", "1"),
+            ("type", &kind),
+            ("msgId", "\"m-1\""),
+            ("from", "\"agent-7\""),
+            ("to", "\"runtime\""),
+            ("ts", "1700000000000"),
+            ("body", &body),
+        ];
         if awkward > plain {
             let i = pick(rng, &["0", "1", "2", "3", "4", "5", "6"]).parse::<usize>().unwrap();
             match pick(rng, &["drop", "repeat", "unknown", "value"]) {
@@ -410,7 +435,8 @@ mod tests {
             ("deregister", "{}"),
         ];
         for (kind, body) in bodies {
-            let raw = format!(r#"{{"v":1,"msgId":"9b2c","ts":1700000000000,"type":"{kind}","from":"agent-7","to":"runtime","body":{body}}}"#);
+            let raw =
+                format!(r#"{{"v":1,"msgId":"9b2c","ts":1700000000000,"type":"{kind}","from":"agent-7","to":"runtime","body":{body}}}"#);
             let fields = envelope(&raw).unwrap_or_else(|| panic!("envelope of {raw}"));
             assert_eq!(fields.body, Some(body));
             assert!(super::body(kind, body).is_some(), "{kind} body");
@@ -421,7 +447,15 @@ mod tests {
 
     #[test]
     fn the_scanner_leaves_what_it_does_not_handle_to_serde() {
-        let gives_up = [r#"{"v":1,"msgId":"a\"b"}"#, r#"{"v":1,"to":null}"#, r#"{"v":1,"v":1}"#, r#"[1]"#, r#"{"v":1} x"#, "\u{feff}{}", r#"{"v":01}"#];
+        let gives_up = [
+            r#"{"v":1,"msgId":"a\"b"}"#,
+            r#"{"v":1,"to":null}"#,
+            r#"{"v":1,"v":1}"#,
+            r#"[1]"#,
+            r#"{"v":1} x"#,
+            "\u{feff}{}",
+            r#"{"v":01}"#,
+        ];
         for raw in gives_up {
             assert!(envelope(raw).is_none(), "{raw}");
         }

@@ -115,7 +115,9 @@ impl Archive {
                 }
                 let pending = &files.pending;
                 // A call larger than the bound goes alone, once nothing else is pending.
-                if pending.rows == 0 || (pending.rows + accepted <= self.max_pending_rows && pending.bytes + bytes <= self.max_pending_bytes) {
+                if pending.rows == 0
+                    || (pending.rows + accepted <= self.max_pending_rows && pending.bytes + bytes <= self.max_pending_bytes)
+                {
                     self.append(&mut files, table, groups)?;
                     self.accepted.fetch_add(accepted as u64, Ordering::Relaxed);
                     self.rejected.fetch_add(rejected.len() as u64, Ordering::Relaxed);

@@ -106,7 +106,9 @@ impl AvroFile {
             let mut header = Vec::with_capacity(schema.len() + 128);
             header.extend_from_slice(MAGIC);
             long(&mut header, 4);
-            for (k, v) in [("avro.schema", schema.as_str()), ("avro.codec", "null"), ("myriad.table", table.name()), ("myriad.exp_id", exp_id)] {
+            for (k, v) in
+                [("avro.schema", schema.as_str()), ("avro.codec", "null"), ("myriad.table", table.name()), ("myriad.exp_id", exp_id)]
+            {
                 bytes(&mut header, k.as_bytes());
                 bytes(&mut header, v.as_bytes());
             }

@@ -145,7 +145,11 @@ impl BlockReader {
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let end = whole_blocks_end(&mut file, path, at, &sync, len)?;
         if end < len {
-            eprintln!("myriad: {}: left out {} bytes of a torn block at the end (rows an interrupted run never flushed)", path.display(), len - end);
+            eprintln!(
+                "myriad: {}: left out {} bytes of a torn block at the end (rows an interrupted run never flushed)",
+                path.display(),
+                len - end
+            );
         }
         Ok(BlockReader { path: path.into(), file, meta, sync, at, end })
     }
@@ -167,9 +171,9 @@ impl BlockReader {
             return Ok(None);
         }
         // Whole when the file was opened; blocks are only ever appended after it.
-        let (rows, data, end) = block_at(&mut self.file, self.at, self.end, &self.sync)
-            .map_err(io)?
-            .ok_or_else(|| Error::CorruptArchive { path: self.path.clone(), reason: format!("the block at byte {} changed while it was read", self.at) })?;
+        let (rows, data, end) = block_at(&mut self.file, self.at, self.end, &self.sync).map_err(io)?.ok_or_else(|| {
+            Error::CorruptArchive { path: self.path.clone(), reason: format!("the block at byte {} changed while it was read", self.at) }
+        })?;
         let mut bytes = vec![0u8; (end - 16 - data) as usize];
         self.file.seek(SeekFrom::Start(data)).map_err(io)?;
         self.file.read_exact(&mut bytes).map_err(io)?;
@@ -204,4 +208,3 @@ impl<'a> Reader<'a> {
         Err("a varint runs past 64 bits".into())
     }
 }
-

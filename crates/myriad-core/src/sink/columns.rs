@@ -55,7 +55,9 @@ pub fn check_columns<'a>(table: Table, rows: &Columns<'a>, accept: impl FnMut(us
     }
     let mut checker = Checker { table, rows, accept, rejected: Vec::new(), cells: Vec::with_capacity(8) };
     let mut de = serde_json::Deserializer::from_str(rows.json);
-    de.deserialize_seq(&mut checker).and_then(|()| de.end()).map_err(|e| Error::InvalidArg(format!("rows in column form: bad JSON values: {e}")))?;
+    de.deserialize_seq(&mut checker)
+        .and_then(|()| de.end())
+        .map_err(|e| Error::InvalidArg(format!("rows in column form: bad JSON values: {e}")))?;
     Ok(checker.rejected)
 }
 
@@ -93,7 +95,9 @@ impl<'a, F: FnMut(usize, &[Cell<'a>])> Visitor<'a> for &mut Checker<'_, 'a, F> {
                             match self.rows.pieces[piece - 1] {
                                 Piece::Null => null_cell(column),
                                 Piece::Text(s) => text_cell(column.ty, s.into()).map_err(|e| format!("`{}`: {e}", column.name)),
-                                Piece::LoneSurrogate => Err(format!("`{}`: invalid text: lone UTF-16 surrogates cannot be stored", column.name)),
+                                Piece::LoneSurrogate => {
+                                    Err(format!("`{}`: invalid text: lone UTF-16 surrogates cannot be stored", column.name))
+                                }
                             }
                         }
                         ColType::Timestamptz | ColType::Float8 => {
@@ -168,8 +172,12 @@ mod tests {
                         let kinds: &[V] = &[V::Absent, V::Json(Value::Null), V::Json(json!(7)), V::Json(json!({"k": [1, "x"]}))];
                         let typed = match c.ty {
                             ColType::Text => [json!(format!("agent-{i}")), json!("héllo 🙂 \"q\" \\"), json!("a\u{0}b")],
-                            ColType::Uuid => [json!("0e2a4c1e-55aa-4c8b-9f34-5b8a4b2f7c11"), json!("nope"), json!("0E2A4C1E55AA4C8B9F345B8A4B2F7C11")],
-                            ColType::Timestamptz => [json!(1_795_960_800_250i64 + i as i64), json!(1e20), json!("2026-11-29T15:00:00.250+01:00")],
+                            ColType::Uuid => {
+                                [json!("0e2a4c1e-55aa-4c8b-9f34-5b8a4b2f7c11"), json!("nope"), json!("0E2A4C1E55AA4C8B9F345B8A4B2F7C11")]
+                            }
+                            ColType::Timestamptz => {
+                                [json!(1_795_960_800_250i64 + i as i64), json!(1e20), json!("2026-11-29T15:00:00.250+01:00")]
+                            }
                             ColType::Float8 => [json!(1.5), json!(-0.0), json!("x")],
                             ColType::Jsonb => [json!({"text": "m", "tags": ["a"]}), json!("\u{0}"), json!([1, {"b": null}])],
                         };

@@ -44,10 +44,8 @@ impl GivenUp {
         if groups.is_empty() {
             return None;
         }
-        let mut lines: Vec<String> = groups
-            .iter()
-            .map(|g| format!("{} rows of {} ({}): {}", g.rows, g.table.name(), batches(g.batches), g.reason))
-            .collect();
+        let mut lines: Vec<String> =
+            groups.iter().map(|g| format!("{} rows of {} ({}): {}", g.rows, g.table.name(), batches(g.batches), g.reason)).collect();
         if other_batches > 0 {
             lines.push(format!("{other_rows} more rows ({}) for other reasons", batches(other_batches)));
         }

@@ -85,7 +85,8 @@ fn read_batches(path: &Path, out: &tokio::sync::mpsc::Sender<Result<Batch>>) {
     let corrupt = |reason: String| Error::CorruptArchive { path: path.into(), reason };
     let result = (|| -> Result<()> {
         let mut file = BlockReader::open(path)?;
-        let table = Table::parse(&file.meta_text("myriad.table").ok_or_else(|| corrupt("no myriad.table metadata: not a Myriad archive".into()))?)?;
+        let table =
+            Table::parse(&file.meta_text("myriad.table").ok_or_else(|| corrupt("no myriad.table metadata: not a Myriad archive".into()))?)?;
         let exp = file.meta_text("myriad.exp_id").ok_or_else(|| corrupt("no myriad.exp_id metadata".into()))?;
         if file.meta_text("avro.codec").is_some_and(|codec| codec != "null") {
             return Err(corrupt("a compressed file: the sink writes them uncompressed (codec null)".into()));

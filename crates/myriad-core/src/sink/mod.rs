@@ -24,8 +24,8 @@ use std::time::Duration;
 
 pub use archive::Archive;
 pub use avro::{archive_path, schema_json};
-pub use import::{import_archive, ImportReport};
 pub use columns::{Columns, Piece};
+pub use import::{import_archive, ImportReport};
 pub use rows::{Rejected, Rows};
 pub use schema::{partition_name, Table, TABLES};
 

@@ -149,7 +149,9 @@ impl Pipeline {
                 if from == 0 {
                     return Err(Error::SinkClosed);
                 }
-                rejected.extend(indexes[from..].iter().map(|&index| Rejected { index, reason: "the sink closed before the row was accepted".into() }));
+                rejected.extend(
+                    indexes[from..].iter().map(|&index| Rejected { index, reason: "the sink closed before the row was accepted".into() }),
+                );
                 rejected.sort_by_key(|r| r.index);
                 return Ok(WriteOutcome { accepted: from, rejected });
             }
@@ -204,9 +206,11 @@ impl Pipeline {
             return false;
         }
         while from < to {
-            let batch = open
-                .entry(table)
-                .or_insert_with(|| OpenBatch { rows: CopyRows { bytes: copy::header(), ends: Vec::new() }, exps: Vec::new(), pending_bytes: 0 });
+            let batch = open.entry(table).or_insert_with(|| OpenBatch {
+                rows: CopyRows { bytes: copy::header(), ends: Vec::new() },
+                exps: Vec::new(),
+                pending_bytes: 0,
+            });
             // As many rows as fit by count and by size; a row larger than a batch goes alone.
             let mut take = 0;
             let mut size = batch.rows.bytes.len();
@@ -359,7 +363,8 @@ impl Pipeline {
 
     pub fn stats(&self) -> SinkStats {
         let c = &self.counters;
-        let (accepted, written, failed) = (c.accepted.load(Ordering::Relaxed), c.written.load(Ordering::Relaxed), c.failed.load(Ordering::Relaxed));
+        let (accepted, written, failed) =
+            (c.accepted.load(Ordering::Relaxed), c.written.load(Ordering::Relaxed), c.failed.load(Ordering::Relaxed));
         SinkStats {
             accepted,
             written,

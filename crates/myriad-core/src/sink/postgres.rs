@@ -130,11 +130,12 @@ impl PgTarget {
         let s = &self.schema;
         let mut tx = conn.begin().await.map_err(classify)?;
         if retrying || batch.may_exist {
-            let landed: bool = sqlx::query_scalar(AssertSqlSafe(format!(r#"SELECT EXISTS (SELECT 1 FROM "{s}".myriad_batches WHERE batch_id = $1)"#)))
-                .bind(batch.id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(classify)?;
+            let landed: bool =
+                sqlx::query_scalar(AssertSqlSafe(format!(r#"SELECT EXISTS (SELECT 1 FROM "{s}".myriad_batches WHERE batch_id = $1)"#)))
+                    .bind(batch.id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(classify)?;
             if landed {
                 return Ok(());
             }

@@ -227,7 +227,9 @@ fn string(raw: &str) -> std::result::Result<Cow<'_, str>, String> {
     }
     let inner = &raw[1..raw.len() - 1];
     if inner.contains('\\') {
-        serde_json::from_str::<String>(raw).map(Cow::Owned).map_err(|e| format!("invalid text ({e}): lone UTF-16 surrogates cannot be stored"))
+        serde_json::from_str::<String>(raw)
+            .map(Cow::Owned)
+            .map_err(|e| format!("invalid text ({e}): lone UTF-16 surrogates cannot be stored"))
     } else {
         Ok(Cow::Borrowed(inner))
     }
@@ -286,7 +288,8 @@ const MAX_MICROS: i64 = 8_640_000_000_000_000_000;
 
 fn timestamp(raw: &str) -> std::result::Result<i64, String> {
     if !raw.starts_with('"') {
-        let ms: f64 = serde_json::from_str(raw).map_err(|_| format!("expected an ISO 8601 string or epoch milliseconds, got {}", preview(raw)))?;
+        let ms: f64 =
+            serde_json::from_str(raw).map_err(|_| format!("expected an ISO 8601 string or epoch milliseconds, got {}", preview(raw)))?;
         return micros_from_ms(ms);
     }
     let s = string(raw)?;

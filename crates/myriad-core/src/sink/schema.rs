@@ -74,14 +74,8 @@ static MESSAGES: [Column; 7] = [
 static SURVEYS: [Column; 5] =
     [col("exp_id", Text), col("agent_id", Text), col("ts", Timestamptz), col("form_id", Text), col("answers", Jsonb)];
 static ERRORS: [Column; 5] = [col("exp_id", Text), col("ts", Timestamptz), opt("agent_id", Text), col("comp", Text), col("detail", Text)];
-static METRICS: [Column; 6] = [
-    col("exp_id", Text),
-    col("ts", Timestamptz),
-    opt("agent_id", Text),
-    col("name", Text),
-    col("value", Float8),
-    opt("labels", Jsonb),
-];
+static METRICS: [Column; 6] =
+    [col("exp_id", Text), col("ts", Timestamptz), opt("agent_id", Text), col("name", Text), col("value", Float8), opt("labels", Jsonb)];
 
 impl Table {
     pub fn name(self) -> &'static str {

@@ -35,4 +35,3 @@ pub async fn receive(bus: &Bus, n: usize, secs: u64) -> Vec<Inbound> {
     }
     got
 }
-

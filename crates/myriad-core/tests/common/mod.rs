@@ -22,4 +22,3 @@ pub fn load_runtime() {
     let info = runtime::init(Some(&path)).expect("ONNX Runtime loads (run `npm install` first)");
     assert!(info.version.starts_with("1."), "{info:?}");
 }
-
