@@ -835,15 +835,19 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.Embedder = nativeBinding.Embedder
 module.exports.NativeBus = nativeBinding.NativeBus
+module.exports.NativeEmbedder = nativeBinding.NativeEmbedder
+module.exports.NativePolicy = nativeBinding.NativePolicy
+module.exports.NativeRegistry = nativeBinding.NativeRegistry
+module.exports.NativeSemanticIndex = nativeBinding.NativeSemanticIndex
 module.exports.NativeSink = nativeBinding.NativeSink
-module.exports.Policy = nativeBinding.Policy
-module.exports.Registry = nativeBinding.Registry
-module.exports.SemanticIndex = nativeBinding.SemanticIndex
 module.exports.embeddedBrokerUrl = nativeBinding.embeddedBrokerUrl
+module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.importArchive = nativeBinding.importArchive
+module.exports.inboundColumns = nativeBinding.inboundColumns
 module.exports.initRuntime = nativeBinding.initRuntime
 module.exports.migrateDatabase = nativeBinding.migrateDatabase
+module.exports.NULL_PIECE = nativeBinding.NULL_PIECE
+module.exports.optionDefaults = nativeBinding.optionDefaults
 module.exports.simdKernels = nativeBinding.simdKernels
 module.exports.sinkColumns = nativeBinding.sinkColumns

@@ -10,32 +10,14 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
- * A loaded sentence-embedding model. Its calls queue on a thread of its own: they serialise on
- * the one ONNX Runtime session anyway, and on libuv's pool (four threads) each waiting call would
- * hold a thread, so file reads, DNS lookups and crypto queued behind them waited as well.
+ * The message bus of one agent group: MQTT (an outside broker or the embedded one) or the
+ * in-process router. Inbound messages wait in its inbox until `take` reads them.
  */
-export declare class Embedder {
-  /** Resolves the model files and opens an ONNX Runtime session, off the JS thread. */
-  static load(options?: EmbedderLoadOptions | undefined | null): Promise<Embedder>
-  /** Embeds `texts` into a `texts.length * dim` Float32Array of L2-normalised rows. */
-  embed(texts: Array<string>): Promise<Float32Array>
-  /** The model's input tensors for `texts` (truncated at 256 tokens, padded to the longest). */
-  tokenize(texts: Array<string>): Tokenized
-  get dim(): number
-  get threads(): number
-  get provider(): string
-  /** The ONNX file in use (resolved from the hub cache or the local directory). */
-  get modelPath(): string
-  get maxSeqLength(): number
-}
-
 export declare class NativeBus {
   static connect(config: NativeBusConfig): Promise<NativeBus>
   /**
-   * A batch in columns: recipients joined by '
-  ', one kind index each, payloads concatenated
-   * with their end offsets; `from` and `msgIds` optional ('
-  '-joined, empty entry = default).
+   * A batch in columns: recipients newline-joined, one kind index each, payloads concatenated
+   * with their end offsets; `from` and `msgIds` optional (newline-joined, empty entry = default).
    */
   publish(to: string, kinds: Uint8Array, payloads: Buffer, ends: Uint32Array, from?: string | undefined | null, msgIds?: string | undefined | null): Promise<number>
   /**
@@ -49,37 +31,41 @@ export declare class NativeBus {
   stats(): NativeBusStats
 }
 
-export declare class NativeSink {
-  static open(config: NativeSinkConfig): Promise<NativeSink>
-  /**
-   * A call's rows in the column form (`myriad_core::sink::Columns`, built by
-   * `src/sink-rows.ts`): `keyed` marks the rows that went whole as JSON; the text and uuid
-   * values are the pieces of `joined` (see `text::Pieces`); times and numbers are in `numbers`;
-   * `json` holds the jsonb values and the keyed rows. Both strings are read as UTF-16 (see
-   * `text`): JSON.stringify escapes lone surrogates, and the pieces mark theirs.
-   */
-  write(table: string, keyed: Uint8Array, joined: string, lengths: Uint32Array, numbers: Float64Array, json: string): Promise<NativeWriteOutcome>
-  flush(): Promise<void>
-  close(): Promise<void>
-  stats(): NativeSinkStats
+/**
+ * A loaded sentence-embedding model. Its calls queue on threads of its own
+ * (`myriad_core::EmbedQueue`), not on libuv's pool.
+ */
+export declare class NativeEmbedder {
+  /** Resolves the model files and opens an ONNX Runtime session, off the JS thread. */
+  static load(options?: NativeEmbedderOptions | undefined | null): Promise<NativeEmbedder>
+  /** Embeds `texts` into a `texts.length * dim` Float32Array of L2-normalised rows. */
+  embed(texts: Array<string>): Promise<Float32Array>
+  /** The model's input tensors for `texts` (truncated at 256 tokens, padded to the longest). */
+  tokenize(texts: Array<string>): Tokenized
+  get dim(): number
+  get threads(): number
+  get provider(): string
+  /** The ONNX file in use (resolved from the hub cache or the local directory). */
+  get modelPath(): string
+  get maxSeqLength(): number
 }
 
 /**
  * The routing policy (MLP over a 50-dim state). Decisions take a shared lock; updates an
  * exclusive one.
  */
-export declare class Policy {
+export declare class NativePolicy {
   /** A policy initialised deterministically from `seed`: untrained until `update` runs. */
-  constructor(options?: PolicyCreateOptions | undefined | null)
-  static loadOnnx(path: string, options?: PolicyCreateOptions | undefined | null): Promise<Policy>
-  static loadSafetensors(path: string, options?: PolicyCreateOptions | undefined | null): Promise<Policy>
+  static create(options?: NativePolicyOptions | undefined | null): NativePolicy
+  static loadOnnx(path: string, options?: NativePolicyOptions | undefined | null): Promise<NativePolicy>
+  static loadSafetensors(path: string, options?: NativePolicyOptions | undefined | null): Promise<NativePolicy>
   /**
    * One decision written into `probs` (length = actions), returning the action: no object or
    * array is created per call, which keeps a decision from JS within a few microseconds.
    */
   decideInto(state: Float32Array, probs: Float32Array, temperature?: number | undefined | null): number
   /** Decisions for many states (`states.length` a multiple of the state size), off the JS thread. */
-  decideBatch(states: Float32Array, options?: DecideOptions | undefined | null): Promise<BatchDecision>
+  decideBatch(states: Float32Array, options?: NativeDecideOptions | undefined | null): Promise<BatchDecision>
   /**
    * One REINFORCE step over transitions given column-wise: `states` (n x stateDim),
    * `actions` (n) and `rewards` (n).
@@ -92,8 +78,9 @@ export declare class Policy {
 }
 
 /** The agent registry with its trust ledger, driven by PML messages. */
-export declare class Registry {
-  constructor(options?: RegistryCreateOptions | undefined | null)
+export declare class NativeRegistry {
+  /** An empty registry. */
+  static create(options?: NativeRegistryOptions | undefined | null): NativeRegistry
   /**
    * Applies a batch of PML messages off the JS thread. The messages cross as one string, their
    * concatenation, with each one's length in UTF-16 units (see `text::Pieces`).
@@ -109,35 +96,37 @@ export declare class Registry {
   counters(): RegistryCounters
   /** Writes a JSON snapshot (agents, ledgers, remembered msgIds), atomically. */
   save(path: string): Promise<void>
-  static load(path: string): Promise<Registry>
+  /** Reads a snapshot written by `save`. */
+  static load(path: string): Promise<NativeRegistry>
 }
 
 /**
  * Exact cosine top-k over agent vectors. Mutations and searches run off the JS thread; the
  * index is shared behind a read-write lock, so searches run concurrently with each other.
  */
-export declare class SemanticIndex {
-  constructor(options?: IndexCreateOptions | undefined | null)
+export declare class NativeSemanticIndex {
+  /** An empty index. */
+  static create(options?: NativeIndexOptions | undefined | null): NativeSemanticIndex
   /** Inserts or replaces one vector per id (`vectors.length == ids.length * dim`). */
   upsert(ids: Array<string>, vectors: Float32Array): Promise<UpsertResult>
   /** Embeds `texts` with `embedder` and upserts them, in one trip to the embedder's thread. */
-  upsertTexts(embedder: Embedder, ids: Array<string>, texts: Array<string>): Promise<UpsertResult>
+  upsertTexts(embedder: NativeEmbedder, ids: Array<string>, texts: Array<string>): Promise<UpsertResult>
   /** Removes ids; rejects with ERR_UNKNOWN_ID (removing nothing) if any is absent. */
   remove(ids: Array<string>): Promise<number>
   /** Top-k for each query (`queries.length` a multiple of dim), best first. */
   search(queries: Float32Array, k: number): Promise<Hit[][]>
   /**
    * Top-k for each query right here on the JS thread when the scan is small enough to cost less
-   * than the trip to a worker and back (~50 us here: a top-5 over 10 vectors took 60 us async,
-   * a plain JS loop 9 us). Null when it is larger, or when a writer holds the index (the JS
-   * thread never waits for one): the caller then calls `search`.
+   * than the trip to a worker and back (some tens of microseconds). Null when it is larger, or
+   * when a writer holds the index (the JS thread never waits for one): the caller then calls
+   * `search`.
    */
   searchInline(queries: Float32Array, k: number): Array<Array<Hit>> | null
   /**
    * Embeds `texts` with `embedder` and searches, in one trip to the embedder's threads (the
    * search moves to its follow-up thread while other calls wait for the model).
    */
-  searchTexts(embedder: Embedder, texts: Array<string>, k: number): Promise<Hit[][]>
+  searchTexts(embedder: NativeEmbedder, texts: Array<string>, k: number): Promise<Hit[][]>
   /** The stored (L2-normalised) vector of `id`; throws ERR_UNKNOWN_ID. */
   get(id: string): Float32Array
   /** `has` on the JS thread (a hash lookup), null when a writer holds the index. */
@@ -149,7 +138,23 @@ export declare class SemanticIndex {
   /** Writes the index to `path` atomically (temporary file + rename). */
   save(path: string): Promise<void>
   /** Reads an index written by `save`; `dim` and `storage` come from the file. */
-  static load(path: string, options?: IndexCreateOptions | undefined | null): Promise<SemanticIndex>
+  static load(path: string, options?: NativeIndexOptions | undefined | null): Promise<NativeSemanticIndex>
+}
+
+/** The recording sink: Postgres through binary COPY, or the Avro archive. */
+export declare class NativeSink {
+  static open(config: NativeSinkConfig): Promise<NativeSink>
+  /**
+   * A call's rows in the column form (`myriad_core::sink::Columns`, built by
+   * `src/sink-rows.ts`): `keyed` marks the rows that went whole as JSON; the text and uuid
+   * values are the pieces of `joined` (see `text::Pieces`); times and numbers are in `numbers`;
+   * `json` holds the jsonb values and the keyed rows. Both strings are read as UTF-16 (see
+   * `text`): JSON.stringify escapes lone surrogates, and the pieces mark theirs.
+   */
+  write(table: string, keyed: Uint8Array, joined: string, lengths: Uint32Array, numbers: Float64Array, json: string): Promise<NativeWriteOutcome>
+  flush(): Promise<void>
+  close(): Promise<void>
+  stats(): NativeSinkStats
 }
 
 export interface AgentInfo {
@@ -183,37 +188,17 @@ export interface BatchOutcome {
   rejections: Array<Rejection>
 }
 
-export interface DecideOptions {
-  /** Sample from softmax(logits / temperature); without it the choice is greedy. */
-  temperature?: number
-}
-
 /**
  * `mqtt://127.0.0.1:<port>` of the embedded broker (started on first use), for MQTT 5 (default)
  * or 4 (3.1.1): for other clients (mqtt.js, mosquitto_sub) to reach the same broker.
  */
 export declare function embeddedBrokerUrl(protocol?: number | undefined | null): string
 
-export interface EmbedderLoadOptions {
-  /** Hub repo id (default `sentence-transformers/all-MiniLM-L6-v2`) or a local directory. */
-  model?: string
-  revision?: string
-  /** ONNX file inside the repo; overrides `precision`. */
-  file?: string
-  /**
-   * `fp32` (default, `onnx/model.onnx`) or `int8` (`onnx/model_qint8_avx512_vnni.onnx`, or
-   * `onnx/model_quint8_avx2.onnx` on x86 CPUs without VNNI).
-   */
-  precision?: string
-  /** Hugging Face hub cache directory (default `$HF_HOME/hub`). */
-  cacheDir?: string
-  /** Never touch the network (default: `HF_HUB_OFFLINE`). */
-  offline?: boolean
-  /** ONNX Runtime intra-op threads (default: one per core). */
-  threads?: number
-  /** `cpu` (default), `coreml` or `cuda`. */
-  provider?: string
-}
+/**
+ * Every error code Myriad uses, the TypeScript layer's included, in the order of the list in
+ * `myriad_core::error`: the source of the TypeScript union of codes and of the error reference.
+ */
+export declare function errorCodes(): Array<NativeErrorCode>
 
 export interface GapInfo {
   agentId: string
@@ -232,12 +217,18 @@ export interface Hit {
 export declare function importArchive(dir: string, config: NativeSinkConfig): Promise<NativeImportReport>
 
 /**
+ * The numeric columns of `take()`'s `data`, in buffer order (the payloads follow them): with `n`
+ * messages, a column starts at `n` times the `bytes` of the columns before it.
+ */
+export declare function inboundColumns(): Array<NativeColumn>
+
+/**
  * Inbound messages in columns: five N-API values per take instead of eight per message. Each
- * value costs the JS thread: with one typed array per column, taking one message cost 27 us
- * (median), against 10 us with one buffer for all of them. Agent and sender ids repeat across a
- * take, so each distinct one travels once, in `names` (newline-joined), indexed per message.
- * `msgIds` is newline-joined (a foreign id's newlines become spaces). `data` holds the numeric
- * columns, then the payloads, in the layout `column_layout` gives (native byte order).
+ * value costs the JS thread, and one typed array per column cost several times what one buffer
+ * for all of them does. Agent and sender ids repeat across a take, so each distinct one travels
+ * once, in `names` (newline-joined), indexed per message. `msgIds` is newline-joined (a foreign
+ * id's newlines become spaces). `data` holds the numeric columns that `inboundColumns()` lists,
+ * then the payloads (native byte order).
  */
 export interface InboundColumns {
   count: number
@@ -245,17 +236,6 @@ export interface InboundColumns {
   msgIds: string
   data: Buffer
   gaps: Array<GapInfo>
-}
-
-export interface IndexCreateOptions {
-  /** Vector dimension (default 384, all-MiniLM-L6-v2's). */
-  dim?: number
-  /** `f32` (default) or `f16`. */
-  storage?: string
-  /** Scan threads (default: one per core). */
-  threads?: number
-  /** Index size from which a search is split across threads (default 4096). */
-  parallelThreshold?: number
 }
 
 /**
@@ -267,17 +247,15 @@ export declare function initRuntime(path?: string | undefined | null): RuntimeIn
 /** Brings the schema on `dsn` to the latest version; returns the versions applied by this call. */
 export declare function migrateDatabase(dsn: string, schema?: string | undefined | null): Promise<Array<number>>
 
+/** Options of `NativeBus.connect`, documented in the TS schema `src/bus/options.ts`. */
 export interface NativeBusConfig {
   url?: string
   local?: boolean
   exp: string
   clientId: string
   agents?: Array<string>
-  /** 'agents' (default) or 'experiment'. */
   subscribe?: string
-  /** 5 (default) or 4 (MQTT 3.1.1). */
   protocol?: number
-  /** QoS of agent-chat, user-chat, user-survey. */
   qos?: Array<number>
   persistent?: boolean
   sessionExpiryS?: number
@@ -294,13 +272,30 @@ export interface NativeBusConfig {
   keepAliveS?: number
   connectTimeoutMs?: number
   closeTimeoutMs?: number
-  /** A stream quiet this long gets an end mark (0: at close only). */
   endMarkIdleMs?: number
-  /**
-   * QoS 1/2 messages out that no receiver has reported reading yet (0: credits off; default
-   * 512, 0 on the embedded broker).
-   */
   creditWindow?: number
+}
+
+export interface NativeBusDefaults {
+  /** `mqtt` (`local` is the in-process router). */
+  transport: string
+  subscribe: string
+  protocol: number
+  /** QoS of agent-chat, user-chat, user-survey, in that order. */
+  qos: Array<number>
+  /** `persistent` or `clean`. */
+  session: string
+  sessionExpiryS: number
+  maxPayload: number
+  inflight: number
+  inboxCapacity: number
+  dedupeWindow: number
+  keepAliveS: number
+  connectTimeoutMs: number
+  closeTimeoutMs: number
+  endMarkIdleMs: number
+  /** The default with an outside MQTT broker; on the embedded broker it is 0 (credits off). */
+  creditWindow: number
 }
 
 export interface NativeBusStats {
@@ -318,9 +313,103 @@ export interface NativeBusStats {
   creditReleased: number
 }
 
+export interface NativeColumn {
+  name: string
+  /** Bytes per element. */
+  bytes: number
+}
+
+/** Options of `decideBatch`, documented in the TS schema `src/policy/options.ts`. */
+export interface NativeDecideOptions {
+  temperature?: number
+}
+
+export interface NativeEmbedderDefaults {
+  model: string
+  precision: string
+  provider: string
+}
+
+/** Options of `NativeEmbedder.load`, documented in the TS schema `src/embedder/options.ts`. */
+export interface NativeEmbedderOptions {
+  model?: string
+  revision?: string
+  file?: string
+  precision?: string
+  cacheDir?: string
+  offline?: boolean
+  threads?: number
+  provider?: string
+}
+
+export interface NativeErrorCode {
+  code: string
+  /** `runtime`, `matching`, `registry`, `pml`, `policy`, `bus`, `sink`, `llm` or `general`. */
+  component: string
+  /** One sentence for the error reference. */
+  summary: string
+}
+
 export interface NativeImportReport {
   files: number
   rows: number
+}
+
+export interface NativeIndexDefaults {
+  dim: number
+  storage: string
+  parallelThreshold: number
+}
+
+/**
+ * Options of `NativeSemanticIndex.create` and `.load`, documented in the TS schema
+ * `src/semantic-index/options.ts`.
+ */
+export interface NativeIndexOptions {
+  dim?: number
+  storage?: string
+  threads?: number
+  parallelThreshold?: number
+}
+
+export interface NativeOptionDefaults {
+  index: NativeIndexDefaults
+  registry: NativeRegistryDefaults
+  policy: NativePolicyDefaults
+  embedder: NativeEmbedderDefaults
+  bus: NativeBusDefaults
+  sink: NativeSinkDefaults
+}
+
+export interface NativePolicyDefaults {
+  sizes: Array<number>
+  seed: number
+  learningRate: number
+  baselineDecay: number
+  entropyBonus: number
+}
+
+/**
+ * Options of `NativePolicy.create`, `.loadOnnx` and `.loadSafetensors`, documented in the TS
+ * schema `src/policy/options.ts`.
+ */
+export interface NativePolicyOptions {
+  sizes?: Array<number>
+  seed?: number
+  learningRate?: number
+  baselineDecay?: number
+  entropyBonus?: number
+}
+
+export interface NativeRegistryDefaults {
+  window: number
+  dedupeCapacity: number
+}
+
+/** Options of `NativeRegistry.create`, documented in the TS schema `src/registry/options.ts`. */
+export interface NativeRegistryOptions {
+  window?: number
+  dedupeCapacity?: number
 }
 
 export interface NativeSinkColumn {
@@ -330,6 +419,10 @@ export interface NativeSinkColumn {
   nullable: boolean
 }
 
+/**
+ * Options of `NativeSink.open` and `importArchive`, documented in the TS schema
+ * `src/sink/options.ts`.
+ */
 export interface NativeSinkConfig {
   dsn?: string
   dir?: string
@@ -341,6 +434,18 @@ export interface NativeSinkConfig {
   concurrency?: number
   connectTimeoutMs?: number
   closeTimeoutMs?: number
+}
+
+export interface NativeSinkDefaults {
+  schema: string
+  dir: string
+  batchRows: number
+  flushIntervalMs: number
+  maxPending: number
+  maxPendingBytes: number
+  concurrency: number
+  connectTimeoutMs: number
+  closeTimeoutMs: number
 }
 
 export interface NativeSinkStats {
@@ -359,15 +464,11 @@ export interface NativeWriteOutcome {
   rejectedReasons: Array<string>
 }
 
-export interface PolicyCreateOptions {
-  /** Layer sizes, input first (default [50, 256, 128, 64, 5]). */
-  sizes?: Array<number>
-  /** Seed of the initial (untrained) weights and of sampling (default 42). */
-  seed?: number
-  learningRate?: number
-  baselineDecay?: number
-  entropyBonus?: number
-}
+/** The length that marks a null piece (no JS string is that long). */
+export declare const NULL_PIECE: number
+
+/** The default of every option that has one, per component. */
+export declare function optionDefaults(): NativeOptionDefaults
 
 export interface PolicyUpdateStats {
   transitions: number
@@ -380,13 +481,6 @@ export interface RegistryCounters {
   processed: number
   rejected: number
   agents: number
-}
-
-export interface RegistryCreateOptions {
-  /** Outcomes per agent that trust is computed from (default 50). */
-  window?: number
-  /** Recent msgIds remembered to drop replays (default 1,000,000). */
-  dedupeCapacity?: number
 }
 
 /** A rejected message of a batch. */

@@ -13,8 +13,8 @@ pub mod runtime;
 pub mod sink;
 
 pub use bus::{Bus, BusOptions, BusStats, Inbound, Kind, Outbound};
-pub use embed::{Embedder, EmbedderOptions, Encoded, Provider};
-pub use error::{Error, Result};
+pub use embed::{EmbedQueue, Embedder, EmbedderOptions, Encoded, Provider};
+pub use error::{catch_panic, Error, ErrorCode, Result};
 pub use index::{Hit, IndexOptions, SemanticIndex, Storage};
 pub use model::{ModelSource, Precision};
 pub use policy::{Choice, Decision, Policy, PolicyOptions, Transition};

@@ -26,6 +26,13 @@ impl Precision {
         }
     }
 
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Int8 => "int8",
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "fp32" => Ok(Precision::Fp32),
@@ -76,6 +83,9 @@ pub struct ModelFiles {
     pub max_seq_length: usize,
 }
 
+/// Finds one of the model's files by name: its local path, or `None` when there is none.
+type Fetch = Box<dyn Fn(&str) -> Result<Option<PathBuf>>>;
+
 impl ModelSource {
     pub fn onnx_file(&self) -> &str {
         self.file.as_deref().unwrap_or(self.precision.default_file())
@@ -83,7 +93,7 @@ impl ModelSource {
 
     pub fn resolve(&self) -> Result<ModelFiles> {
         let local = Path::new(&self.model);
-        let fetch: Box<dyn Fn(&str) -> Result<Option<PathBuf>>> = if local.is_dir() {
+        let fetch: Fetch = if local.is_dir() {
             let dir = local.to_path_buf();
             Box::new(move |name| Ok(Some(dir.join(name)).filter(|p| p.is_file())))
         } else {
@@ -99,7 +109,7 @@ impl ModelSource {
         Ok(ModelFiles { onnx, tokenizer, max_seq_length })
     }
 
-    fn hub_fetcher(&self) -> Result<Box<dyn Fn(&str) -> Result<Option<PathBuf>>>> {
+    fn hub_fetcher(&self) -> Result<Fetch> {
         if !self.model.contains('/') || self.model.starts_with('.') || self.model.starts_with('/') {
             return Err(Error::ModelNotFound(format!("'{}' is neither a local directory nor a hub repo id (owner/name)", self.model)));
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use apache_avro::types::Value;
 use myriad_core::sink::{self, Sink, SinkOptions};
+use myriad_core::ErrorCode;
 
 /// `n` message rows numbered from `first` (msg_id = first + i), with ~200-byte payloads.
 fn messages(first: u64, n: u64) -> String {
@@ -87,7 +88,7 @@ async fn a_full_disk_holds_writes_back_and_loses_or_doubles_no_row() {
     assert_eq!(calls_done.load(Ordering::SeqCst), 10, "{stats:?}");
     assert_eq!((stats.accepted, stats.written, stats.lag), (1300, 300, 1000), "{stats:?}");
     let err = sink.flush().await.unwrap_err();
-    assert_eq!(err.code(), "ERR_IO", "{err}");
+    assert_eq!(err.code(), ErrorCode::Io, "{err}");
     // A call whose rows are all refused holds nothing back, so it is answered at once.
     let refused = tokio::time::timeout(Duration::from_secs(1), sink.write("messages", r#"[{"exp_id":"exp-full"}]"#)).await;
     let refused = refused.expect("a call with no accepted rows does not wait").unwrap();
@@ -104,7 +105,7 @@ async fn a_full_disk_holds_writes_back_and_loses_or_doubles_no_row() {
     limit_file_size(Some(std::fs::metadata(&path).unwrap().len() + 5000));
     sink.write("messages", &messages(2300, 150)).await.unwrap();
     let err = sink.close().await.unwrap_err();
-    assert_eq!(err.code(), "ERR_SINK_WRITE", "{err}");
+    assert_eq!(err.code(), ErrorCode::SinkWrite, "{err}");
     assert!(err.to_string().contains("150 rows of messages"), "{err}");
     let stats = sink.stats();
     assert_eq!((stats.written, stats.failed, stats.lag), (2300, 150, 0), "{stats:?}");

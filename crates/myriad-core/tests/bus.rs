@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use myriad_core::bus::{Bus, BusOptions, Inbound, Kind, Outbound, Protocol, Qos, SubscribeMode, TlsOptions};
+use myriad_core::ErrorCode;
 
 mod bus_common;
 use bus_common::{message, options, receive, unique, MOSQUITTO};
@@ -108,24 +109,24 @@ async fn bad_input_gets_typed_errors() {
     o.max_payload = 16;
     let bus = Bus::connect(o).await.unwrap();
     let code = |r: myriad_core::Result<()>| r.unwrap_err().code();
-    assert_eq!(code(bus.publish(vec![message("a/b", Kind::AgentChat, "x".into())]).await), "ERR_INVALID_TOPIC");
-    assert_eq!(code(bus.publish(vec![message("a#", Kind::AgentChat, "x".into())]).await), "ERR_INVALID_TOPIC");
-    assert_eq!(code(bus.publish(vec![message("a", Kind::AgentChat, "x".repeat(17))]).await), "ERR_PAYLOAD_TOO_LARGE");
+    assert_eq!(code(bus.publish(vec![message("a/b", Kind::AgentChat, "x".into())]).await), ErrorCode::InvalidTopic);
+    assert_eq!(code(bus.publish(vec![message("a#", Kind::AgentChat, "x".into())]).await), ErrorCode::InvalidTopic);
+    assert_eq!(code(bus.publish(vec![message("a", Kind::AgentChat, "x".repeat(17))]).await), ErrorCode::PayloadTooLarge);
     for id in ["", "tab\there", "line\nbreak"] {
         let with_id = Outbound { msg_id: Some(id.into()), ..message("a", Kind::AgentChat, "x".into()) };
-        assert_eq!(code(bus.publish(vec![with_id]).await), "ERR_INVALID_ARG", "{id:?}");
+        assert_eq!(code(bus.publish(vec![with_id]).await), ErrorCode::InvalidArg, "{id:?}");
     }
     bus.close().await.unwrap();
-    assert_eq!(code(bus.publish(vec![message("a", Kind::AgentChat, "x".into())]).await), "ERR_BUS_CLOSED");
+    assert_eq!(code(bus.publish(vec![message("a", Kind::AgentChat, "x".into())]).await), ErrorCode::BusClosed);
 
     let e = Bus::connect(options("exp/1", "c", &[])).await.err().unwrap();
-    assert_eq!(e.code(), "ERR_INVALID_TOPIC");
+    assert_eq!(e.code(), ErrorCode::InvalidTopic);
     let mut unreachable = options(&exp, "c", &[]);
     unreachable.url = Some("mqtt://127.0.0.1:1".into());
-    assert_eq!(Bus::connect(unreachable).await.err().unwrap().code(), "ERR_BUS_CONNECT");
+    assert_eq!(Bus::connect(unreachable).await.err().unwrap().code(), ErrorCode::BusConnect);
     let mut bad_url = options(&exp, "c", &[]);
     bad_url.url = Some("http://x".into());
-    assert_eq!(Bus::connect(bad_url).await.err().unwrap().code(), "ERR_INVALID_ARG");
+    assert_eq!(Bus::connect(bad_url).await.err().unwrap().code(), ErrorCode::InvalidArg);
 }
 
 /// A Mosquitto of this test's own on a free port, with persistence in a temporary directory.
@@ -601,14 +602,14 @@ async fn tls_and_password_against_mosquitto() {
     }
     // A wrong password, a broker certificate nobody vouched for, and plain MQTT to a TLS port.
     let refused = Bus::connect(secure("tls-bad-pass", "wrong", Some(&ca))).await.err().expect("a wrong password must be refused");
-    assert_eq!(refused.code(), "ERR_BUS_CONNECT", "{refused}");
+    assert_eq!(refused.code(), ErrorCode::BusConnect, "{refused}");
     let untrusted = Bus::connect(secure("tls-no-ca", "s3cret", None)).await.err().expect("an unknown CA must be refused");
-    assert_eq!(untrusted.code(), "ERR_BUS_CONNECT", "{untrusted}");
+    assert_eq!(untrusted.code(), ErrorCode::BusConnect, "{untrusted}");
     let mut plain = secure("tls-plain", "s3cret", None);
     plain.tls = None;
     plain.url = Some(format!("mqtt://127.0.0.1:{}", broker.port));
     let plain = Bus::connect(plain).await.err().expect("plain MQTT to a TLS listener must fail");
-    assert_eq!(plain.code(), "ERR_BUS_CONNECT", "{plain}");
+    assert_eq!(plain.code(), ErrorCode::BusConnect, "{plain}");
 }
 
 /// An MQTT 5 broker that refuses a publish (here Mosquitto's ACL: PUBACK "not authorized") fails
@@ -631,7 +632,7 @@ async fn a_publish_the_broker_refuses_rejects_the_batch() {
     let sender = Bus::connect(o).await.unwrap();
     sender.publish(vec![message("allowed", Kind::AgentChat, "ok".into())]).await.unwrap();
     let refused = sender.publish(vec![message("forbidden", Kind::AgentChat, "no".into())]).await.unwrap_err();
-    assert_eq!(refused.code(), "ERR_BUS_REFUSED", "{refused}");
+    assert_eq!(refused.code(), ErrorCode::BusRefused, "{refused}");
     assert!(refused.to_string().contains("NotAuthorized"), "{refused}");
     sender.close().await.unwrap();
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{load_runtime, repo_root};
-use myriad_core::{Embedder, EmbedderOptions, ModelSource, Precision, Provider};
+use myriad_core::{Embedder, EmbedderOptions, ErrorCode, ModelSource, Precision, Provider};
 
 fn golden() -> (Vec<String>, Vec<Vec<f32>>) {
     let text = std::fs::read_to_string(repo_root().join("__test__/fixtures/golden.json")).unwrap();
@@ -61,10 +61,10 @@ fn missing_files_and_unknown_providers_are_errors() {
     load_runtime();
     let offline = |source: ModelSource| EmbedderOptions { source: ModelSource { offline: Some(true), ..source }, ..Default::default() };
     let err = |o: EmbedderOptions| Embedder::load(&o).err().expect("must fail").code();
-    assert_eq!(err(offline(ModelSource { model: "nobody/absent".into(), ..Default::default() })), "ERR_MODEL_NOT_FOUND");
-    assert_eq!(err(offline(ModelSource { file: Some("onnx/nope.onnx".into()), ..Default::default() })), "ERR_MODEL_NOT_FOUND");
+    assert_eq!(err(offline(ModelSource { model: "nobody/absent".into(), ..Default::default() })), ErrorCode::ModelNotFound);
+    assert_eq!(err(offline(ModelSource { file: Some("onnx/nope.onnx".into()), ..Default::default() })), ErrorCode::ModelNotFound);
     #[cfg(not(feature = "coreml"))]
-    assert_eq!(err(EmbedderOptions { provider: Provider::CoreMl, ..offline(ModelSource::default()) }), "ERR_PROVIDER_UNAVAILABLE");
+    assert_eq!(err(EmbedderOptions { provider: Provider::CoreMl, ..offline(ModelSource::default()) }), ErrorCode::ProviderUnavailable);
 }
 
 #[test]

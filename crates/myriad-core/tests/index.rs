@@ -1,6 +1,6 @@
 //! SemanticIndex against a plain f64 brute-force reference, plus its error paths and persistence.
 
-use myriad_core::{Error, Hit, IndexOptions, SemanticIndex, Storage};
+use myriad_core::{Error, ErrorCode, Hit, IndexOptions, SemanticIndex, Storage};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 fn random_rows(rng: &mut StdRng, n: usize, dim: usize) -> Vec<f32> {
@@ -150,21 +150,21 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
     idx.upsert(&["a".into()], &[1., 2., 3.]).unwrap();
 
     let code = |r: Result<_, Error>| r.map(|_: ()| ()).unwrap_err().code();
-    assert_eq!(code(idx.upsert(&["b".into()], &[1., 2.]).map(|_| ())), "ERR_DIMENSION");
-    assert_eq!(code(idx.upsert(&["b".into(), "c".into()], &[1., 2., 3., f32::NAN, 0., 0.]).map(|_| ())), "ERR_NOT_FINITE");
-    assert_eq!(code(idx.upsert(&["b".into()], &[0., 0., 0.]).map(|_| ())), "ERR_ZERO_VECTOR");
-    assert_eq!(code(idx.upsert(&["".into()], &[1., 0., 0.]).map(|_| ())), "ERR_INVALID_ARG");
-    assert_eq!(code(idx.upsert(&["x".repeat(2000)], &[1., 0., 0.]).map(|_| ())), "ERR_INVALID_ARG");
+    assert_eq!(code(idx.upsert(&["b".into()], &[1., 2.]).map(|_| ())), ErrorCode::Dimension);
+    assert_eq!(code(idx.upsert(&["b".into(), "c".into()], &[1., 2., 3., f32::NAN, 0., 0.]).map(|_| ())), ErrorCode::NotFinite);
+    assert_eq!(code(idx.upsert(&["b".into()], &[0., 0., 0.]).map(|_| ())), ErrorCode::ZeroVector);
+    assert_eq!(code(idx.upsert(&["".into()], &[1., 0., 0.]).map(|_| ())), ErrorCode::InvalidArg);
+    assert_eq!(code(idx.upsert(&["x".repeat(2000)], &[1., 0., 0.]).map(|_| ())), ErrorCode::InvalidArg);
     assert_eq!(idx.len(), 1, "a rejected batch must not insert its valid rows");
     assert!(!idx.contains("b"));
 
-    assert_eq!(code(idx.top_k(&[1., 0.], 1).map(|_| ())), "ERR_DIMENSION");
-    assert_eq!(code(idx.top_k(&[1., 0., f32::INFINITY], 1).map(|_| ())), "ERR_NOT_FINITE");
-    assert_eq!(code(idx.top_k(&[0., 0., 0.], 1).map(|_| ())), "ERR_ZERO_VECTOR");
-    assert_eq!(code(idx.top_k(&[1., 0., 0.], 0).map(|_| ())), "ERR_INVALID_ARG");
-    assert_eq!(code(idx.remove(&["a".into(), "ghost".into()]).map(|_| ())), "ERR_UNKNOWN_ID");
+    assert_eq!(code(idx.top_k(&[1., 0.], 1).map(|_| ())), ErrorCode::Dimension);
+    assert_eq!(code(idx.top_k(&[1., 0., f32::INFINITY], 1).map(|_| ())), ErrorCode::NotFinite);
+    assert_eq!(code(idx.top_k(&[0., 0., 0.], 1).map(|_| ())), ErrorCode::ZeroVector);
+    assert_eq!(code(idx.top_k(&[1., 0., 0.], 0).map(|_| ())), ErrorCode::InvalidArg);
+    assert_eq!(code(idx.remove(&["a".into(), "ghost".into()]).map(|_| ())), ErrorCode::UnknownId);
     assert!(idx.contains("a"), "a failed remove must remove nothing");
-    assert_eq!(code(idx.get("ghost").map(|_| ())), "ERR_UNKNOWN_ID");
+    assert_eq!(code(idx.get("ghost").map(|_| ())), ErrorCode::UnknownId);
     // k larger than the index returns everything there is.
     assert_eq!(idx.top_k(&[1., 0., 0.], 50).unwrap().len(), 1);
 }
@@ -202,17 +202,17 @@ fn corrupt_or_foreign_files_are_rejected_not_trusted() {
         std::fs::write(&p, content).unwrap();
         SemanticIndex::load(&p, IndexOptions::default()).map(|_| ()).unwrap_err().code()
     };
-    assert_eq!(load("truncated.idx", &bytes[..bytes.len() - 5]), "ERR_CORRUPT_INDEX");
-    assert_eq!(load("magic.idx", &[b"NOTANIDX", &bytes[8..]].concat()), "ERR_CORRUPT_INDEX");
-    assert_eq!(load("trailing.idx", &[&bytes[..], b"xx"].concat()), "ERR_CORRUPT_INDEX");
+    assert_eq!(load("truncated.idx", &bytes[..bytes.len() - 5]), ErrorCode::CorruptIndex);
+    assert_eq!(load("magic.idx", &[b"NOTANIDX", &bytes[8..]].concat()), ErrorCode::CorruptIndex);
+    assert_eq!(load("trailing.idx", &[&bytes[..], b"xx"].concat()), ErrorCode::CorruptIndex);
     let mut huge = bytes.clone();
     huge[20..28].copy_from_slice(&u64::MAX.to_le_bytes());
-    assert_eq!(load("huge.idx", &huge), "ERR_CORRUPT_INDEX");
+    assert_eq!(load("huge.idx", &huge), ErrorCode::CorruptIndex);
     // A NaN among the vectors (the last value of the file), in either storage.
     let mut nan32 = bytes.clone();
     let end = nan32.len();
     nan32[end - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
-    assert_eq!(load("nan32.idx", &nan32), "ERR_CORRUPT_INDEX");
+    assert_eq!(load("nan32.idx", &nan32), ErrorCode::CorruptIndex);
     let mut half = index(4, Storage::F16, 1, usize::MAX);
     half.upsert(&ids(3, "h"), &[1., 0., 0., 0., 0., 1., 0., 0., 0., 0., 1., 0.]).unwrap();
     let half_path = dir.path().join("half.idx");
@@ -220,7 +220,7 @@ fn corrupt_or_foreign_files_are_rejected_not_trusted() {
     let mut nan16 = std::fs::read(&half_path).unwrap();
     let end = nan16.len();
     nan16[end - 2..].copy_from_slice(&0x7E00u16.to_le_bytes());
-    assert_eq!(load("nan16.idx", &nan16), "ERR_CORRUPT_INDEX");
+    assert_eq!(load("nan16.idx", &nan16), ErrorCode::CorruptIndex);
     let missing = SemanticIndex::load(&dir.path().join("absent.idx"), IndexOptions::default());
-    assert_eq!(missing.map(|_| ()).unwrap_err().code(), "ERR_IO");
+    assert_eq!(missing.map(|_| ()).unwrap_err().code(), ErrorCode::Io);
 }

@@ -5,7 +5,7 @@ mod common;
 
 use myriad_core::policy::mlp::SplitMix;
 use myriad_core::policy::STATE_DIM;
-use myriad_core::{Choice, Policy, PolicyOptions, Transition};
+use myriad_core::{Choice, ErrorCode, Policy, PolicyOptions, Transition};
 
 fn policy() -> Policy {
     Policy::new(&PolicyOptions::default()).unwrap()
@@ -54,15 +54,15 @@ fn sampling_follows_temperature() {
 fn bad_input_is_rejected() {
     let mut p = policy();
     let code = |r: Result<(), myriad_core::Error>| r.unwrap_err().code();
-    assert_eq!(code(p.decide(&[0.0; 49], Choice::Greedy).map(|_| ())), "ERR_DIMENSION");
+    assert_eq!(code(p.decide(&[0.0; 49], Choice::Greedy).map(|_| ())), ErrorCode::Dimension);
     let mut nan = vec![0.0; STATE_DIM];
     nan[3] = f32::NAN;
-    assert_eq!(code(p.decide(&nan, Choice::Greedy).map(|_| ())), "ERR_NOT_FINITE");
-    assert_eq!(code(p.decide(&[0.0; STATE_DIM], Choice::Sample { temperature: 0.0 }).map(|_| ())), "ERR_INVALID_ARG");
-    assert_eq!(code(p.decide_batch(&[0.0; 75], Choice::Greedy).map(|_| ())), "ERR_DIMENSION");
-    assert_eq!(code(p.update(&[Transition { state: vec![0.0; STATE_DIM], action: 5, reward: 1.0 }]).map(|_| ())), "ERR_INVALID_ARG");
-    assert_eq!(code(p.update(&[]).map(|_| ())), "ERR_INVALID_ARG");
-    assert_eq!(code(Policy::new(&PolicyOptions { sizes: vec![50], ..Default::default() }).map(|_| ())), "ERR_INVALID_ARG");
+    assert_eq!(code(p.decide(&nan, Choice::Greedy).map(|_| ())), ErrorCode::NotFinite);
+    assert_eq!(code(p.decide(&[0.0; STATE_DIM], Choice::Sample { temperature: 0.0 }).map(|_| ())), ErrorCode::InvalidArg);
+    assert_eq!(code(p.decide_batch(&[0.0; 75], Choice::Greedy).map(|_| ())), ErrorCode::Dimension);
+    assert_eq!(code(p.update(&[Transition { state: vec![0.0; STATE_DIM], action: 5, reward: 1.0 }]).map(|_| ())), ErrorCode::InvalidArg);
+    assert_eq!(code(p.update(&[]).map(|_| ())), ErrorCode::InvalidArg);
+    assert_eq!(code(Policy::new(&PolicyOptions { sizes: vec![50], ..Default::default() }).map(|_| ())), ErrorCode::InvalidArg);
 }
 
 /// A routing world: 5 candidates per request drawn from 20 agents whose success rates differ;

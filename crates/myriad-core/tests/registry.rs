@@ -2,7 +2,7 @@
 //! snapshots, and a property-based fuzz of the parser (plus a small committed corpus).
 
 use myriad_core::registry::pml::{self, Status};
-use myriad_core::{Registry, RegistryOptions};
+use myriad_core::{ErrorCode, Registry, RegistryOptions};
 use proptest::prelude::*;
 
 fn msg(kind: &str, id: &str, from: &str, to: Option<&str>, body: serde_json::Value) -> String {
@@ -69,10 +69,17 @@ fn bad_messages_are_rejected_one_by_one_with_reasons() {
         register("ok2", "b", "doctor"),
     ];
     let out = reg.process_batch(&batch);
-    let codes: Vec<Option<&str>> = out.iter().map(|o| o.error.as_ref().map(|e| e.code)).collect();
+    let codes: Vec<Option<ErrorCode>> = out.iter().map(|o| o.error.as_ref().map(|e| e.code)).collect();
     assert_eq!(
         codes,
-        vec![Some("ERR_PML_JSON"), None, Some("ERR_UNKNOWN_AGENT"), Some("ERR_UNKNOWN_AGENT"), Some("ERR_UNKNOWN_AGENT"), None]
+        vec![
+            Some(ErrorCode::PmlJson),
+            None,
+            Some(ErrorCode::UnknownAgent),
+            Some(ErrorCode::UnknownAgent),
+            Some(ErrorCode::UnknownAgent),
+            None
+        ]
     );
     assert_eq!(reg.len(), 2, "the good messages around the bad ones were applied");
     assert_eq!(reg.counters(), (2, 4));
@@ -84,7 +91,7 @@ fn feedback_on_someone_elses_task_is_refused() {
     reg.process(&register("a1", "a", "x"));
     reg.process(&msg("request", "q1", "alice", None, serde_json::json!({ "taskId": "t9", "query": "q" })));
     let out = reg.process(&msg("feedback", "f1", "mallory", Some("a"), serde_json::json!({ "taskId": "t9", "success": false })));
-    assert_eq!(out.error.unwrap().code, "ERR_PML_FIELD");
+    assert_eq!(out.error.unwrap().code, ErrorCode::PmlField);
     assert_eq!(reg.get("a").unwrap().ledger.total_outcomes(), 0);
 }
 
@@ -125,7 +132,7 @@ fn snapshot_round_trip_and_corruption() {
     assert_eq!(back.options(), reg.options());
     assert!(back.process(&register("s1", "a", "pilot")).duplicate, "remembered msgIds survive a restore");
     std::fs::write(&path, "{\"version\": 1, \"registry\": 42}").unwrap();
-    assert_eq!(Registry::load(&path).err().unwrap().code(), "ERR_CORRUPT_SNAPSHOT");
+    assert_eq!(Registry::load(&path).err().unwrap().code(), ErrorCode::CorruptSnapshot);
 }
 
 #[test]
@@ -137,7 +144,7 @@ fn the_committed_corpus_gets_the_expected_codes() {
         let (file, code) = line.split_once(' ').unwrap();
         let raw = std::fs::read_to_string(dir.join("pml_corpus").join(file)).unwrap();
         let err = pml::parse(&raw).expect_err(file);
-        assert_eq!(err.code, code, "{file}: {}", err.reason);
+        assert_eq!(err.code.as_str(), code, "{file}: {}", err.reason);
         checked += 1;
     }
     assert!(checked >= 15);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use myriad_core::sink::{self, import_archive, Sink, SinkOptions};
+use myriad_core::ErrorCode;
 use sqlx::{Connection, PgConnection};
 
 const DSN: &str = "postgres://root@127.0.0.1:5432/test";
@@ -265,15 +266,15 @@ async fn a_trickle_lands_after_the_flush_interval_without_a_flush() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_errors_for_misuse() {
     let err = Sink::open(options("postgres://root@127.0.0.1:1/test", "x")).await.err().unwrap();
-    assert_eq!(err.code(), "ERR_SINK_CONNECT");
+    assert_eq!(err.code(), ErrorCode::SinkConnect);
     let err = Sink::open(options(DSN, "Bad-Name")).await.err().unwrap();
-    assert_eq!(err.code(), "ERR_INVALID_ARG");
+    assert_eq!(err.code(), ErrorCode::InvalidArg);
     let schema = fresh_schema("errors");
     let sink = Sink::open(options(DSN, &schema)).await.unwrap();
-    assert_eq!(sink.write("nope", "[]").await.unwrap_err().code(), "ERR_INVALID_ARG");
-    assert_eq!(sink.write("messages", "{not json").await.unwrap_err().code(), "ERR_INVALID_ARG");
+    assert_eq!(sink.write("nope", "[]").await.unwrap_err().code(), ErrorCode::InvalidArg);
+    assert_eq!(sink.write("messages", "{not json").await.unwrap_err().code(), ErrorCode::InvalidArg);
     sink.close().await.unwrap();
-    assert_eq!(sink.write("messages", "[]").await.unwrap_err().code(), "ERR_SINK_CLOSED");
+    assert_eq!(sink.write("messages", "[]").await.unwrap_err().code(), ErrorCode::SinkClosed);
 }
 
 async fn execute(sql: String) {
@@ -291,7 +292,7 @@ async fn rows_the_server_refuses_are_reported_once_per_reason_and_later_rows_lan
     execute(format!("ALTER TABLE {schema}.messages ADD CONSTRAINT no_chat CHECK (kind <> 'agent-chat')")).await;
     assert_eq!(sink.write("messages", &messages("exp-refused", 0, 5000)).await.unwrap().accepted, 5000);
     let err = sink.flush().await.unwrap_err();
-    assert_eq!(err.code(), "ERR_SINK_WRITE");
+    assert_eq!(err.code(), ErrorCode::SinkWrite);
     let report = err.to_string();
     assert!(report.contains("5000 rows of messages (50 batches): ") && report.contains("no_chat"), "{report}");
     assert_eq!(report.matches("no_chat").count(), 1, "one line per reason: {report}");
@@ -326,7 +327,7 @@ async fn experiments_partitioned_outside_the_sink_get_their_rows() {
 
 /// sqlx's TCP connections (vendor/sqlx-core, MYRIAD PATCH) have Nagle's algorithm off. With it on,
 /// each COPY batch's final small write waited for the server's delayed ACK: up to 40 ms a batch,
-/// a third of the sink's rate on one connection.
+/// a large share of the sink's rate on one connection.
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_sockets_are_opened_with_tcp_nodelay() {
     struct NoDelay;
@@ -463,7 +464,7 @@ async fn an_archive_file_has_one_writer_at_a_time() {
     let (first, second) = (Sink::open(archive.clone()).await.unwrap(), Sink::open(archive).await.unwrap());
     first.write("messages", &messages("exp-shared", 0, 100)).await.unwrap();
     let err = second.write("messages", &messages("exp-shared", 100, 100)).await.unwrap_err();
-    assert_eq!(err.code(), "ERR_IO", "{err}");
+    assert_eq!(err.code(), ErrorCode::Io, "{err}");
     assert!(err.to_string().contains("another sink"), "{err}");
     assert_eq!(second.write("messages", &messages("exp-other", 0, 100)).await.unwrap().accepted, 100, "other files are free");
     first.close().await.unwrap();
@@ -490,9 +491,9 @@ async fn an_archive_file_under_another_schema_is_refused() {
 
     let sink = Sink::open(archive).await.unwrap();
     let err = sink.write("messages", &messages("exp-schema", 10, 10)).await.unwrap_err();
-    assert!(err.code() == "ERR_CORRUPT_ARCHIVE" && err.to_string().contains("schema"), "{err}");
+    assert!(err.code() == ErrorCode::CorruptArchive && err.to_string().contains("schema"), "{err}");
     let err = import_archive(dir.path(), DSN, &options(DSN, &fresh_schema("schema"))).await.unwrap_err();
-    assert!(err.code() == "ERR_CORRUPT_ARCHIVE" && err.to_string().contains("schema"), "{err}");
+    assert!(err.code() == ErrorCode::CorruptArchive && err.to_string().contains("schema"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), renamed, "the file is left as it was");
 }
 
@@ -518,12 +519,12 @@ async fn damage_with_whole_blocks_after_it_is_reported_not_cut_off() {
 
     let sink = Sink::open(archive).await.unwrap();
     let err = sink.write("messages", &messages("exp-damaged", 600, 10)).await.unwrap_err();
-    assert_eq!(err.code(), "ERR_CORRUPT_ARCHIVE", "{err}");
+    assert_eq!(err.code(), ErrorCode::CorruptArchive, "{err}");
     // Named connections, to see that the failed import leaves none open.
     let schema = fresh_schema("damaged");
     let named = format!("{DSN}?application_name={schema}");
     let err = import_archive(dir.path(), &named, &options(&named, &schema)).await.unwrap_err();
-    assert_eq!(err.code(), "ERR_CORRUPT_ARCHIVE", "{err}");
+    assert_eq!(err.code(), ErrorCode::CorruptArchive, "{err}");
     let open = query_i64(DSN, format!("SELECT count(*) FROM pg_stat_activity WHERE application_name = '{schema}'")).await;
     assert_eq!(open, 0, "connections the failed import left open");
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "the file is left as it was");

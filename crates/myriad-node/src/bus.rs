@@ -6,8 +6,10 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
-use crate::{guarded, invalid, to_js};
+use crate::error::{guarded, Result};
+use crate::settle::{settle, Settled};
 
+/// Options of `NativeBus.connect`, documented in the TS schema `src/bus/options.ts`.
 #[napi(object)]
 #[derive(Default)]
 pub struct NativeBusConfig {
@@ -16,11 +18,8 @@ pub struct NativeBusConfig {
     pub exp: String,
     pub client_id: String,
     pub agents: Option<Vec<String>>,
-    /// 'agents' (default) or 'experiment'.
     pub subscribe: Option<String>,
-    /// 5 (default) or 4 (MQTT 3.1.1).
     pub protocol: Option<u32>,
-    /// QoS of agent-chat, user-chat, user-survey.
     pub qos: Option<Vec<u32>>,
     pub persistent: Option<bool>,
     pub session_expiry_s: Option<u32>,
@@ -37,34 +36,27 @@ pub struct NativeBusConfig {
     pub keep_alive_s: Option<u32>,
     pub connect_timeout_ms: Option<u32>,
     pub close_timeout_ms: Option<u32>,
-    /// A stream quiet this long gets an end mark (0: at close only).
     pub end_mark_idle_ms: Option<u32>,
-    /// QoS 1/2 messages out that no receiver has reported reading yet (0: credits off; default
-    /// 512, 0 on the embedded broker).
     pub credit_window: Option<u32>,
 }
 
-fn options(c: NativeBusConfig) -> Result<BusOptions> {
+fn options(c: NativeBusConfig) -> myriad_core::Result<BusOptions> {
     let mut o = BusOptions::new(c.exp, c.client_id);
     o.url = c.url;
-    o.local = c.local.unwrap_or(false);
+    o.local = c.local.unwrap_or(o.local);
     o.agents = c.agents.unwrap_or_default();
-    o.subscribe = match c.subscribe.as_deref() {
-        None | Some("agents") => SubscribeMode::Agents,
-        Some("experiment") => SubscribeMode::Experiment,
-        Some(other) => return Err(invalid(format!("subscribe must be 'agents' or 'experiment', got {other:?}"))),
-    };
-    o.protocol = match c.protocol {
-        None | Some(5) => Protocol::V5,
-        Some(4) | Some(3) => Protocol::V311,
-        Some(other) => return Err(invalid(format!("protocol must be 5 or 4 (3.1.1), got {other}"))),
-    };
+    if let Some(mode) = c.subscribe {
+        o.subscribe = SubscribeMode::parse(&mode)?;
+    }
+    if let Some(level) = c.protocol {
+        o.protocol = Protocol::from_level(level)?;
+    }
     if let Some(q) = c.qos {
-        if q.len() != 3 {
+        if q.len() != Kind::ALL.len() {
             return Err(invalid("qos needs three levels: agent-chat, user-chat, user-survey"));
         }
         for (i, level) in q.into_iter().enumerate() {
-            o.qos[i] = Qos::from_u8(level.min(255) as u8).map_err(to_js)?;
+            o.qos[i] = Qos::from_u8(level.min(255) as u8)?;
         }
     }
     o.persistent = c.persistent.unwrap_or(o.persistent);
@@ -90,12 +82,16 @@ fn options(c: NativeBusConfig) -> Result<BusOptions> {
     Ok(o)
 }
 
+fn invalid(msg: impl Into<String>) -> myriad_core::Error {
+    myriad_core::Error::InvalidArg(msg.into())
+}
+
 /// Inbound messages in columns: five N-API values per take instead of eight per message. Each
-/// value costs the JS thread: with one typed array per column, taking one message cost 27 us
-/// (median), against 10 us with one buffer for all of them. Agent and sender ids repeat across a
-/// take, so each distinct one travels once, in `names` (newline-joined), indexed per message.
-/// `msgIds` is newline-joined (a foreign id's newlines become spaces). `data` holds the numeric
-/// columns, then the payloads, in the layout `column_layout` gives (native byte order).
+/// value costs the JS thread, and one typed array per column cost several times what one buffer
+/// for all of them does. Agent and sender ids repeat across a take, so each distinct one travels
+/// once, in `names` (newline-joined), indexed per message. `msgIds` is newline-joined (a foreign
+/// id's newlines become spaces). `data` holds the numeric columns that `inboundColumns()` lists,
+/// then the payloads (native byte order).
 #[napi(object)]
 pub struct InboundColumns {
     pub count: u32,
@@ -130,6 +126,8 @@ pub struct NativeBusStats {
     pub credit_released: f64,
 }
 
+/// The message bus of one agent group: MQTT (an outside broker or the embedded one) or the
+/// in-process router. Inbound messages wait in its inbox until `take` reads them.
 #[napi]
 pub struct NativeBus {
     bus: Arc<Bus>,
@@ -137,16 +135,16 @@ pub struct NativeBus {
 
 #[napi]
 impl NativeBus {
-    #[napi(factory)]
-    pub async fn connect(config: NativeBusConfig) -> Result<NativeBus> {
-        let opts = options(config)?;
-        let bus = Bus::connect(opts).await.map_err(to_js)?;
-        Ok(NativeBus { bus })
+    // A static method rather than a factory: an async factory must resolve to the class itself,
+    // and its rejection (a `napi::Result` made off the JS thread) could not carry the error's code.
+    #[napi(ts_return_type = "Promise<NativeBus>")]
+    pub async fn connect(config: NativeBusConfig) -> Settled<NativeBus> {
+        settle(async move { Ok(NativeBus { bus: Bus::connect(options(config)?).await? }) }).await
     }
 
-    /// A batch in columns: recipients joined by '\n', one kind index each, payloads concatenated
-    /// with their end offsets; `from` and `msgIds` optional ('\n'-joined, empty entry = default).
-    #[napi]
+    /// A batch in columns: recipients newline-joined, one kind index each, payloads concatenated
+    /// with their end offsets; `from` and `msgIds` optional (newline-joined, empty entry = default).
+    #[napi(ts_return_type = "Promise<number>")]
     pub async fn publish(
         &self,
         to: String,
@@ -155,11 +153,14 @@ impl NativeBus {
         ends: Uint32Array,
         from: Option<String>,
         msg_ids: Option<String>,
-    ) -> Result<u32> {
-        let batch = guarded(|| Ok(outbound(&to, &kinds, &payloads, &ends, from.as_deref(), msg_ids.as_deref())))??;
-        let n = batch.len() as u32;
-        self.bus.publish(batch).await.map_err(to_js)?;
-        Ok(n)
+    ) -> Settled<u32> {
+        settle(async {
+            let batch = outbound(&to, &kinds, &payloads, &ends, from.as_deref(), msg_ids.as_deref())?;
+            let n = batch.len() as u32;
+            self.bus.publish(batch).await?;
+            Ok(n)
+        })
+        .await
     }
 
     /// Registers the function called (with no arguments) when messages wait to be taken: once per
@@ -177,14 +178,14 @@ impl NativeBus {
         guarded(|| Ok(columns(self.bus.take(max.map(|m| m as usize).unwrap_or(usize::MAX)))))
     }
 
-    #[napi]
-    pub async fn drain(&self) -> Result<()> {
-        self.bus.drain().await.map_err(to_js)
+    #[napi(ts_return_type = "Promise<void>")]
+    pub async fn drain(&self) -> Settled<()> {
+        settle(self.bus.drain()).await
     }
 
-    #[napi]
-    pub async fn close(&self) -> Result<()> {
-        self.bus.close().await.map_err(to_js)
+    #[napi(ts_return_type = "Promise<void>")]
+    pub async fn close(&self) -> Settled<()> {
+        settle(self.bus.close()).await
     }
 
     #[napi]
@@ -207,13 +208,20 @@ impl NativeBus {
     }
 }
 
-fn outbound(to: &str, kinds: &[u8], payloads: &[u8], ends: &[u32], from: Option<&str>, msg_ids: Option<&str>) -> Result<Vec<Outbound>> {
+fn outbound(
+    to: &str,
+    kinds: &[u8],
+    payloads: &[u8],
+    ends: &[u32],
+    from: Option<&str>,
+    msg_ids: Option<&str>,
+) -> myriad_core::Result<Vec<Outbound>> {
     let recipients: Vec<&str> = if to.is_empty() { Vec::new() } else { to.split('\n').collect() };
     let n = recipients.len();
     if kinds.len() != n || ends.len() != n {
         return Err(invalid(format!("batch columns disagree: {n} recipients, {} kinds, {} payload ends", kinds.len(), ends.len())));
     }
-    let column = |joined: Option<&str>, what: &str| -> Result<Vec<Option<String>>> {
+    let column = |joined: Option<&str>, what: &str| -> myriad_core::Result<Vec<Option<String>>> {
         match joined {
             None => Ok(vec![None; n]),
             Some(s) => {
@@ -242,20 +250,52 @@ fn outbound(to: &str, kinds: &[u8], payloads: &[u8], ends: &[u32], from: Option<
     Ok(out)
 }
 
-/// Byte offsets in `InboundColumns::data` for `n` messages: seqs and ts (f64), agent and sender
-/// name indexes and payload ends (u32, relative to `payloads`), kinds (u8), then the payloads.
-/// The f64 columns come first so every column sits at a multiple of its element size.
+/// The numeric columns of `InboundColumns::data`, in buffer order, with each element's size in
+/// bytes: seqs and ts (f64), agent and sender name indexes and payload ends (u32, relative to the
+/// payloads), kinds (u8). Each holds one element per message, so with `n` messages a column starts
+/// at `n` times the sizes before it, and the payloads follow the last one. The f64 columns come
+/// first so every column sits at a multiple of its element size. The TypeScript reader computes
+/// its offsets from this list (`inboundColumns()`).
+const INBOUND_COLUMNS: [(&str, usize); 6] = [("seqs", 8), ("ts", 8), ("agents", 4), ("froms", 4), ("ends", 4), ("kinds", 1)];
+const SEQS: usize = 0;
+const TS: usize = 1;
+const AGENTS: usize = 2;
+const FROMS: usize = 3;
+const ENDS: usize = 4;
+const KINDS: usize = 5;
+// The element sizes `columns` writes.
+const _: () = assert!(INBOUND_COLUMNS[SEQS].1 == 8 && INBOUND_COLUMNS[TS].1 == 8 && INBOUND_COLUMNS[KINDS].1 == 1);
+const _: () = assert!(INBOUND_COLUMNS[AGENTS].1 == 4 && INBOUND_COLUMNS[FROMS].1 == 4 && INBOUND_COLUMNS[ENDS].1 == 4);
+
+/// Byte offsets in `InboundColumns::data` for `n` messages: where each of `INBOUND_COLUMNS`
+/// starts, and where the payloads do.
 struct ColumnLayout {
-    ts: usize,
-    agents: usize,
-    froms: usize,
-    ends: usize,
-    kinds: usize,
+    starts: [usize; INBOUND_COLUMNS.len()],
     payloads: usize,
 }
 
 fn column_layout(n: usize) -> ColumnLayout {
-    ColumnLayout { ts: 8 * n, agents: 16 * n, froms: 20 * n, ends: 24 * n, kinds: 28 * n, payloads: 29 * n }
+    let mut starts = [0; INBOUND_COLUMNS.len()];
+    let mut at = 0;
+    for (start, (_, bytes)) in starts.iter_mut().zip(INBOUND_COLUMNS) {
+        *start = at;
+        at += n * bytes;
+    }
+    ColumnLayout { starts, payloads: at }
+}
+
+#[napi(object)]
+pub struct NativeColumn {
+    pub name: String,
+    /// Bytes per element.
+    pub bytes: u32,
+}
+
+/// The numeric columns of `take()`'s `data`, in buffer order (the payloads follow them): with `n`
+/// messages, a column starts at `n` times the `bytes` of the columns before it.
+#[napi]
+pub fn inbound_columns() -> Vec<NativeColumn> {
+    INBOUND_COLUMNS.iter().map(|&(name, bytes)| NativeColumn { name: name.into(), bytes: bytes as u32 }).collect()
 }
 
 fn columns(taken: myriad_core::bus::Taken) -> InboundColumns {
@@ -266,19 +306,21 @@ fn columns(taken: myriad_core::bus::Taken) -> InboundColumns {
     let mut msg_ids = String::with_capacity(n * 40);
     let mut payload_end = at.payloads;
     let mut put = |offset: usize, bytes: &[u8]| data[offset..offset + bytes.len()].copy_from_slice(bytes);
+    // Where element `i` of `column` goes.
+    let cell = |column: usize, i: usize| at.starts[column] + i * INBOUND_COLUMNS[column].1;
     for (i, m) in taken.messages.iter().enumerate() {
         if i > 0 {
             msg_ids.push('\n');
         }
         msg_ids.push_str(&m.msg_id);
-        put(8 * i, &(m.seq as f64).to_ne_bytes());
-        put(at.ts + 8 * i, &(m.ts as f64).to_ne_bytes());
-        put(at.agents + 4 * i, &names.index(&m.agent).to_ne_bytes());
-        put(at.froms + 4 * i, &names.index(&m.from).to_ne_bytes());
-        put(at.kinds + i, &[m.kind as u8]);
+        put(cell(SEQS, i), &(m.seq as f64).to_ne_bytes());
+        put(cell(TS, i), &(m.ts as f64).to_ne_bytes());
+        put(cell(AGENTS, i), &names.index(&m.agent).to_ne_bytes());
+        put(cell(FROMS, i), &names.index(&m.from).to_ne_bytes());
+        put(cell(KINDS, i), &[m.kind as u8]);
         put(payload_end, &m.payload);
         payload_end += m.payload.len();
-        put(at.ends + 4 * i, &((payload_end - at.payloads) as u32).to_ne_bytes());
+        put(cell(ENDS, i), &((payload_end - at.payloads) as u32).to_ne_bytes());
     }
     // One count over the whole column instead of a search per id (see `one_line`).
     if msg_ids.bytes().filter(|&b| b == b'\n').count() != n.saturating_sub(1) {
@@ -337,10 +379,23 @@ fn one_line(id: &str) -> std::borrow::Cow<'_, str> {
 /// or 4 (3.1.1): for other clients (mqtt.js, mosquitto_sub) to reach the same broker.
 #[napi]
 pub fn embedded_broker_url(protocol: Option<u32>) -> Result<String> {
-    let protocol = match protocol {
-        None | Some(5) => Protocol::V5,
-        Some(4) | Some(3) => Protocol::V311,
-        Some(other) => return Err(invalid(format!("protocol must be 5 or 4, got {other}"))),
-    };
-    guarded(|| myriad_core::bus::embedded_broker_url(protocol))
+    guarded(|| myriad_core::bus::embedded_broker_url(protocol.map_or(Ok(Protocol::V5), Protocol::from_level)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_column_sits_at_a_multiple_of_its_element_size() {
+        for n in [0, 1, 3, 1000] {
+            let at = column_layout(n);
+            for (&start, (name, bytes)) in at.starts.iter().zip(INBOUND_COLUMNS) {
+                assert_eq!(start % bytes, 0, "{name} with {n} messages");
+            }
+            assert_eq!(at.payloads, n * INBOUND_COLUMNS.iter().map(|c| c.1).sum::<usize>());
+        }
+        let names: Vec<String> = inbound_columns().into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["seqs", "ts", "agents", "froms", "ends", "kinds"]);
+    }
 }

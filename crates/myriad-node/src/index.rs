@@ -6,23 +6,22 @@ use myriad_core::{IndexOptions, Storage};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::embedder::Embedder;
-use crate::{guarded, invalid, Job};
+use crate::embedder::NativeEmbedder;
+use crate::error::{guarded, invalid, Result};
+use crate::settle::Job;
 
+/// Options of `NativeSemanticIndex.create` and `.load`, documented in the TS schema
+/// `src/semantic-index/options.ts`.
 #[napi(object)]
 #[derive(Default)]
-pub struct IndexCreateOptions {
-    /// Vector dimension (default 384, all-MiniLM-L6-v2's).
+pub struct NativeIndexOptions {
     pub dim: Option<u32>,
-    /// `f32` (default) or `f16`.
     pub storage: Option<String>,
-    /// Scan threads (default: one per core).
     pub threads: Option<u32>,
-    /// Index size from which a search is split across threads (default 4096).
     pub parallel_threshold: Option<u32>,
 }
 
-impl IndexCreateOptions {
+impl NativeIndexOptions {
     fn into_core(self) -> myriad_core::Result<IndexOptions> {
         let d = IndexOptions::default();
         Ok(IndexOptions {
@@ -51,7 +50,7 @@ type Shared = Arc<RwLock<myriad_core::SemanticIndex>>;
 /// Exact cosine top-k over agent vectors. Mutations and searches run off the JS thread; the
 /// index is shared behind a read-write lock, so searches run concurrently with each other.
 #[napi]
-pub struct SemanticIndex {
+pub struct NativeSemanticIndex {
     inner: Shared,
     /// Kept outside the lock so reading `size` never waits on a running scan.
     size: Arc<AtomicU32>,
@@ -80,7 +79,7 @@ fn to_hits(rows: Vec<Vec<myriad_core::Hit>>) -> Vec<Vec<Hit>> {
     rows.into_iter().map(|row| row.into_iter().map(|h| Hit { id: h.id, score: h.score as f64 }).collect()).collect()
 }
 
-fn check_k(k: i64) -> napi::Result<usize> {
+fn check_k(k: i64) -> Result<usize> {
     if k <= 0 || k > u32::MAX as i64 {
         return Err(invalid(format!("k must be a positive integer, got {k}")));
     }
@@ -88,11 +87,12 @@ fn check_k(k: i64) -> napi::Result<usize> {
 }
 
 #[napi]
-impl SemanticIndex {
-    #[napi(constructor, catch_unwind)]
-    pub fn new(options: Option<IndexCreateOptions>) -> napi::Result<Self> {
+impl NativeSemanticIndex {
+    /// An empty index.
+    #[napi(factory, catch_unwind)]
+    pub fn create(options: Option<NativeIndexOptions>) -> Result<Self> {
         let index = guarded(|| myriad_core::SemanticIndex::new(options.unwrap_or_default().into_core()?))?;
-        Ok(SemanticIndex { inner: Arc::new(RwLock::new(index)), size: Arc::new(AtomicU32::new(0)) })
+        Ok(NativeSemanticIndex { inner: Arc::new(RwLock::new(index)), size: Arc::new(AtomicU32::new(0)) })
     }
 
     /// Inserts or replaces one vector per id (`vectors.length == ids.length * dim`).
@@ -108,10 +108,10 @@ impl SemanticIndex {
     pub fn upsert_texts<'env>(
         &self,
         env: &'env Env,
-        embedder: &Embedder,
+        embedder: &NativeEmbedder,
         ids: Vec<String>,
         texts: Vec<String>,
-    ) -> napi::Result<Object<'env>> {
+    ) -> Result<Object<'env>> {
         if ids.len() != texts.len() {
             return Err(invalid(format!("{} ids but {} texts", ids.len(), texts.len())));
         }
@@ -133,18 +133,18 @@ impl SemanticIndex {
 
     /// Top-k for each query (`queries.length` a multiple of dim), best first.
     #[napi(ts_return_type = "Promise<Hit[][]>")]
-    pub fn search(&self, queries: Float32Array, k: i64) -> napi::Result<AsyncTask<Job<Vec<Vec<Hit>>>>> {
+    pub fn search(&self, queries: Float32Array, k: i64) -> Result<AsyncTask<Job<Vec<Vec<Hit>>>>> {
         let k = check_k(k)?;
         let (inner, q) = (self.inner.clone(), queries.to_vec());
         Ok(Job::spawn(move || Ok(to_hits(read(&inner)?.top_k_batch(&q, k)?))))
     }
 
     /// Top-k for each query right here on the JS thread when the scan is small enough to cost less
-    /// than the trip to a worker and back (~50 us here: a top-5 over 10 vectors took 60 us async,
-    /// a plain JS loop 9 us). Null when it is larger, or when a writer holds the index (the JS
-    /// thread never waits for one): the caller then calls `search`.
+    /// than the trip to a worker and back (some tens of microseconds). Null when it is larger, or
+    /// when a writer holds the index (the JS thread never waits for one): the caller then calls
+    /// `search`.
     #[napi(catch_unwind)]
-    pub fn search_inline(&self, queries: Float32Array, k: i64) -> napi::Result<Option<Vec<Vec<Hit>>>> {
+    pub fn search_inline(&self, queries: Float32Array, k: i64) -> Result<Option<Vec<Vec<Hit>>>> {
         let k = check_k(k)?;
         guarded(|| {
             let Ok(index) = self.inner.try_read() else { return Ok(None) };
@@ -159,7 +159,7 @@ impl SemanticIndex {
     /// Embeds `texts` with `embedder` and searches, in one trip to the embedder's threads (the
     /// search moves to its follow-up thread while other calls wait for the model).
     #[napi(ts_return_type = "Promise<Hit[][]>")]
-    pub fn search_texts<'env>(&self, env: &'env Env, embedder: &Embedder, texts: Vec<String>, k: i64) -> napi::Result<Object<'env>> {
+    pub fn search_texts<'env>(&self, env: &'env Env, embedder: &NativeEmbedder, texts: Vec<String>, k: i64) -> Result<Object<'env>> {
         let k = check_k(k)?;
         if texts.is_empty() {
             return Err(invalid("texts must not be empty"));
@@ -170,7 +170,7 @@ impl SemanticIndex {
 
     /// The stored (L2-normalised) vector of `id`; throws ERR_UNKNOWN_ID.
     #[napi(catch_unwind)]
-    pub fn get(&self, id: String) -> napi::Result<Float32Array> {
+    pub fn get(&self, id: String) -> Result<Float32Array> {
         guarded(|| Ok(Float32Array::new(read(&self.inner)?.get(&id)?)))
     }
 
@@ -192,12 +192,12 @@ impl SemanticIndex {
     }
 
     #[napi(getter, catch_unwind)]
-    pub fn dim(&self) -> napi::Result<u32> {
+    pub fn dim(&self) -> Result<u32> {
         guarded(|| Ok(read(&self.inner)?.dim() as u32))
     }
 
     #[napi(getter, catch_unwind)]
-    pub fn storage(&self) -> napi::Result<String> {
+    pub fn storage(&self) -> Result<String> {
         guarded(|| Ok(read(&self.inner)?.options().storage.name().to_string()))
     }
 
@@ -209,12 +209,12 @@ impl SemanticIndex {
     }
 
     /// Reads an index written by `save`; `dim` and `storage` come from the file.
-    #[napi(ts_return_type = "Promise<SemanticIndex>")]
-    pub fn load(path: String, options: Option<IndexCreateOptions>) -> AsyncTask<Job<SemanticIndex>> {
+    #[napi(ts_return_type = "Promise<NativeSemanticIndex>")]
+    pub fn load(path: String, options: Option<NativeIndexOptions>) -> AsyncTask<Job<NativeSemanticIndex>> {
         Job::spawn(move || {
             let index = myriad_core::SemanticIndex::load(&PathBuf::from(path), options.unwrap_or_default().into_core()?)?;
             let size = Arc::new(AtomicU32::new(index.len() as u32));
-            Ok(SemanticIndex { inner: Arc::new(RwLock::new(index)), size })
+            Ok(NativeSemanticIndex { inner: Arc::new(RwLock::new(index)), size })
         })
     }
 }

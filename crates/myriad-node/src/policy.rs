@@ -6,21 +6,22 @@ use myriad_core::{Choice, PolicyOptions, Transition};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::{guarded, invalid, Job};
+use crate::error::{guarded, invalid, Result};
+use crate::settle::Job;
 
+/// Options of `NativePolicy.create`, `.loadOnnx` and `.loadSafetensors`, documented in the TS
+/// schema `src/policy/options.ts`.
 #[napi(object)]
 #[derive(Default)]
-pub struct PolicyCreateOptions {
-    /// Layer sizes, input first (default [50, 256, 128, 64, 5]).
+pub struct NativePolicyOptions {
     pub sizes: Option<Vec<u32>>,
-    /// Seed of the initial (untrained) weights and of sampling (default 42).
     pub seed: Option<u32>,
     pub learning_rate: Option<f64>,
     pub baseline_decay: Option<f64>,
     pub entropy_bonus: Option<f64>,
 }
 
-impl PolicyCreateOptions {
+impl NativePolicyOptions {
     fn into_core(self) -> PolicyOptions {
         let d = PolicyOptions::default();
         PolicyOptions {
@@ -33,9 +34,9 @@ impl PolicyCreateOptions {
     }
 }
 
+/// Options of `decideBatch`, documented in the TS schema `src/policy/options.ts`.
 #[napi(object)]
-pub struct DecideOptions {
-    /// Sample from softmax(logits / temperature); without it the choice is greedy.
+pub struct NativeDecideOptions {
     pub temperature: Option<f64>,
 }
 
@@ -68,39 +69,38 @@ fn poisoned() -> myriad_core::Error {
 /// The routing policy (MLP over a 50-dim state). Decisions take a shared lock; updates an
 /// exclusive one.
 #[napi]
-pub struct Policy {
+pub struct NativePolicy {
     inner: Shared,
 }
 
+fn shared(policy: myriad_core::Policy) -> NativePolicy {
+    NativePolicy { inner: Arc::new(RwLock::new(policy)) }
+}
+
 #[napi]
-impl Policy {
+impl NativePolicy {
     /// A policy initialised deterministically from `seed`: untrained until `update` runs.
-    #[napi(constructor, catch_unwind)]
-    pub fn new(options: Option<PolicyCreateOptions>) -> napi::Result<Self> {
-        let p = guarded(|| myriad_core::Policy::new(&options.unwrap_or_default().into_core()))?;
-        Ok(Policy { inner: Arc::new(RwLock::new(p)) })
+    #[napi(factory, catch_unwind)]
+    pub fn create(options: Option<NativePolicyOptions>) -> Result<Self> {
+        guarded(|| Ok(shared(myriad_core::Policy::new(&options.unwrap_or_default().into_core())?)))
     }
 
-    #[napi(ts_return_type = "Promise<Policy>")]
-    pub fn load_onnx(path: String, options: Option<PolicyCreateOptions>) -> AsyncTask<Job<Policy>> {
-        Job::spawn(move || {
-            let p = myriad_core::Policy::load_onnx(&PathBuf::from(path), &options.unwrap_or_default().into_core())?;
-            Ok(Policy { inner: Arc::new(RwLock::new(p)) })
-        })
+    #[napi(ts_return_type = "Promise<NativePolicy>")]
+    pub fn load_onnx(path: String, options: Option<NativePolicyOptions>) -> AsyncTask<Job<NativePolicy>> {
+        Job::spawn(move || Ok(shared(myriad_core::Policy::load_onnx(&PathBuf::from(path), &options.unwrap_or_default().into_core())?)))
     }
 
-    #[napi(ts_return_type = "Promise<Policy>")]
-    pub fn load_safetensors(path: String, options: Option<PolicyCreateOptions>) -> AsyncTask<Job<Policy>> {
+    #[napi(ts_return_type = "Promise<NativePolicy>")]
+    pub fn load_safetensors(path: String, options: Option<NativePolicyOptions>) -> AsyncTask<Job<NativePolicy>> {
         Job::spawn(move || {
-            let p = myriad_core::Policy::load_safetensors(&PathBuf::from(path), &options.unwrap_or_default().into_core())?;
-            Ok(Policy { inner: Arc::new(RwLock::new(p)) })
+            Ok(shared(myriad_core::Policy::load_safetensors(&PathBuf::from(path), &options.unwrap_or_default().into_core())?))
         })
     }
 
     /// One decision written into `probs` (length = actions), returning the action: no object or
     /// array is created per call, which keeps a decision from JS within a few microseconds.
     #[napi(catch_unwind)]
-    pub fn decide_into(&self, state: Float32ArraySlice, mut probs: Float32ArraySlice, temperature: Option<f64>) -> napi::Result<u32> {
+    pub fn decide_into(&self, state: Float32ArraySlice, mut probs: Float32ArraySlice, temperature: Option<f64>) -> Result<u32> {
         guarded(|| {
             let d = self.inner.read().map_err(|_| poisoned())?.decide(&state, choice(temperature))?;
             // SAFETY: a synchronous call on the JS thread: nothing else touches the buffer meanwhile.
@@ -115,7 +115,7 @@ impl Policy {
 
     /// Decisions for many states (`states.length` a multiple of the state size), off the JS thread.
     #[napi(ts_return_type = "Promise<BatchDecision>")]
-    pub fn decide_batch(&self, states: Float32Array, options: Option<DecideOptions>) -> AsyncTask<Job<BatchDecision>> {
+    pub fn decide_batch(&self, states: Float32Array, options: Option<NativeDecideOptions>) -> AsyncTask<Job<BatchDecision>> {
         let (inner, states, choice) = (self.inner.clone(), states.to_vec(), choice(options.and_then(|o| o.temperature)));
         Job::spawn(move || {
             let (actions, probs) = inner.read().map_err(|_| poisoned())?.decide_batch(&states, choice)?;
@@ -126,12 +126,7 @@ impl Policy {
     /// One REINFORCE step over transitions given column-wise: `states` (n x stateDim),
     /// `actions` (n) and `rewards` (n).
     #[napi(ts_return_type = "Promise<PolicyUpdateStats>")]
-    pub fn update(
-        &self,
-        states: Float32Array,
-        actions: Uint32Array,
-        rewards: Float32Array,
-    ) -> napi::Result<AsyncTask<Job<PolicyUpdateStats>>> {
+    pub fn update(&self, states: Float32Array, actions: Uint32Array, rewards: Float32Array) -> Result<AsyncTask<Job<PolicyUpdateStats>>> {
         let n = actions.len();
         if rewards.len() != n {
             return Err(invalid(format!("{n} actions but {} rewards", rewards.len())));
@@ -175,12 +170,12 @@ impl Policy {
     }
 
     #[napi(getter, catch_unwind)]
-    pub fn state_dim(&self) -> napi::Result<u32> {
+    pub fn state_dim(&self) -> Result<u32> {
         guarded(|| Ok(self.inner.read().map_err(|_| poisoned())?.state_dim() as u32))
     }
 
     #[napi(getter, catch_unwind)]
-    pub fn actions(&self) -> napi::Result<u32> {
+    pub fn actions(&self) -> Result<u32> {
         guarded(|| Ok(self.inner.read().map_err(|_| poisoned())?.actions() as u32))
     }
 }

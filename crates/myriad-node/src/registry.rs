@@ -6,15 +6,25 @@ use myriad_core::{Outcome, RegistryOptions};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::{guarded, invalid, Job};
+use crate::error::{guarded, invalid, Result};
+use crate::settle::Job;
 
+/// Options of `NativeRegistry.create`, documented in the TS schema `src/registry/options.ts`.
 #[napi(object)]
 #[derive(Default)]
-pub struct RegistryCreateOptions {
-    /// Outcomes per agent that trust is computed from (default 50).
+pub struct NativeRegistryOptions {
     pub window: Option<u32>,
-    /// Recent msgIds remembered to drop replays (default 1,000,000).
     pub dedupe_capacity: Option<u32>,
+}
+
+impl NativeRegistryOptions {
+    fn into_core(self) -> RegistryOptions {
+        let d = RegistryOptions::default();
+        RegistryOptions {
+            window: self.window.map_or(d.window, |v| v as usize),
+            dedupe_capacity: self.dedupe_capacity.map_or(d.dedupe_capacity, |v| v as usize),
+        }
+    }
 }
 
 /// A rejected message of a batch.
@@ -54,7 +64,7 @@ fn batch_outcome(outcomes: Vec<Outcome>) -> BatchOutcome {
     let rejections = outcomes
         .into_iter()
         .enumerate()
-        .filter_map(|(i, o)| o.error.map(|e| Rejection { index: i as u32, code: e.code.to_string(), reason: e.reason }))
+        .filter_map(|(i, o)| o.error.map(|e| Rejection { index: i as u32, code: e.code.as_str().into(), reason: e.reason }))
         .collect();
     BatchOutcome { codes: Uint32Array::new(codes), rejections }
 }
@@ -96,21 +106,20 @@ fn lock(inner: &Shared) -> myriad_core::Result<MutexGuard<'_, myriad_core::Regis
 
 /// The agent registry with its trust ledger, driven by PML messages.
 #[napi]
-pub struct Registry {
+pub struct NativeRegistry {
     inner: Shared,
 }
 
+fn shared(registry: myriad_core::Registry) -> NativeRegistry {
+    NativeRegistry { inner: Arc::new(Mutex::new(registry)) }
+}
+
 #[napi]
-impl Registry {
-    #[napi(constructor)]
-    pub fn new(options: Option<RegistryCreateOptions>) -> Self {
-        let o = options.unwrap_or_default();
-        let d = RegistryOptions::default();
-        let opts = RegistryOptions {
-            window: o.window.map_or(d.window, |v| v as usize),
-            dedupe_capacity: o.dedupe_capacity.map_or(d.dedupe_capacity, |v| v as usize),
-        };
-        Registry { inner: Arc::new(Mutex::new(myriad_core::Registry::new(opts))) }
+impl NativeRegistry {
+    /// An empty registry.
+    #[napi(factory, catch_unwind)]
+    pub fn create(options: Option<NativeRegistryOptions>) -> Result<Self> {
+        guarded(|| Ok(shared(myriad_core::Registry::new(options.unwrap_or_default().into_core()))))
     }
 
     /// Applies a batch of PML messages off the JS thread. The messages cross as one string, their
@@ -130,7 +139,7 @@ impl Registry {
 
     /// The same, on the calling thread: for small batches, where a thread hop costs more.
     #[napi(catch_unwind, ts_args_type = "joined: string, lengths: Uint32Array")]
-    pub fn process_sync(&self, joined: Utf16String, lengths: Uint32Array) -> napi::Result<BatchOutcome> {
+    pub fn process_sync(&self, joined: Utf16String, lengths: Uint32Array) -> Result<BatchOutcome> {
         guarded(|| {
             let messages = pieces(&joined, &lengths)?;
             let mut registry = lock(&self.inner)?;
@@ -140,18 +149,18 @@ impl Registry {
 
     /// One message, on the calling thread: its outcome code, or the rejection (index 0).
     #[napi(catch_unwind)]
-    pub fn handle(&self, message: String) -> napi::Result<Either<u32, Rejection>> {
+    pub fn handle(&self, message: String) -> Result<Either<u32, Rejection>> {
         guarded(|| {
             let o = lock(&self.inner)?.process(&message);
             Ok(match o.error {
                 None => Either::A(outcome_code(&o)),
-                Some(e) => Either::B(Rejection { index: 0, code: e.code.to_string(), reason: e.reason }),
+                Some(e) => Either::B(Rejection { index: 0, code: e.code.as_str().into(), reason: e.reason }),
             })
         })
     }
 
     #[napi(catch_unwind)]
-    pub fn get(&self, id: String) -> napi::Result<Option<AgentInfo>> {
+    pub fn get(&self, id: String) -> Result<Option<AgentInfo>> {
         guarded(|| {
             Ok(lock(&self.inner)?.get(&id).map(|a| AgentInfo {
                 id: a.id.clone(),
@@ -170,13 +179,13 @@ impl Registry {
 
     /// Ids of the agents in `status` (`idle`, `busy` or `offline`), sorted.
     #[napi(catch_unwind)]
-    pub fn ids_by_status(&self, status: String) -> napi::Result<Vec<String>> {
+    pub fn ids_by_status(&self, status: String) -> Result<Vec<String>> {
         let status = Status::parse(&status).ok_or_else(|| invalid(format!("status must be idle, busy or offline, got '{status}'")))?;
         guarded(|| Ok(lock(&self.inner)?.ids_by_status(status).into_iter().map(str::to_string).collect()))
     }
 
     #[napi(catch_unwind)]
-    pub fn counters(&self) -> napi::Result<RegistryCounters> {
+    pub fn counters(&self) -> Result<RegistryCounters> {
         guarded(|| {
             let reg = lock(&self.inner)?;
             let (processed, rejected) = reg.counters();
@@ -191,8 +200,9 @@ impl Registry {
         Job::spawn(move || lock(&inner)?.save(&PathBuf::from(path)))
     }
 
-    #[napi(ts_return_type = "Promise<Registry>")]
-    pub fn load(path: String) -> AsyncTask<Job<Registry>> {
-        Job::spawn(move || Ok(Registry { inner: Arc::new(Mutex::new(myriad_core::Registry::load(&PathBuf::from(path))?)) }))
+    /// Reads a snapshot written by `save`.
+    #[napi(ts_return_type = "Promise<NativeRegistry>")]
+    pub fn load(path: String) -> AsyncTask<Job<NativeRegistry>> {
+        Job::spawn(move || Ok(shared(myriad_core::Registry::load(&PathBuf::from(path))?)))
     }
 }

@@ -9,8 +9,11 @@ use myriad_core::sink::{self, Sink, SinkOptions};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::to_js;
+use crate::error::{guarded, napi_failed, Result};
+use crate::settle::{settle, Settled};
 
+/// Options of `NativeSink.open` and `importArchive`, documented in the TS schema
+/// `src/sink/options.ts`.
 #[napi(object)]
 #[derive(Default)]
 pub struct NativeSinkConfig {
@@ -61,6 +64,7 @@ pub struct NativeSinkStats {
     pub lag: f64,
 }
 
+/// The recording sink: Postgres through binary COPY, or the Avro archive.
 #[napi]
 pub struct NativeSink {
     sink: Arc<Sink>,
@@ -68,10 +72,10 @@ pub struct NativeSink {
 
 #[napi]
 impl NativeSink {
-    #[napi(factory)]
-    pub async fn open(config: NativeSinkConfig) -> Result<NativeSink> {
-        let sink = Sink::open(options(config)).await.map_err(to_js)?;
-        Ok(NativeSink { sink: Arc::new(sink) })
+    // A static method rather than a factory, as `NativeBus.connect` is.
+    #[napi(ts_return_type = "Promise<NativeSink>")]
+    pub async fn open(config: NativeSinkConfig) -> Settled<NativeSink> {
+        settle(async move { Ok(NativeSink { sink: Arc::new(Sink::open(options(config)).await?) }) }).await
     }
 
     /// A call's rows in the column form (`myriad_core::sink::Columns`, built by
@@ -79,8 +83,11 @@ impl NativeSink {
     /// values are the pieces of `joined` (see `text::Pieces`); times and numbers are in `numbers`;
     /// `json` holds the jsonb values and the keyed rows. Both strings are read as UTF-16 (see
     /// `text`): JSON.stringify escapes lone surrogates, and the pieces mark theirs.
-    #[napi(ts_args_type = "table: string, keyed: Uint8Array, joined: string, lengths: Uint32Array, numbers: Float64Array, json: string")]
-    #[allow(clippy::too_many_arguments)]
+    #[napi(
+        ts_args_type = "table: string, keyed: Uint8Array, joined: string, lengths: Uint32Array, numbers: Float64Array, json: string",
+        ts_return_type = "Promise<NativeWriteOutcome>"
+    )]
+    #[allow(clippy::too_many_arguments, reason = "the column form: one N-API value per column, by design")]
     pub fn write(
         &self,
         env: Env,
@@ -90,33 +97,33 @@ impl NativeSink {
         lengths: Uint32Array,
         numbers: Float64Array,
         json: Utf16String,
-    ) -> Result<AsyncBlock<NativeWriteOutcome>> {
+    ) -> Result<AsyncBlock<Settled<NativeWriteOutcome>>> {
         let sink = self.sink.clone();
         let keyed: Vec<bool> = keyed.iter().map(|&k| k != 0).collect();
         let (lengths, numbers) = (lengths.to_vec(), numbers.to_vec());
-        AsyncBlockBuilder::new(async move {
+        let write = async move {
             // Decoding runs here, off the JS thread.
             let json = crate::text::utf16_to_string(&json);
             let pieces = crate::text::Pieces::split(&joined, &lengths).ok_or_else(|| {
-                to_js(myriad_core::Error::InvalidArg(format!("text lengths do not add up to the {} UTF-16 units sent", joined.len())))
+                myriad_core::Error::InvalidArg(format!("text lengths do not add up to the {} UTF-16 units sent", joined.len()))
             })?;
             let pieces = pieces.sink_pieces();
             let rows = sink::Rows::Columns(sink::Columns { keyed: &keyed, pieces: &pieces, numbers: &numbers, json: &json });
-            let outcome = sink.write_rows(&table, &rows).await.map_err(to_js)?;
+            let outcome = sink.write_rows(&table, &rows).await?;
             let (rejected_indexes, rejected_reasons) = outcome.rejected.into_iter().map(|r| (r.index as u32, r.reason)).unzip();
             Ok(NativeWriteOutcome { accepted: outcome.accepted as u32, rejected_indexes, rejected_reasons })
-        })
-        .build(&env)
+        };
+        AsyncBlockBuilder::new(async move { Ok(settle(write).await) }).build(&env).map_err(napi_failed)
     }
 
-    #[napi]
-    pub async fn flush(&self) -> Result<()> {
-        self.sink.flush().await.map_err(to_js)
+    #[napi(ts_return_type = "Promise<void>")]
+    pub async fn flush(&self) -> Settled<()> {
+        settle(self.sink.flush()).await
     }
 
-    #[napi]
-    pub async fn close(&self) -> Result<()> {
-        self.sink.close().await.map_err(to_js)
+    #[napi(ts_return_type = "Promise<void>")]
+    pub async fn close(&self) -> Settled<()> {
+        settle(self.sink.close()).await
     }
 
     #[napi]
@@ -145,19 +152,24 @@ pub struct NativeSinkColumn {
 /// Each table's columns in schema order: the order of a row sent as an array.
 #[napi]
 pub fn sink_columns(table: String) -> Result<Vec<NativeSinkColumn>> {
-    let table = sink::Table::parse(&table).map_err(to_js)?;
-    Ok(table
-        .columns()
-        .iter()
-        .map(|c| NativeSinkColumn { name: c.name.to_string(), r#type: c.ty.sql_name().to_string(), nullable: c.nullable })
-        .collect())
+    guarded(|| {
+        let table = sink::Table::parse(&table)?;
+        Ok(table
+            .columns()
+            .iter()
+            .map(|c| NativeSinkColumn { name: c.name.to_string(), r#type: c.ty.sql_name().to_string(), nullable: c.nullable })
+            .collect())
+    })
 }
 
 /// Brings the schema on `dsn` to the latest version; returns the versions applied by this call.
-#[napi]
-pub async fn migrate_database(dsn: String, schema: Option<String>) -> Result<Vec<u32>> {
-    let applied = sink::migrate(&dsn, schema.as_deref().unwrap_or("myriad")).await.map_err(to_js)?;
-    Ok(applied.into_iter().map(|v| v as u32).collect())
+#[napi(ts_return_type = "Promise<Array<number>>")]
+pub async fn migrate_database(dsn: String, schema: Option<String>) -> Settled<Vec<u32>> {
+    settle(async move {
+        let schema = schema.unwrap_or_else(|| SinkOptions::default().schema);
+        Ok(sink::migrate(&dsn, &schema).await?.into_iter().map(|v| v as u32).collect())
+    })
+    .await
 }
 
 #[napi(object)]
@@ -167,10 +179,12 @@ pub struct NativeImportReport {
 }
 
 /// Loads every archive file under `dir` into Postgres (each row once, however often it runs).
-#[napi]
-pub async fn import_archive(dir: String, config: NativeSinkConfig) -> Result<NativeImportReport> {
-    let dsn = config.dsn.clone().ok_or_else(|| crate::invalid("import needs a dsn"))?;
-    let report =
-        sink::import_archive(std::path::Path::new(&dir), &dsn, &options(NativeSinkConfig { dsn: None, ..config })).await.map_err(to_js)?;
-    Ok(NativeImportReport { files: report.files as u32, rows: report.rows as f64 })
+#[napi(ts_return_type = "Promise<NativeImportReport>")]
+pub async fn import_archive(dir: String, config: NativeSinkConfig) -> Settled<NativeImportReport> {
+    settle(async move {
+        let dsn = config.dsn.clone().ok_or_else(|| myriad_core::Error::InvalidArg("import needs a dsn".into()))?;
+        let report = sink::import_archive(std::path::Path::new(&dir), &dsn, &options(NativeSinkConfig { dsn: None, ..config })).await?;
+        Ok(NativeImportReport { files: report.files as u32, rows: report.rows as f64 })
+    })
+    .await
 }

@@ -2,6 +2,8 @@
 //! string as UTF-16 is a widening copy on the JS thread, while N-API's UTF-8 read scans it twice
 //! (length, then copy) there; the conversion to UTF-8 then runs on a worker thread.
 
+use napi_derive::napi;
+
 /// UTF-16 to UTF-8 as N-API's own UTF-8 read does it (a lone surrogate becomes U+FFFD), with a
 /// narrowing fast path for all-ASCII text.
 pub(crate) fn utf16_to_string(units: &[u16]) -> String {
@@ -10,7 +12,7 @@ pub(crate) fn utf16_to_string(units: &[u16]) -> String {
 
 /// All-ASCII text as a string, `None` if any unit is wider. Checked and narrowed a block at a
 /// time, with no early exit inside a block, so that both loops vectorise (a per-unit `all()`
-/// took about 1 ns a unit).
+/// does not).
 fn narrow_ascii(units: &[u16]) -> Option<String> {
     let mut out = Vec::with_capacity(units.len());
     for block in units.chunks(256) {
@@ -24,8 +26,8 @@ fn narrow_ascii(units: &[u16]) -> Option<String> {
 
 /// Many JS strings sent as one: their concatenation (`joined`, UTF-16) and each one's length in
 /// UTF-16 units, [`NULL_PIECE`] for a null that takes no room. One N-API read for a whole batch
-/// instead of one (with its element lookup, length scan and allocation) per string: for 10,000
-/// PML messages that took ~8 ms of the JS thread. The pieces are decoded into one UTF-8 buffer,
+/// instead of one (with its element lookup, length scan and allocation) per string, which for a
+/// large batch cost the JS thread milliseconds. The pieces are decoded into one UTF-8 buffer,
 /// each on its own, so a lone surrogate at a piece's edge becomes U+FFFD as it would have in a
 /// string of its own; the piece is marked, for readers that must refuse it rather than alter it.
 pub(crate) struct Pieces {
@@ -36,7 +38,8 @@ pub(crate) struct Pieces {
 }
 
 /// The length that marks a null piece (no JS string is that long).
-pub(crate) const NULL_PIECE: u32 = u32::MAX;
+#[napi]
+pub const NULL_PIECE: u32 = u32::MAX;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {

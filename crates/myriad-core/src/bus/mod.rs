@@ -59,10 +59,46 @@ pub enum SubscribeMode {
     Experiment,
 }
 
+impl SubscribeMode {
+    pub fn parse(s: &str) -> Result<SubscribeMode> {
+        match s {
+            "agents" => Ok(SubscribeMode::Agents),
+            "experiment" => Ok(SubscribeMode::Experiment),
+            other => Err(Error::InvalidArg(format!("subscribe must be 'agents' or 'experiment', got {other:?}"))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SubscribeMode::Agents => "agents",
+            SubscribeMode::Experiment => "experiment",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
     V5,
     V311,
+}
+
+impl Protocol {
+    /// From the protocol level as MQTT numbers it: 5, or 4 for 3.1.1 (3 is read as 4 too).
+    pub fn from_level(level: u32) -> Result<Protocol> {
+        match level {
+            5 => Ok(Protocol::V5),
+            4 | 3 => Ok(Protocol::V311),
+            other => Err(Error::InvalidArg(format!("protocol must be 5 or 4 (3.1.1), got {other}"))),
+        }
+    }
+
+    /// The protocol level: 5, or 4 for 3.1.1.
+    pub fn level(self) -> u32 {
+        match self {
+            Protocol::V5 => 5,
+            Protocol::V311 => 4,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]

@@ -81,6 +81,7 @@ pub fn parse_topic(topic: &str) -> Option<(&str, &str, Kind)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorCode;
 
     #[test]
     fn topics_round_trip() {
@@ -97,7 +98,7 @@ mod tests {
     fn ids_with_mqtt_syntax_are_refused() {
         for bad in ["", "a/b", "a+", "#", "a\nb", &"x".repeat(MAX_ID_BYTES + 1)] {
             let e = validate_id("agent id", bad).unwrap_err();
-            assert_eq!(e.code(), "ERR_INVALID_TOPIC", "{bad:?}");
+            assert_eq!(e.code(), ErrorCode::InvalidTopic, "{bad:?}");
         }
         validate_id("agent id", "550e8400-e29b-41d4-a716-446655440000").unwrap();
         validate_id("agent id", "代理-1").unwrap();

@@ -2,8 +2,8 @@
 //! quarter of f32's bytes (half of f16's) and still returns what scoring every stored row would.
 //!
 //! Why: one query against N rows is bound by memory, not arithmetic, and right after the model has
-//! run (streaming its weights) the rows are no longer in cache. Scanning 5,000 x 384 f32 rows
-//! then cost 0.5-0.9 ms on the dev VM, as much as a third of the embedding itself.
+//! run (streaming its weights) the rows are no longer in cache. Scanning the f32 rows of a few
+//! thousand agents then cost a sizeable fraction of the embedding itself.
 //!
 //! Exactness is kept by bounds, not hoped for. Each row `x` (unit length) is stored as codes `c`
 //! with a scale `s = max|x| / 127`, and `slack` bounds what the codes lose: `||x - s c||_2`. The

@@ -3,19 +3,16 @@
 //! outputs and stay in registers. Every kernel adds the inputs in the same order, starting from
 //! the bias, so a state gets the same logits alone and in a batch.
 //!
-//! Measured on the 50-256-128-64-5 net (`cargo run --release --example policy_latency`, a 2.1 GHz
-//! Xeon VM with AVX-512, runs varying by ±20 %):
-//! - one state: 3.3-4.9 µs, against 4.2-6.2 µs as 344 dot products (score every row of `W`
-//!   against `x`: short dots, a horizontal sum each). The weights (216 KB) stream from L2 for
-//!   every decision, which bounds it; inputs that ReLU zeroed are skipped, which halves the
-//!   hidden layers' share.
-//! - a batch, in blocks of [`BLOCK`] states on 2 threads: 0.91-1.22 M decisions/s with an
-//!   AVX-512 tile of 6 states against 0.71-0.86 M with the AVX2 one, in alternating runs; 12
-//!   states a tile did better again (see [`BLOCK`]).
+//! Why this shape, on the 50-256-128-64-5 net (`cargo run --release --example policy_latency`):
+//! - one state: faster than 344 dot products (scoring every row of `W` against `x`: short dots, a
+//!   horizontal sum each). The weights (216 KB) stream from L2 for every decision, which bounds
+//!   it; inputs that ReLU zeroed are skipped, which halves the hidden layers' share.
+//! - a batch, in blocks of [`BLOCK`] states on 2 threads: an AVX-512 tile of 6 states beat the
+//!   AVX2 one, and 12 states a tile did better again (see [`BLOCK`]).
 
 /// States per blocked pass: each weight is loaded once for all of them. 12 for AVX-512's 32
-/// registers (24 accumulators): 1.10-1.63 M decisions/s against 0.91-1.24 M with 6, in nine
-/// alternating pairs of runs, as the weights stream from L2 half as often.
+/// registers (24 accumulators): more decisions a second than 6, as the weights stream from L2
+/// half as often.
 pub const BLOCK: usize = 12;
 /// States per pass of the AVX2 tile, which has 16 registers to AVX-512's 32.
 const HALF: usize = BLOCK / 2;
@@ -25,7 +22,7 @@ pub fn gemv(x: &[f32], wt: &[f32], bias: &[f32], y: &mut [f32]) -> bool {
     let (n_in, n_out) = (x.len(), y.len());
     assert!(wt.len() == n_in * n_out && bias.len() == n_out);
     #[cfg(target_arch = "x86_64")]
-    if n_out % 16 == 0 && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+    if n_out.is_multiple_of(16) && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         // SAFETY: avx2 and fma were just detected; the shapes were checked above.
         unsafe { x86::gemv_avx2(x, wt, bias, y) };
         return true;
@@ -39,12 +36,12 @@ pub fn gemm_block(xs: &[f32], wt: &[f32], bias: &[f32], n_in: usize, ys: &mut [f
     assert!(xs.len() == BLOCK * n_in && ys.len() == BLOCK * n_out && wt.len() == n_in * n_out);
     #[cfg(target_arch = "x86_64")]
     {
-        if n_out % 32 == 0 && std::is_x86_feature_detected!("avx512f") {
+        if n_out.is_multiple_of(32) && std::is_x86_feature_detected!("avx512f") {
             // SAFETY: avx512f was just detected; the shapes were checked above.
             unsafe { x86::gemm_block_avx512(xs, wt, bias, n_in, ys) };
             return true;
         }
-        if n_out % 16 == 0 && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if n_out.is_multiple_of(16) && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: as above, for avx2 and fma.
             unsafe { x86::gemm_block_avx2(xs, wt, bias, n_in, ys) };
             return true;
@@ -113,8 +110,8 @@ mod x86 {
     }
 
     /// A HALF-input x 16-output register tile: twelve accumulators stay in registers across the
-    /// whole input dimension, so every weight load feeds six FMAs. Measured: 6 beats 4 (~0.85 M/s)
-    /// and 8 (which spills registers, ~0.6 M/s) on a batch of 10^5 decisions.
+    /// whole input dimension, so every weight load feeds six FMAs. 6 beat 4, and 8 (which spills
+    /// registers), on a large batch of decisions.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn half_block_avx2(xs: &[f32], wt: &[f32], bias: &[f32], n_in: usize, ys: &mut [f32]) {
         let n_out = bias.len();
@@ -190,7 +187,7 @@ mod tests {
         // Some exact zeros, as ReLU leaves them.
         (0..n)
             .map(|i| {
-                if (i as u32 * 7 + seed) % 3 == 0 {
+                if (i as u32 * 7 + seed).is_multiple_of(3) {
                     0.0
                 } else {
                     (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0
@@ -199,9 +196,11 @@ mod tests {
             .collect()
     }
 
+    type BlockKernel = fn(&[f32], &[f32], &[f32], usize, &mut [f32]) -> bool;
+
     /// Every block kernel this CPU can run, by name (the dispatcher would pick only the widest).
-    fn block_kernels() -> Vec<(&'static str, fn(&[f32], &[f32], &[f32], usize, &mut [f32]) -> bool)> {
-        let mut out: Vec<(&'static str, fn(&[f32], &[f32], &[f32], usize, &mut [f32]) -> bool)> = vec![("dispatch", gemm_block)];
+    fn block_kernels() -> Vec<(&'static str, BlockKernel)> {
+        let mut out: Vec<(&'static str, BlockKernel)> = vec![("dispatch", gemm_block)];
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {

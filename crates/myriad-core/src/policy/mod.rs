@@ -126,7 +126,7 @@ impl Policy {
     pub fn decide_batch(&self, states: &[f32], choice: Choice) -> Result<(Vec<u32>, Vec<f32>)> {
         check_choice(choice)?;
         let dim = self.state_dim();
-        if states.is_empty() || states.len() % dim != 0 {
+        if states.is_empty() || !states.len().is_multiple_of(dim) {
             return Err(Error::Dimension {
                 what: format!("states (a multiple of {dim})"),
                 expected: dim * (states.len() / dim).max(1),

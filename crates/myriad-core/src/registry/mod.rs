@@ -15,7 +15,7 @@ use xxhash_rust::xxh3::xxh3_128_with_seed;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use ledger::Ledger;
 use pml::{Body, Message, PmlError, Status};
 
@@ -185,7 +185,8 @@ impl Registry {
     }
 
     fn agent_mut(&mut self, id: &str, ts: f64) -> Result<&mut Agent, PmlError> {
-        let agent = self.agents.get_mut(id).ok_or_else(|| PmlError::new("ERR_UNKNOWN_AGENT", format!("agent '{id}' is not registered")))?;
+        let agent =
+            self.agents.get_mut(id).ok_or_else(|| PmlError::new(ErrorCode::UnknownAgent, format!("agent '{id}' is not registered")))?;
         agent.last_seen = agent.last_seen.max(ts);
         Ok(agent)
     }
@@ -240,17 +241,19 @@ impl Registry {
                 if let Some(task) = task_id {
                     if let Some(&requester) = self.tasks.get(&self.digest(task)) {
                         if requester != self.digest(&msg.from) {
-                            return Err(PmlError::new("ERR_PML_FIELD", format!("task '{task}' was requested by someone else")));
+                            return Err(PmlError::new(ErrorCode::PmlField, format!("task '{task}' was requested by someone else")));
                         }
                     }
                 }
-                let agent =
-                    self.agents.get_mut(to).ok_or_else(|| PmlError::new("ERR_UNKNOWN_AGENT", format!("agent '{to}' is not registered")))?;
+                let agent = self
+                    .agents
+                    .get_mut(to)
+                    .ok_or_else(|| PmlError::new(ErrorCode::UnknownAgent, format!("agent '{to}' is not registered")))?;
                 agent.ledger.record(*success, *latency_ms);
             }
             Body::Deregister => {
                 if self.agents.remove(msg.from.as_ref()).is_none() {
-                    return Err(PmlError::new("ERR_UNKNOWN_AGENT", format!("agent '{}' is not registered", msg.from)));
+                    return Err(PmlError::new(ErrorCode::UnknownAgent, format!("agent '{}' is not registered", msg.from)));
                 }
             }
         }

@@ -7,6 +7,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::error::ErrorCode;
+
 pub const PML_VERSION: u64 = 1;
 /// Largest accepted message, whole (bytes of JSON text).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -19,16 +21,16 @@ pub const MAX_TEXT_BYTES: usize = 8 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PmlError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub reason: String,
 }
 
 impl PmlError {
-    pub(crate) fn new(code: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ErrorCode, reason: impl Into<String>) -> Self {
         PmlError { code, reason: reason.into() }
     }
     fn field(reason: impl Into<String>) -> Self {
-        PmlError::new("ERR_PML_FIELD", reason)
+        PmlError::new(ErrorCode::PmlField, reason)
     }
 }
 
@@ -185,7 +187,7 @@ pub(super) enum RawBody<'a> {
 /// Parses and validates one PML message.
 pub fn parse(raw: &str) -> Result<Message<'_>, PmlError> {
     if raw.len() > MAX_MESSAGE_BYTES {
-        return Err(PmlError::new("ERR_PML_TOO_LARGE", format!("message of {} bytes exceeds {MAX_MESSAGE_BYTES}", raw.len())));
+        return Err(PmlError::new(ErrorCode::PmlTooLarge, format!("message of {} bytes exceeds {MAX_MESSAGE_BYTES}", raw.len())));
     }
     // The scanner reads the usual message in one pass, several times faster than serde; it gives
     // up on anything unusual (escapes, nulls, repeated keys...), and serde then reads the message
@@ -198,7 +200,7 @@ pub fn parse(raw: &str) -> Result<Message<'_>, PmlError> {
 
 /// [`parse`] without the scanner (the size already checked).
 pub(super) fn parse_with_serde(raw: &str) -> Result<Message<'_>, PmlError> {
-    let env: Envelope = serde_json::from_str(raw).map_err(|e| PmlError::new("ERR_PML_JSON", format!("not a PML JSON object: {e}")))?;
+    let env: Envelope = serde_json::from_str(raw).map_err(|e| PmlError::new(ErrorCode::PmlJson, format!("not a PML JSON object: {e}")))?;
     let fields = Fields {
         v: env.v.map(RawValue::get),
         kind: env.kind,
@@ -215,9 +217,9 @@ fn validate<'a>(f: Fields<'a>, read: impl FnOnce(&str, &'a str) -> Result<RawBod
     match f.v.map(str::parse::<u64>) {
         Some(Ok(PML_VERSION)) => {}
         Some(Ok(other)) => {
-            return Err(PmlError::new("ERR_PML_VERSION", format!("version {other} is not supported (this is PML {PML_VERSION})")))
+            return Err(PmlError::new(ErrorCode::PmlVersion, format!("version {other} is not supported (this is PML {PML_VERSION})")))
         }
-        _ => return Err(PmlError::new("ERR_PML_VERSION", format!("`v` must be the number {PML_VERSION}"))),
+        _ => return Err(PmlError::new(ErrorCode::PmlVersion, format!("`v` must be the number {PML_VERSION}"))),
     }
     let kind = f.kind.ok_or_else(|| PmlError::field("`type` is missing"))?;
     let msg_id = id(f.msg_id, "msgId")?;
@@ -230,7 +232,7 @@ fn validate<'a>(f: Fields<'a>, read: impl FnOnce(&str, &'a str) -> Result<RawBod
     }
     let body_raw = f.body.ok_or_else(|| PmlError::field("`body` is missing"))?;
     if body_raw.len() > MAX_BODY_BYTES {
-        return Err(PmlError::new("ERR_PML_TOO_LARGE", format!("body of {} bytes exceeds {MAX_BODY_BYTES}", body_raw.len())));
+        return Err(PmlError::new(ErrorCode::PmlTooLarge, format!("body of {} bytes exceeds {MAX_BODY_BYTES}", body_raw.len())));
     }
     let body = check_body(&kind, read(&kind, body_raw)?)?;
     if matches!(body, Body::Offer { .. } | Body::Feedback { .. }) && to.is_none() {
@@ -256,7 +258,7 @@ fn read_body<'a>(kind: &str, raw: &'a str) -> Result<RawBody<'a>, PmlError> {
         }
         other => {
             let shown: String = other.chars().take(40).collect();
-            return Err(PmlError::new("ERR_PML_TYPE", format!("unknown type '{shown}'")));
+            return Err(PmlError::new(ErrorCode::PmlType, format!("unknown type '{shown}'")));
         }
     })
 }
@@ -312,7 +314,7 @@ fn id<'a>(value: Option<Cow<'a, str>>, name: &str) -> Result<Cow<'a, str>, PmlEr
 
 fn text(value: &str, name: &str) -> Result<(), PmlError> {
     if value.len() > MAX_TEXT_BYTES {
-        return Err(PmlError::new("ERR_PML_TOO_LARGE", format!("`{name}` exceeds {MAX_TEXT_BYTES} bytes")));
+        return Err(PmlError::new(ErrorCode::PmlTooLarge, format!("`{name}` exceeds {MAX_TEXT_BYTES} bytes")));
     }
     Ok(())
 }

@@ -143,6 +143,7 @@ impl<'a, F: FnMut(usize, &[Cell<'a>])> Visitor<'a> for &mut Checker<'_, 'a, F> {
 mod tests {
     use super::*;
     use crate::sink::rows::check_rows;
+    use crate::ErrorCode;
     use proptest::prelude::*;
     use serde_json::{json, Value};
 
@@ -213,9 +214,12 @@ mod tests {
         serde_json::to_string(&objects).unwrap()
     }
 
+    /// Keyed flags, the text values (null as empty), the same with nulls, numbers, the JSON.
+    type ColumnForm = (Vec<bool>, Vec<String>, Vec<Option<String>>, Vec<f64>, String);
+
     /// The column form, as `src/sink-rows.ts` builds it: rows whose values all have the expected
     /// JS types go by column, the others keyed.
-    fn column_form(table: Table, rows: &[Vec<(&'static str, V)>]) -> (Vec<bool>, Vec<String>, Vec<Option<String>>, Vec<f64>, String) {
+    fn column_form(table: Table, rows: &[Vec<(&'static str, V)>]) -> ColumnForm {
         let (mut keyed, mut texts, mut numbers, mut json) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let fits = |ty: ColType, v: &V| match (ty, v) {
             (_, V::Absent) | (_, V::Json(Value::Null)) | (ColType::Jsonb, _) => true,
@@ -317,7 +321,7 @@ mod tests {
             (&[false], &two[..], &[1.0], "[{}"),
         ] {
             let err = by_columns(Table::States, keyed, pieces, numbers, json).unwrap_err();
-            assert_eq!(err.code(), "ERR_INVALID_ARG", "{err}");
+            assert_eq!(err.code(), ErrorCode::InvalidArg, "{err}");
         }
     }
 }

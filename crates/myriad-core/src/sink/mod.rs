@@ -32,11 +32,14 @@ pub use schema::{partition_name, Table, TABLES};
 use crate::{Error, Result};
 use pipeline::Pipeline;
 
+/// Where the archive goes when neither `dsn` nor `dir` is given.
+pub const DEFAULT_ARCHIVE_DIR: &str = "myriad-archive";
+
 #[derive(Clone, Debug)]
 pub struct SinkOptions {
     /// `postgres://user:pass@host:port/db`; without it the sink writes the Avro archive.
     pub dsn: Option<String>,
-    /// The archive's directory (default `myriad-archive`).
+    /// The archive's directory (default [`DEFAULT_ARCHIVE_DIR`]).
     pub dir: Option<PathBuf>,
     /// The Postgres schema holding the tables (default `myriad`).
     pub schema: String,
@@ -121,7 +124,7 @@ impl Sink {
                 }
                 Target::Postgres(Pipeline::start(dsn, &options).await?)
             }
-            None => Target::Archive(Archive::open(options.dir.clone().unwrap_or_else(|| "myriad-archive".into()), &options)?),
+            None => Target::Archive(Archive::open(options.dir.clone().unwrap_or_else(|| DEFAULT_ARCHIVE_DIR.into()), &options)?),
         };
         Ok(Sink { target })
     }

@@ -1,6 +1,9 @@
 //! SBERT sentence embedding, exactly as sentence-transformers computes it for all-MiniLM-L6-v2:
 //! WordPiece tokens truncated at the model's `max_seq_length` (256), padded per batch, the ONNX
 //! transformer, mean pooling of the last hidden state over the attention mask, L2 normalisation.
+//! [`EmbedQueue`] runs an embedder's calls on threads of its own.
+
+mod queue;
 
 use std::sync::Mutex;
 
@@ -11,6 +14,8 @@ use tokenizers::{Tokenizer, TruncationParams};
 use crate::error::{Error, Result};
 use crate::model::{ModelFiles, ModelSource};
 use crate::runtime;
+
+pub use queue::EmbedQueue;
 
 /// Most texts per ONNX run, so memory stays bounded whatever the caller hands us.
 const CHUNK: usize = 64;
@@ -99,8 +104,8 @@ impl Embedder {
             .with_inter_threads(1)
             .map_err(ort::Error::from)?
             // Spin inside a run (fast), but stop when it returns: otherwise the pool keeps spinning
-            // on the cores the top-k scan needs next (measured: a 100k-agent search went from ~5
-            // to ~16 ms behind a spinning pool; turning spinning off entirely cost ~1 ms per query).
+            // on the cores the top-k scan needs next (a large search behind a spinning pool took
+            // several times as long; turning spinning off entirely made every query slower).
             .with_config_entry("session.force_spinning_stop", "1")
             .map_err(ort::Error::from)?;
         builder = register_provider(builder, opts.provider)?;
