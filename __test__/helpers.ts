@@ -1,5 +1,5 @@
 /** Deterministic data for tests and a plain-JS cosine top-k reference. */
-export { cosine, mulberry32 } from '../devkit/math.js'
+export { cosine, mulberry32 } from '../src/testing/math.js'
 
 export function randomVectors(rand: () => number, n: number, dim: number): Float32Array {
   const out = new Float32Array(n * dim)

@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url'
 
 import { Bench } from 'tinybench'
 
-import { mulberry32 } from '../devkit/math.js'
-import { initRuntime, simdKernels } from '../index.js'
+import { mulberry32 } from '../src/testing/math.js'
+import { initRuntime, simdKernels } from '../src/index.js'
 
 /** The package root (results and caches live under its bench/ whatever the working directory). */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))

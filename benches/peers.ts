@@ -7,10 +7,10 @@ import { dirname, join } from 'node:path'
 
 import * as ort from 'onnxruntime-node'
 
-import type { Embedder } from '../index.js'
+import type { Embedder } from '../src/index.js'
 import { ROOT } from './harness.js'
 
-export { cosine } from '../devkit/math.js'
+export { cosine } from '../src/testing/math.js'
 
 export interface OrtFloor {
   /** One bare `session.run` on the pre-tokenised `i`-th query (mod the query count). */

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import test from 'ava'
 import mqtt from 'mqtt'
 
-import { Bus, MyriadError, embeddedBrokerUrl, type BusGap, type BusMessage, type BusOptions } from '../index.js'
+import { Bus, MyriadError, embeddedBrokerUrl, type BusGap, type BusMessage, type BusOptions } from '../../src/index.js'
 
 const MOSQUITTO = 'mqtt://127.0.0.1:1883'
 const agents = Array.from({ length: 20 }, (_, i) => `agent-${i}`)

@@ -1,8 +1,8 @@
 // Prompt budget: token estimates and trimming, alone and through the client over HTTP.
 import test from 'ava'
 
-import { LLMError, estimateMessageTokens, estimatePromptTokens, estimateTextTokens, trimToBudget, type ChatMessage } from '../src/llm/index.js'
-import { ask, client, failure, providerFor, serve } from './llm-helpers.js'
+import { LLMError, estimateMessageTokens, estimatePromptTokens, estimateTextTokens, trimToBudget, type ChatMessage } from '../../src/llm/index.js'
+import { ask, client, failure, providerFor, serve } from './helpers.js'
 
 const say = (role: ChatMessage['role'], chars: number, tag = ''): ChatMessage => ({ role, content: tag + 'x'.repeat(chars - tag.length) })
 

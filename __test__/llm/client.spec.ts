@@ -1,10 +1,10 @@
 // The client's surface: chat, tools, embeddings, providers and per-call overrides, configuration
-// errors, close — over real HTTP against devkit/llm-server.
+// errors, close — over real HTTP against the test server (src/testing/llm-server.ts).
 import test from 'ava'
 
-import { LLM, LLMError } from '../src/llm/index.js'
-import { MyriadError } from '../src/errors.js'
-import { ask, client, failure, providerFor, serve } from './llm-helpers.js'
+import { LLM, LLMError } from '../../src/llm/index.js'
+import { MyriadError } from '../../src/errors/index.js'
+import { ask, client, failure, providerFor, serve } from './helpers.js'
 
 test('chat: the deterministic reply, usage, provider, model and timings', async (t) => {
   const server = await serve(t, { replies: { 'hello there': 'General Kenobi' } })

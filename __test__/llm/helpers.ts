@@ -2,8 +2,8 @@
 // in a file run concurrently, so none shares a server), and clients with test-sized backoff.
 import type { ExecutionContext } from 'ava'
 
-import { startLLMServer, type LLMServer, type LLMServerOptions } from '../devkit/llm-server.js'
-import { LLM, LLMError, type LLMConfig, type ProviderConfig } from '../src/llm/index.js'
+import { startLLMServer, type LLMServer, type LLMServerOptions } from '../../src/testing/llm-server.js'
+import { LLM, LLMError, type LLMConfig, type ProviderConfig } from '../../src/llm/index.js'
 
 /** Backoff in milliseconds, not seconds: retry paths stay fast. */
 export const FAST_BACKOFF = { baseMs: 5, maxMs: 40, maxRetryAfterMs: 2_000 }

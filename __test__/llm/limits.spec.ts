@@ -1,8 +1,8 @@
-// Concurrency limits, AIMD, token buckets and metrics, over real HTTP against devkit/llm-server.
+// Concurrency limits, AIMD, token buckets and metrics, over real HTTP against the test server (src/testing/llm-server.ts).
 import test from 'ava'
 
-import { AdaptiveLimit, DEFAULT_ADAPTIVE } from '../src/llm/limits.js'
-import { ask, client, failure, providerFor, serve } from './llm-helpers.js'
+import { AdaptiveLimit, DEFAULT_ADAPTIVE } from '../../src/llm/limits.js'
+import { ask, client, failure, providerFor, serve } from './helpers.js'
 
 test('the global limit caps requests in flight across providers', async (t) => {
   const a = await serve(t, { latency: { fixedMs: 30 } })

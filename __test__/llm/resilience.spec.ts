@@ -1,7 +1,7 @@
-// Circuit breakers, failover and the degradation ladder, over real HTTP against devkit/llm-server.
+// Circuit breakers, failover and the degradation ladder, over real HTTP against the test server (src/testing/llm-server.ts).
 import test from 'ava'
 
-import { ask, client, failure, providerFor, serve } from './llm-helpers.js'
+import { ask, client, failure, providerFor, serve } from './helpers.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const breaker = { window: 10, minRequests: 4, errorRate: 0.5, cooldownMs: 200, halfOpenProbes: 2 }

@@ -1,8 +1,8 @@
-// Retries by error class, timeouts and cancellation, over real HTTP against devkit/llm-server.
+// Retries by error class, timeouts and cancellation, over real HTTP against the test server (src/testing/llm-server.ts).
 import test from 'ava'
 
-import { MyriadError } from '../src/errors.js'
-import { ask, client, failure, providerFor, serve } from './llm-helpers.js'
+import { MyriadError } from '../../src/errors/index.js'
+import { ask, client, failure, providerFor, serve } from './helpers.js'
 
 test('429 is retried after the Retry-After the server sent, and the retry is counted', async (t) => {
   const server = await serve(t, { rules: [{ match: 'busy', times: 1, then: { status: 429, retryAfter: '0.3' } }] })

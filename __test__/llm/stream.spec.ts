@@ -1,9 +1,9 @@
 // Streaming over SSE: chunks, early return, retries before the first chunk, idle timeouts.
 import test from 'ava'
 
-import { estimatePromptTokens } from '../src/llm/budget.js'
-import { SseDecoder } from '../src/llm/sse.js'
-import { ask, client, failure, providerFor, serve } from './llm-helpers.js'
+import { estimatePromptTokens } from '../../src/llm/budget.js'
+import { SseDecoder } from '../../src/llm/sse.js'
+import { ask, client, failure, providerFor, serve } from './helpers.js'
 
 test('SseDecoder: events split anywhere across reads, CRLF, multi-byte characters, [DONE]', (t) => {
   const wire = Buffer.from('data: {"a":"héllo"}\r\n\r\n: comment\nevent: x\ndata: {"b":1}\n\ndata: [DONE]\n\n')

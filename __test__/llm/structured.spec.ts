@@ -2,8 +2,8 @@
 import test from 'ava'
 import { z } from 'zod'
 
-import { NOT_FOUND, extractJson } from '../src/llm/index.js'
-import { ask, client, failure, providerFor, serve } from './llm-helpers.js'
+import { NOT_FOUND, extractJson } from '../../src/llm/index.js'
+import { ask, client, failure, providerFor, serve } from './helpers.js'
 
 const Verdict = z.object({ agent: z.string(), score: z.number().min(0).max(1), tags: z.array(z.string()) })
 const good = { agent: 'a-17', score: 0.8, tags: ['calm'] }

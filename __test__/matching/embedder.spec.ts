@@ -7,15 +7,15 @@ import { dirname } from 'node:path'
 
 import test from 'ava'
 
-import { Embedder, MyriadError, SemanticIndex } from '../index.js'
-import { cosine } from './helpers.js'
+import { Embedder, MyriadError, SemanticIndex } from '../../src/index.js'
+import { cosine } from '../helpers.js'
 
 interface Golden {
   dim: number
   max_seq_length: number
   items: { text: string; embedding: number[] }[]
 }
-const golden: Golden = JSON.parse(readFileSync(new URL('./fixtures/golden.json', import.meta.url), 'utf8'))
+const golden: Golden = JSON.parse(readFileSync(new URL('../fixtures/golden.json', import.meta.url), 'utf8'))
 const texts = golden.items.map((i) => i.text)
 
 const fp32 = Embedder.load({ precision: 'fp32', offline: true })
@@ -123,7 +123,7 @@ test("embedding calls wait on the model's own thread, not in libuv's pool: a fil
 
 test('semantic matching end to end: the right specialist comes first', async (t) => {
   const embedder = await fp32
-  const index = new SemanticIndex({ embedder })
+  const index = SemanticIndex.create({ embedder })
   t.is(index.dim, 384)
   const agents = {
     accountant: 'Certified accountant: personal income tax returns, deductions and bookkeeping',
@@ -156,7 +156,7 @@ test('semantic matching end to end: the right specialist comes first', async (t)
 
 test('concurrent text searches (their scans handed to a second thread while the model is busy) answer as one at a time', async (t) => {
   const embedder = await int8
-  const index = new SemanticIndex({ embedder })
+  const index = SemanticIndex.create({ embedder })
   // Twelve calls at once: each search after the first few finds others waiting for the model, so
   // it runs on the follow-up thread while the model embeds the next query.
   const queries = texts.slice(0, 12)

@@ -4,8 +4,8 @@ import { join } from 'node:path'
 
 import test from 'ava'
 
-import { MyriadError, SemanticIndex } from '../index.js'
-import { bruteForceTopK, mulberry32, randomVectors } from './helpers.js'
+import { MyriadError, SemanticIndex } from '../../src/index.js'
+import { bruteForceTopK, mulberry32, randomVectors } from '../helpers.js'
 
 const uuid = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`
 
@@ -16,7 +16,7 @@ test('topK and topKBatch equal a plain JS brute force on random data (f32, seria
   const ids = Array.from({ length: n }, (_, i) => uuid(i))
   const queries = randomVectors(rand, 12, dim)
   for (const opts of [{ threads: 1 }, { threads: 2, parallelThreshold: 1 }]) {
-    const index = new SemanticIndex({ dim, ...opts })
+    const index = SemanticIndex.create({ dim, ...opts })
     t.deepEqual(await index.upsert(ids, rows), { inserted: n, updated: 0 })
     t.is(index.size, n)
     const batch = await index.topKBatch(queries, k)
@@ -43,7 +43,7 @@ test('small searches and has() (on the JS thread) and large searches (on a worke
   const [n, dim, k] = [300, 384, 5]
   const rows = randomVectors(rand, n, dim)
   const ids = Array.from({ length: n }, (_, i) => uuid(i))
-  const index = new SemanticIndex({ dim })
+  const index = SemanticIndex.create({ dim })
   await index.upsert(ids, rows)
   for (const count of [1, 3, 8]) {
     const queries = randomVectors(rand, count, dim)
@@ -72,7 +72,7 @@ test('f16 storage returns near-exact scores', async (t) => {
   const [n, dim] = [1500, 384]
   const rows = randomVectors(rand, n, dim)
   const ids = Array.from({ length: n }, (_, i) => `agent-${i}`)
-  const index = new SemanticIndex({ dim, storage: 'f16' })
+  const index = SemanticIndex.create({ dim, storage: 'f16' })
   t.is(index.storage, 'f16')
   await index.upsert(ids, rows)
   const query = randomVectors(rand, 1, dim)
@@ -87,7 +87,7 @@ test('f16 storage returns near-exact scores', async (t) => {
 })
 
 test('bad input gets typed errors, never a crash', async (t) => {
-  const index = new SemanticIndex({ dim: 4 })
+  const index = SemanticIndex.create({ dim: 4 })
   const code = async (p: () => unknown) => {
     const e = await t.throwsAsync(async () => p(), { instanceOf: MyriadError })
     return e?.code
@@ -111,8 +111,8 @@ test('bad input gets typed errors, never a crash', async (t) => {
   t.is(await code(() => index.get('ghost')), 'ERR_UNKNOWN_ID')
   t.is(await code(() => index.upsert(['x'], ['some text'])), 'ERR_NO_EMBEDDER')
   t.is(await code(() => index.topK('some text', 1)), 'ERR_NO_EMBEDDER')
-  t.is(await code(() => new SemanticIndex({ dim: 0 })), 'ERR_INVALID_ARG')
-  t.is(await code(() => new SemanticIndex({ storage: 'f8' as 'f16' })), 'ERR_INVALID_ARG')
+  t.is(await code(() => SemanticIndex.create({ dim: 0 })), 'ERR_INVALID_ARG')
+  t.is(await code(() => SemanticIndex.create({ storage: 'f8' as 'f16' })), 'ERR_INVALID_ARG')
   t.deepEqual(
     (await index.topK([1, 0, 0, 0], 10)).map((h) => h.id),
     ['a', 'b'],
@@ -125,7 +125,7 @@ test('remove keeps the matrix dense and every other agent findable', async (t) =
   const [n, dim] = [300, 32]
   const rows = randomVectors(rand, n, dim)
   const ids = Array.from({ length: n }, (_, i) => uuid(i))
-  const index = new SemanticIndex({ dim })
+  const index = SemanticIndex.create({ dim })
   await index.upsert(ids, rows)
   const gone = ids.filter((_, i) => i % 3 === 0)
   t.is(await index.remove(gone), gone.length)
@@ -149,7 +149,7 @@ test('save and load round-trip; corrupt files are rejected', async (t) => {
   const ids = Array.from({ length: 200 }, (_, i) => uuid(i))
   const query = randomVectors(rand, 1, 64)
   for (const storage of ['f32', 'f16'] as const) {
-    const index = new SemanticIndex({ dim: 64, storage })
+    const index = SemanticIndex.create({ dim: 64, storage })
     await index.upsert(ids, rows)
     const path = join(dir, `${storage}.idx`)
     await index.save(path)
@@ -170,7 +170,7 @@ test('save and load round-trip; corrupt files are rejected', async (t) => {
 test('concurrent searches and upserts from many callers stay consistent', async (t) => {
   const rand = mulberry32(13)
   const dim = 64
-  const index = new SemanticIndex({ dim, threads: 2, parallelThreshold: 1 })
+  const index = SemanticIndex.create({ dim, threads: 2, parallelThreshold: 1 })
   const base = randomVectors(rand, 1000, dim)
   await index.upsert(
     Array.from({ length: 1000 }, (_, i) => `base-${i}`),

@@ -5,7 +5,7 @@ import { promisify } from 'node:util'
 
 import test from 'ava'
 
-import { initRuntime, onnxRuntimePath } from '../index.js'
+import { initRuntime, onnxRuntimePath } from '../../src/index.js'
 
 const run = promisify(execFile)
 
@@ -13,7 +13,7 @@ const run = promisify(execFile)
 async function inChild(code: string, env: Record<string, string> = {}) {
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', code], {
     env: { ...process.env, ...env },
-    cwd: new URL('..', import.meta.url).pathname,
+    cwd: new URL('../..', import.meta.url).pathname,
   })
   return JSON.parse(stdout.trim().split('\n').pop()!)
 }
@@ -56,7 +56,7 @@ test('a relative runtime path is refused rather than resolved against the node b
 })
 
 test('HF_HOME, HF_HUB_OFFLINE and cacheDir choose the Hugging Face cache', async (t) => {
-  const { Embedder } = await import('../index.js')
+  const { Embedder } = await import('../../src/index.js')
   const { mkdtempSync } = await import('node:fs')
   const { tmpdir } = await import('node:os')
   const { dirname, join, resolve } = await import('node:path')

@@ -6,8 +6,8 @@ import { MessageChannel } from 'node:worker_threads'
 import test from 'ava'
 import * as ort from 'onnxruntime-node'
 
-import { MyriadError, Policy, STATE_DIM, buildState } from '../index.js'
-import { mulberry32, randomVectors } from './helpers.js'
+import { MyriadError, Policy, STATE_DIM, buildState } from '../../src/index.js'
+import { mulberry32, randomVectors } from '../helpers.js'
 
 const softmax = (z: ArrayLike<number>) => {
   const m = Math.max(...Array.from(z))

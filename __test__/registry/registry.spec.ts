@@ -5,15 +5,15 @@ import { join } from 'node:path'
 
 import test from 'ava'
 
-import { Embedder, MyriadError, Registry, SemanticIndex, type PmlMessage } from '../index.js'
-import { joinBatch } from '../src/registry.js'
+import { Embedder, MyriadError, Registry, SemanticIndex, type PmlMessage } from '../../src/index.js'
+import { joinBatch } from '../../src/registry/batch.js'
 
 let clock = 1_700_000_000_000
 const m = (type: PmlMessage['type'], from: string, body: object, to?: string): PmlMessage =>
   ({ v: 1, type, msgId: randomUUID(), from, ts: clock++, body, ...(to ? { to } : {}) }) as PmlMessage
 
 test('a batch applies message by message, bad ones rejected with a code and reason', async (t) => {
-  const registry = new Registry({ window: 10 })
+  const registry = Registry.create({ window: 10 })
   const results = await registry.process([
     m('register', 'a', { specialty: 'tax accountant', capacity: 1 }),
     '{"v":1,"type":"register"',
@@ -67,7 +67,7 @@ test('each message of a batch stands alone, whatever its text holds', async (t) 
     [true, undefined],
   ]
   for (const run of [(r: Registry) => r.process(batch()), async (r: Registry) => r.processSync(batch())]) {
-    const registry = new Registry()
+    const registry = Registry.create()
     const results = await run(registry)
     t.deepEqual(
       results.map((r) => [r.ok, r.error?.code]),
@@ -94,7 +94,7 @@ test('a batch past the joined-string limit goes in parts, in order, results alig
     [['', []]],
   )
   for (const sync of [false, true]) {
-    const registry = new Registry()
+    const registry = Registry.create()
     ;(registry as unknown as { joinLimit: number }).joinLimit = 300 // about two messages a part
     const batch = [
       m('register', 'a', { specialty: 's' }),
@@ -128,7 +128,7 @@ test('a batch past the joined-string limit goes in parts, in order, results alig
 })
 
 test('replayed messages change nothing', (t) => {
-  const registry = new Registry()
+  const registry = Registry.create()
   const batch = [m('register', 'a', { specialty: 'chef' }), m('result', 'a', { taskId: 't', success: true })]
   registry.processSync(batch)
   const before = registry.get('a')
@@ -139,7 +139,7 @@ test('replayed messages change nothing', (t) => {
 })
 
 test('status discovery and typed errors', (t) => {
-  const registry = new Registry()
+  const registry = Registry.create()
   registry.handle(m('register', 'a', { specialty: 'x', capacity: 1 }))
   registry.handle(m('register', 'b', { specialty: 'y', capacity: 3 }))
   registry.handle(m('heartbeat', 'a', { load: 1 }))
@@ -151,7 +151,7 @@ test('status discovery and typed errors', (t) => {
 })
 
 test('many concurrent callers: every unique message applied exactly once', async (t) => {
-  const registry = new Registry()
+  const registry = Registry.create()
   const agents = Array.from({ length: 50 }, (_, i) => `agent-${i}`)
   registry.processSync(agents.map((a) => m('register', a, { specialty: a })))
   const messages = agents.flatMap((a) => Array.from({ length: 40 }, (_, j) => m('result', a, { taskId: `t${j}`, success: j % 4 !== 0 })))
@@ -170,7 +170,7 @@ test('many concurrent callers: every unique message applied exactly once', async
 
 test('snapshot and restore keep agents, ledgers and replay memory', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'myriad-registry-'))
-  const registry = new Registry({ window: 5 })
+  const registry = Registry.create({ window: 5 })
   const reg = m('register', 'a', { specialty: 'pilot' })
   registry.processSync([reg, m('result', 'a', { taskId: 't', success: true, latencyMs: 10 })])
   await registry.save(join(dir, 'r.json'))
@@ -183,7 +183,7 @@ test('snapshot and restore keep agents, ledgers and replay memory', async (t) =>
 
 test('discovery by specialty goes through the semantic index', async (t) => {
   const embedder = await Embedder.load({ offline: true })
-  const registry = new Registry({ index: new SemanticIndex({ embedder }) })
+  const registry = Registry.create({ index: SemanticIndex.create({ embedder }) })
   registry.processSync([
     m('register', 'acct', { specialty: 'Certified accountant: income tax returns and deductions' }),
     m('register', 'dev', { specialty: 'Rust engineer: async runtimes and performance' }),

@@ -10,7 +10,7 @@ import { promisify } from 'node:util'
 import test from 'ava'
 import pg from 'pg'
 
-import { type MyriadError, Sink, importArchive, migrate, type SinkRows } from '../index.js'
+import { type MyriadError, Sink, importArchive, migrate, type SinkRows } from '../../src/index.js'
 
 const DSN = 'postgres://root@127.0.0.1:5432/test'
 let schemas = 0
@@ -98,7 +98,8 @@ test('misuse gets typed errors', async (t) => {
 
 test('myriad db migrate creates the schema once', async (t) => {
   const schema = freshSchema('cli')
-  const cli = (...args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: join(import.meta.dirname, '..') })
+  const cli = (...args: string[]) =>
+    promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], { cwd: join(import.meta.dirname, '..', '..') })
   t.regex((await cli('db', 'migrate', '--dsn', DSN, '--schema', schema)).stdout, /applied migrations 1/)
   t.regex((await cli('db', 'migrate', '--dsn', DSN, '--schema', schema)).stdout, /up to date/)
   t.is(

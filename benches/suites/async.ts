@@ -1,6 +1,6 @@
 // Suite `async`: the synchronous vs asynchronous table of the million-agent framework document
 // (shared/seeds/001: sync 10.1 / 50.8 / 101.2 s vs async 0.5 / 2.1 / 3.8 s for 100 / 500 / 1,000
-// agents, one LLM call each at ~100 ms), through Myriad's LLM client against devkit/llm-server.ts
+// agents, one LLM call each at ~100 ms), through Myriad's LLM client against src/testing/llm-server.ts
 // answering every call after 100 ms; then client CPU per call side by side with bare
 // undici.request (the floor) and the openai npm SDK against the same server in the same run; and
 // with --extended, 1,000,000 calls in one process.
@@ -35,10 +35,10 @@ interface Server {
   stop(): Promise<void>
 }
 
-/** devkit/llm-server.ts in child processes (their CPU is not ours). */
+/** src/testing/llm-server.ts in child processes (their CPU is not ours). */
 async function startServer(): Promise<Server> {
   const args = ['--port', '0', '--latency-ms', String(LATENCY_MS), '--workers', String(SERVER_WORKERS), '--control-stdin']
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'devkit/llm-server.ts', ...args], {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/testing/llm-server.ts', ...args], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'inherit'],
   })
@@ -262,7 +262,7 @@ async function run(ctx: Context): Promise<Row[]> {
     }
   }
   ctx.note(
-    `server latency ${LATENCY_MS} ms (devkit/llm-server.ts, ${SERVER_WORKERS} child processes on one port); async rows: one untimed warm-up round opens the sockets first; CPU rows: ${CPU_CONCURRENCY} worker loops per client, median of alternating rounds (cpu_rounds_us lists every round)`,
+    `server latency ${LATENCY_MS} ms (src/testing/llm-server.ts, ${SERVER_WORKERS} child processes on one port); async rows: one untimed warm-up round opens the sockets first; CPU rows: ${CPU_CONCURRENCY} worker loops per client, median of alternating rounds (cpu_rounds_us lists every round)`,
   )
   return rows
 }

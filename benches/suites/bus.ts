@@ -16,7 +16,7 @@ import { promisify } from 'node:util'
 
 import mqtt from 'mqtt'
 
-import { Bus, embeddedBrokerUrl, type BusMessage } from '../../index.js'
+import { Bus, embeddedBrokerUrl, type BusMessage } from '../../src/index.js'
 import { ROOT, collectGarbage, mainThreadCpuUs, round, verdict, type Context, type Row, type Suite } from '../harness.js'
 
 const MESSAGES = 200_000

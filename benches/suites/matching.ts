@@ -13,7 +13,7 @@
 // 5,000 real profile vectors are repeated with small seeded noise (each copy renormalised) and
 // upserted as vectors; such rows say `synthetic_fill: true` and `index_build_s` is the vector upsert.
 // The scan's cost does not depend on what the vectors say; relevance is checked on real rows only.
-import { Embedder, SemanticIndex, type Match } from '../../index.js'
+import { Embedder, SemanticIndex, type Match } from '../../src/index.js'
 import {
   collectGarbage,
   measureRounds,
@@ -181,7 +181,7 @@ async function runConfig(
   const rows: Row[] = []
   for (const n of ns) {
     const synthetic = n > REAL_PROFILES
-    const index = new SemanticIndex({ embedder, threads })
+    const index = SemanticIndex.create({ embedder, threads })
     let ids: string[]
     let vectors: Float32Array | undefined
     let buildS: number

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 
 import * as ort from 'onnxruntime-node'
 
-import { Policy, STATE_DIM } from '../../index.js'
+import { Policy, STATE_DIM } from '../../src/index.js'
 import { measure, round, verdict, type Row, type Suite } from '../harness.js'
 
 interface Layer {

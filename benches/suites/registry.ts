@@ -3,7 +3,7 @@
 // in batches; success rate = messages applied / messages sent.
 import { randomUUID } from 'node:crypto'
 
-import { Registry } from '../../index.js'
+import { Registry } from '../../src/index.js'
 import { round, verdict, type Row, type Suite } from '../harness.js'
 
 const MESSAGES = 10_000
@@ -65,7 +65,7 @@ export const registry: Suite = {
     const rand = seeded(42)
     const rows: Row[] = []
     for (const n of ns) {
-      const reg = new Registry()
+      const reg = Registry.create()
       const agents = Array.from({ length: n }, (_, i) => `agent-${i}`)
       const registered = await reg.process(
         agents.map((a, i) =>

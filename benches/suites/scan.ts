@@ -2,7 +2,7 @@
 // runs without the model: p50 of `index.topKBatch(Float32Array query, 5)` alone (no embedding)
 // over N seeded random unit vectors, f32 and f16 storage, 2 threads (and 1 with --extended), next
 // to the plain JS loop (the matching suite's peer loop) over the same vectors. N as in `matching`.
-import { SemanticIndex } from '../../index.js'
+import { SemanticIndex } from '../../src/index.js'
 import { collectGarbage, measure, round, verdict, type Row, type Suite } from '../harness.js'
 import { jsTopK } from '../peers.js'
 
@@ -61,7 +61,7 @@ export const scan: Suite = {
       )
       for (const storage of ['f32', 'f16'] as const) {
         for (const threads of threadCounts) {
-          const index = new SemanticIndex({ dim: DIM, storage, threads })
+          const index = SemanticIndex.create({ dim: DIM, storage, threads })
           for (let s = 0; s < n; s += 100_000) {
             const e = Math.min(n, s + 100_000)
             await index.upsert(ids.slice(s, e), vectors.subarray(s * DIM, e * DIM))

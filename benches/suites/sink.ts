@@ -17,7 +17,7 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 
-import { Sink, migrate, type SinkRows } from '../../index.js'
+import { Sink, migrate, type SinkRows } from '../../src/index.js'
 import { collectGarbage, mainThreadCpuUs, round, verdict, type Row, type Suite } from '../harness.js'
 
 const DSN = process.env.MYRIAD_BENCH_DSN ?? 'postgres://root@127.0.0.1:5432/test'

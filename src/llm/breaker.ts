@@ -1,21 +1,7 @@
 // A circuit breaker per provider, on error rate and p99 latency over the last attempts.
+import { type BreakerOptions, BreakerOptionsSchema } from './options.js'
 
-export interface BreakerOptions {
-  /** Attempts remembered (default 100). */
-  window: number
-  /** Attempts needed in the window before it may open (default 20). */
-  minRequests: number
-  /** Opens when this share of the window failed (network, timeout, 429, 5xx) (default 0.5). */
-  errorRate: number
-  /** Opens when the window's p99 latency is above this (default 30,000 ms; Infinity: off). */
-  p99Ms: number
-  /** Open this long before letting probes through (default 5,000 ms). */
-  cooldownMs: number
-  /** Probes allowed at once when half-open; this many successes close it (default 3). */
-  halfOpenProbes: number
-}
-
-export const DEFAULT_BREAKER: BreakerOptions = { window: 100, minRequests: 20, errorRate: 0.5, p99Ms: 30_000, cooldownMs: 5_000, halfOpenProbes: 3 }
+export const DEFAULT_BREAKER: BreakerOptions = BreakerOptionsSchema.parse({})
 
 export type BreakerState = 'closed' | 'open' | 'half-open'
 

@@ -1,17 +1,9 @@
 // Prompt budget: estimate tokens without a tokenizer and trim the context to fit before sending.
+import { type BudgetOptions, BudgetOptionsSchema } from './options.js'
 import { LLMError } from './errors.js'
 import type { ChatMessage } from './types.js'
 
-export interface BudgetOptions {
-  /** Most prompt tokens a call may send (default: no limit). */
-  maxPromptTokens: number
-  /** Characters per token of the estimate (default 4: English under BPE tokenizers; lower it for code or CJK). */
-  charsPerToken: number
-  /** Tokens each message costs besides its text (role, separators; default 4). */
-  messageOverhead: number
-}
-
-export const DEFAULT_BUDGET: BudgetOptions = { maxPromptTokens: Infinity, charsPerToken: 4, messageOverhead: 4 }
+export const DEFAULT_BUDGET: BudgetOptions = BudgetOptionsSchema.parse({})
 
 const TRIM_MARK = '\n[...]\n'
 

@@ -1,20 +1,21 @@
 // `LLM`: the public client. A call goes: ladder check -> prompt budget -> route (breaker, failover)
 // -> admission (token buckets, provider and global semaphores) -> HTTP attempt -> retry loop.
+import { parseOptions } from '../errors/index.js'
 import { admit } from './admission.js'
-import { DEFAULT_BREAKER, type BreakerOptions } from './breaker.js'
-import { DEFAULT_BUDGET, estimatePromptTokens, trimToBudget, type BudgetOptions } from './budget.js'
+import { estimatePromptTokens, trimToBudget } from './budget.js'
 import { DeadlineQueue } from './deadlines.js'
 import { LLMError, asLLMError, isProviderFault } from './errors.js'
-import { DEFAULT_LADDER, DegradationLadder, STEPS, type Degradation } from './ladder.js'
+import { DegradationLadder, STEPS, type Degradation } from './ladder.js'
 import { Semaphore } from './limits.js'
 import { MetricsRecorder, type LLMMetrics } from './metrics.js'
-import { Provider, configError } from './provider.js'
-import { DEFAULT_BACKOFF, retryDelayMs, type BackoffOptions } from './retry.js'
+import { type BackoffOptions, type BudgetOptions, type LLMConfig, LLMConfigSchema } from './options.js'
+import { Provider } from './provider.js'
+import { retryDelayMs } from './retry.js'
 import { CallScope } from './scope.js'
 import { LLMStream, pumpStream } from './stream.js'
 import { parseStructured, prepareSchema, repairPrompt, responseFormatFor, type OutputSchema, type PreparedSchema } from './structured.js'
 import { postJson, openStream, classify, type AttemptTimeouts } from './transport.js'
-import type { CallOptions, ChatMessage, ChatRequest, ChatResult, DegradationStep, LLMConfig, StreamRequest, StreamResult, ToolCall } from './types.js'
+import type { CallOptions, ChatMessage, ChatRequest, ChatResult, DegradationStep, StreamRequest, StreamResult, ToolCall } from './types.js'
 import { chatBody, readChatReply, readEmbeddings } from './wire.js'
 
 export interface JsonRequest<T> extends ChatRequest {
@@ -69,8 +70,6 @@ const FALLBACK_MODEL = STEPS.indexOf('fallback-model')
 const SKIP_NON_CRITICAL = STEPS.indexOf('skip-non-critical')
 const RECORD_ONLY = STEPS.indexOf('record-only')
 
-const DEFAULTS = { concurrency: 1024, retries: 3, timeoutMs: 60_000, connectTimeoutMs: 10_000, idleTimeoutMs: 30_000 }
-
 export class LLM {
   private readonly providers: Provider[]
   private readonly byName = new Map<string, Provider>()
@@ -94,35 +93,19 @@ export class LLM {
   private readonly tokenLimited: boolean
 
   constructor(config: LLMConfig) {
-    if (!config?.providers?.length) throw configError('LLM needs at least one provider')
-    const positive = (name: string, value: number | undefined, fallback: number) => {
-      const v = value ?? fallback
-      if (!(v > 0)) throw configError(`${name} must be positive, got ${value}`)
-      return v
-    }
-    const concurrency = positive('concurrency', config.concurrency, DEFAULTS.concurrency)
-    this.timeoutMs = positive('timeoutMs', config.timeoutMs, DEFAULTS.timeoutMs)
-    this.retries = config.retries ?? DEFAULTS.retries
-    if (!Number.isInteger(this.retries) || this.retries < 0) throw configError(`retries must be a whole number >= 0, got ${config.retries}`)
-    this.timeouts = {
-      headersTimeoutMs: positive('headersTimeoutMs', config.headersTimeoutMs, this.timeoutMs),
-      idleTimeoutMs: positive('idleTimeoutMs', config.idleTimeoutMs, DEFAULTS.idleTimeoutMs),
-    }
-    const connectTimeoutMs = positive('connectTimeoutMs', config.connectTimeoutMs, DEFAULTS.connectTimeoutMs)
-    this.backoff = { ...DEFAULT_BACKOFF, ...config.backoff }
-    this.budget = { ...DEFAULT_BUDGET, ...config.budget }
-    const breaker: BreakerOptions = { ...DEFAULT_BREAKER, ...config.breaker }
-    const ladder = { ...DEFAULT_LADDER, ...config.ladder }
-    this.recordLimit = ladder.recordLimit
-    this.global = new Semaphore(concurrency)
-    this.providers = config.providers.map((p) => new Provider(p, breaker, { connectTimeoutMs }))
-    for (const p of this.providers) {
-      if (this.byName.has(p.name)) throw configError(`two providers are named '${p.name}'`)
-      this.byName.set(p.name, p)
-    }
+    const c = parseOptions(LLMConfigSchema, config, 'LLM config', 'ERR_LLM_CONFIG')
+    this.timeoutMs = c.timeoutMs
+    this.retries = c.retries
+    this.timeouts = { headersTimeoutMs: c.headersTimeoutMs ?? c.timeoutMs, idleTimeoutMs: c.idleTimeoutMs }
+    this.backoff = c.backoff
+    this.budget = c.budget
+    this.recordLimit = c.ladder.recordLimit
+    this.global = new Semaphore(c.concurrency)
+    this.providers = c.providers.map((p) => new Provider(p, c.breaker, { connectTimeoutMs: c.connectTimeoutMs }))
+    for (const p of this.providers) this.byName.set(p.name, p)
     this.tokenLimited = this.providers.some((p) => p.tokenBucket !== undefined)
     this.ladder = new DegradationLadder(
-      ladder,
+      c.ladder,
       () => this.providers.some((p) => p.breaker.available()),
       () => this.providers[0].breaker.state === 'closed',
     )
@@ -420,7 +403,7 @@ export class LLM {
   }
 
   private fitBudget(request: CallOptions, messages: ChatMessage[]): { sent: ChatMessage[]; estimate: number; trimmed: number } {
-    const budget = request.maxPromptTokens === false ? Infinity : (request.maxPromptTokens ?? this.budget.maxPromptTokens)
+    const budget = request.maxPromptTokens === false ? Infinity : (request.maxPromptTokens ?? this.budget.maxPromptTokens ?? Infinity)
     if (budget === Infinity) return { sent: messages, estimate: this.tokenLimited ? estimatePromptTokens(messages, this.budget) : 0, trimmed: 0 }
     const fitted = trimToBudget(messages, budget, this.budget)
     this.recorder.trimmedMessages += fitted.trimmed

@@ -1,6 +1,6 @@
 // Typed LLM errors: every failed call rejects with an `LLMError` (a `MyriadError` with an `ERR_LLM_*`
 // code), never with a raw undici/zod error, so callers can branch on `code` or `failure`.
-import { MyriadError, type ErrorCode } from '../errors.js'
+import { MyriadError, type ErrorCode } from '../errors/index.js'
 
 /** Why an attempt or a call failed; the key of `metrics().failures`. */
 export type FailureClass =

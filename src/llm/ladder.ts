@@ -1,21 +1,9 @@
 // The degradation ladder: how much the layer gives up when providers struggle, in steps a caller
 // can read (`llm.degradation()`) and the client applies to every call it routes.
+import { type LadderOptions, LadderOptionsSchema } from './options.js'
 import type { DegradationStep } from './types.js'
 
-export interface LadderOptions {
-  /** Sliding window over which the failure rate is measured (default 10,000 ms). */
-  windowMs: number
-  /** Attempts needed in the window before the failure rate counts (default 20). */
-  minAttempts: number
-  /** Failure rate from which calls use the provider's `fallbackModel` (default 0.2). */
-  fallbackModelAt: number
-  /** Failure rate from which calls marked `critical: false` are skipped (default 0.5). */
-  skipNonCriticalAt: number
-  /** Calls kept by `record-only` for `takeRecorded()`; the oldest go first past this (default 10,000). */
-  recordLimit: number
-}
-
-export const DEFAULT_LADDER: LadderOptions = { windowMs: 10_000, minAttempts: 20, fallbackModelAt: 0.2, skipNonCriticalAt: 0.5, recordLimit: 10_000 }
+export const DEFAULT_LADDER: LadderOptions = LadderOptionsSchema.parse({})
 
 export const STEPS: readonly DegradationStep[] = ['normal', 'fallback-model', 'skip-non-critical', 'record-only']
 

@@ -1,5 +1,6 @@
 // Admission control: a semaphore whose limit may move, AIMD that moves it, and token buckets for
 // requests and tokens per minute.
+import { type AdaptiveOptions, AdaptiveOptionsSchema } from './options.js'
 
 interface Waiter {
   resolve(): void
@@ -72,20 +73,7 @@ export class Semaphore {
   }
 }
 
-export interface AdaptiveOptions {
-  /** The limit never drops below this (default 1). */
-  min: number
-  /** Where it starts (default: the provider's concurrency, the ceiling): AIMD lowers it on trouble. */
-  initial?: number
-  /** A window median above this multiple of the baseline is congestion (default 3). */
-  latencyTolerance: number
-  /** Multiplicative decrease on congestion (default 0.75). */
-  backoffRatio: number
-  /** How long the baseline remembers a fast window (default 60 s). */
-  baselineSeconds: number
-}
-
-export const DEFAULT_ADAPTIVE: AdaptiveOptions = { min: 1, latencyTolerance: 3, backoffRatio: 0.75, baselineSeconds: 60 }
+export const DEFAULT_ADAPTIVE: AdaptiveOptions = AdaptiveOptionsSchema.parse({})
 
 /** Latencies kept per window at most (every k-th attempt of a longer window): enough for a median. */
 const MAX_WINDOW = 128

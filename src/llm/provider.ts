@@ -1,13 +1,11 @@
 // One configured provider at run time: its undici pool, request headers, limits and breaker.
 import { Pool } from 'undici'
 
-import { MyriadError } from '../errors.js'
-import { CircuitBreaker, type BreakerOptions } from './breaker.js'
+import { MyriadError } from '../errors/index.js'
+import { CircuitBreaker } from './breaker.js'
 import { AdaptiveLimit, DEFAULT_ADAPTIVE, Semaphore, TokenBucket } from './limits.js'
 import type { ProviderMetrics } from './metrics.js'
-import type { ModelPrice, ProviderConfig } from './types.js'
-
-export const DEFAULT_PROVIDER_CONCURRENCY = 256
+import type { BreakerOptions, ModelPrice, ResolvedProviderConfig } from './options.js'
 
 export interface PoolTimeouts {
   connectTimeoutMs: number
@@ -32,38 +30,31 @@ export class Provider {
   attempts = 0
   failures = 0
 
-  constructor(config: ProviderConfig, breaker: BreakerOptions, timeouts: PoolTimeouts) {
-    if (!config.name) throw configError('a provider needs a name')
-    if (!config.models?.length) throw configError(`provider '${config.name}' lists no models`)
-    let url: URL
-    try {
-      url = new URL(config.baseUrl)
-    } catch (cause) {
-      throw configError(`provider '${config.name}': baseUrl '${config.baseUrl}' is not a URL`, cause)
-    }
+  constructor(config: ResolvedProviderConfig, breaker: BreakerOptions, timeouts: PoolTimeouts) {
     const apiKey = config.apiKey ?? (config.apiKeyEnv ? process.env[config.apiKeyEnv] : undefined)
-    if (config.apiKeyEnv && apiKey === undefined)
-      throw configError(`provider '${config.name}': environment variable ${config.apiKeyEnv} (its API key) is not set`)
+    if (config.apiKeyEnv && apiKey === undefined) {
+      throw new MyriadError('ERR_LLM_CONFIG', `provider '${config.name}': environment variable ${config.apiKeyEnv} (its API key) is not set`)
+    }
     this.name = config.name
     this.models = config.models
     this.fallbackModel = config.fallbackModel
-    this.prices = config.prices ?? {}
+    this.prices = config.prices
+    const url = new URL(config.baseUrl)
     this.basePath = url.pathname.replace(/\/+$/, '')
     this.headers = { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}), ...config.headers }
-    const concurrency = config.limits?.concurrency ?? DEFAULT_PROVIDER_CONCURRENCY
-    const adaptive = config.limits?.adaptive ?? true
+    const { concurrency, adaptive } = config.limits
     this.adaptive = adaptive === false ? undefined : new AdaptiveLimit(concurrency, { ...DEFAULT_ADAPTIVE, ...(adaptive === true ? {} : adaptive) })
     this.slots = new Semaphore(this.adaptive?.limit ?? concurrency)
-    this.requestBucket = config.limits?.requestsPerMinute ? new TokenBucket(config.limits.requestsPerMinute) : undefined
-    this.tokenBucket = config.limits?.tokensPerMinute ? new TokenBucket(config.limits.tokensPerMinute) : undefined
+    this.requestBucket = config.limits.requestsPerMinute ? new TokenBucket(config.limits.requestsPerMinute) : undefined
+    this.tokenBucket = config.limits.tokensPerMinute ? new TokenBucket(config.limits.tokensPerMinute) : undefined
     this.breaker = new CircuitBreaker(breaker)
     // One socket per request in flight and no pipelining by default: LLM latencies vary by seconds,
     // and a pipelined request waits behind whatever was written before it on its socket.
-    this.pipelined = (config.pool?.pipelining ?? 1) > 1
+    this.pipelined = config.pool.pipelining > 1
     this.pool = new Pool(url.origin, {
-      connections: config.pool?.connections ?? concurrency,
-      pipelining: config.pool?.pipelining ?? 1,
-      keepAliveTimeout: config.pool?.keepAliveTimeoutMs ?? 30_000,
+      connections: config.pool.connections ?? concurrency,
+      pipelining: config.pool.pipelining,
+      keepAliveTimeout: config.pool.keepAliveTimeoutMs,
       connect: { timeout: timeouts.connectTimeoutMs },
     })
   }
@@ -99,9 +90,4 @@ export class Provider {
   close(): Promise<void> {
     return this.pool.close()
   }
-}
-
-/** A configuration mistake: thrown by the constructor, never by a call. */
-export function configError(message: string, cause?: unknown): MyriadError {
-  return new MyriadError('ERR_LLM_CONFIG', message, { cause })
 }

@@ -1,16 +1,8 @@
 // When to try again and how long to wait first.
+import { type BackoffOptions, BackoffOptionsSchema } from './options.js'
 import { type LLMError, isRetryableFailure } from './errors.js'
 
-export interface BackoffOptions {
-  /** First retry waits up to this long (default 250 ms); doubles per attempt. */
-  baseMs: number
-  /** Ceiling of one computed wait (default 20,000 ms). */
-  maxMs: number
-  /** Ceiling of a server's Retry-After we honour (default 60,000 ms); longer ones fail the call. */
-  maxRetryAfterMs: number
-}
-
-export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 250, maxMs: 20_000, maxRetryAfterMs: 60_000 }
+export const DEFAULT_BACKOFF: BackoffOptions = BackoffOptionsSchema.parse({})
 
 /**
  * Exponential backoff with "equal jitter": half the window fixed, half random. Full jitter can pick

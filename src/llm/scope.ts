@@ -10,7 +10,7 @@ type Listener = () => void
 /**
  * The scope is also the abort signal undici gets. undici takes anything EventEmitter-shaped
  * (`aborted`, `reason`, `on`/`once`/`removeListener`); an AbortController with its EventTarget
- * costs ~6-10 us of CPU per call, this costs nothing, and a call makes one attempt at a time.
+ * costs a sizeable share of a call's CPU (docs/benchmarks/async.md), this costs nothing, and a call makes one attempt at a time.
  */
 export class CallScope implements Expiring {
   readonly startedAt: number

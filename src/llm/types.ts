@@ -1,9 +1,5 @@
 // The LLM layer's public types: configuration, requests, results.
-import type { BreakerOptions } from './breaker.js'
-import type { BudgetOptions } from './budget.js'
-import type { LadderOptions } from './ladder.js'
-import type { AdaptiveOptions } from './limits.js'
-import type { BackoffOptions } from './retry.js'
+export type { LLMConfig, ModelPrice, ProviderConfig } from './options.js'
 
 export type Role = 'system' | 'user' | 'assistant' | 'tool'
 
@@ -24,66 +20,6 @@ export interface ChatMessage {
 export interface ToolDefinition {
   type: 'function'
   function: { name: string; description?: string; parameters?: Record<string, unknown> }
-}
-
-export interface ModelPrice {
-  /** Price per 1,000,000 prompt tokens (any currency; metrics().cost is in the same one). */
-  inputPer1M: number
-  outputPer1M: number
-}
-
-export interface ProviderConfig {
-  /** The name requests and failover refer to. */
-  name: string
-  /** OpenAI-compatible base URL including the version prefix, e.g. `https://api.openai.com/v1`. */
-  baseUrl: string
-  /** The API key itself; prefer `apiKeyEnv`. */
-  apiKey?: string
-  /** Environment variable holding the API key (read once, at construction). */
-  apiKeyEnv?: string
-  /** Models this provider serves; the first is its default. */
-  models: string[]
-  /** A cheaper model used on the degradation ladder's `fallback-model` step. */
-  fallbackModel?: string
-  /** Extra headers sent with every request (e.g. `OpenAI-Organization`). */
-  headers?: Record<string, string>
-  /** Prices per model, for metrics().cost. */
-  prices?: Record<string, ModelPrice>
-  limits?: {
-    /** Most requests in flight to this provider (default 256). */
-    concurrency?: number
-    /** AIMD between `min` and `concurrency`; false keeps the limit fixed (default on). */
-    adaptive?: boolean | Partial<AdaptiveOptions>
-    requestsPerMinute?: number
-    tokensPerMinute?: number
-  }
-  pool?: {
-    /** Sockets to this origin (default 64). */
-    connections?: number
-    /** Requests written ahead on one keep-alive socket (default 8; 1 = no pipelining). */
-    pipelining?: number
-    keepAliveTimeoutMs?: number
-  }
-}
-
-export interface LLMConfig {
-  /** In failover order: a call goes to the first whose breaker lets it through. */
-  providers: ProviderConfig[]
-  /** Most calls in flight across all providers (default 1024). */
-  concurrency?: number
-  /** Attempts after the first for retryable failures (default 3). */
-  retries?: number
-  /** Whole call, queueing and retries included (default 60,000 ms). */
-  timeoutMs?: number
-  connectTimeoutMs?: number
-  /** Time to the response headers of one attempt (default: `timeoutMs`; undici checks it on a ~0.5 s tick). */
-  headersTimeoutMs?: number
-  /** Longest silence between body chunks of one attempt (default 30,000 ms; exact for streams, ~0.5 s ticks otherwise). */
-  idleTimeoutMs?: number
-  backoff?: Partial<BackoffOptions>
-  breaker?: Partial<BreakerOptions>
-  ladder?: Partial<LadderOptions>
-  budget?: Partial<BudgetOptions>
 }
 
 export interface CallOptions {

@@ -1,23 +1,18 @@
-import { MyriadError, callNative, invalidArg } from './errors.js'
-import type { Embedder } from './embedder.js'
-import { native, type Binding } from './native.js'
-import { assertPositiveInt, assertStrings, toFloat32 } from './validate.js'
+import { MyriadError, assertStrings, invalidArg, parseOptions, toFloat32 } from '../errors/index.js'
+import { type Binding, callNative, defaults, native, requireNative } from '../native/index.js'
+import { Embedder, nativeEmbedder } from './embedder.js'
+import { type SemanticIndexSettings, SemanticIndexOptionsSchema } from './options.js'
 
-export interface SemanticIndexOptions {
-  /** Vector dimension (default: the embedder's, else 384). */
-  dim?: number
-  /**
-   * `f32` (default) or `f16`: half the memory, scores within ~1e-3. Either way, searches of up to
-   * four queries first read an int8 sketch of the rows (a quarter of f32's bytes, kept beside
-   * them) and score in full only the rows that can still make the top k: the same results.
-   */
-  storage?: 'f32' | 'f16'
-  /** Scan threads (default: one per core). */
-  threads?: number
-  /** Index size from which one full scan is split across threads (default 4096; 4x that for the sketch). */
-  parallelThreshold?: number
-  /** Lets `upsert`, `topK` and `topKBatch` take texts. */
+export interface SemanticIndexOptions extends SemanticIndexSettings {
+  /** Lets `upsert`, `topK` and `topKBatch` take texts (and sets `dim` to the model's). */
   embedder?: Embedder
+}
+
+function splitOptions(options: SemanticIndexOptions | undefined, what: string): { embedder?: Embedder; settings: Binding.NativeIndexOptions } {
+  const { embedder, ...rest } = options ?? {}
+  if (embedder !== undefined && !(embedder instanceof Embedder)) throw invalidArg(`${what}: embedder must be an Embedder (from Embedder.load)`)
+  const parsed = parseOptions(SemanticIndexOptionsSchema, rest, what)
+  return { embedder, settings: { ...parsed, dim: parsed.dim ?? embedder?.dim ?? defaults.index.dim } }
 }
 
 export interface Match {
@@ -36,23 +31,32 @@ export interface UpsertResult {
  * similar by cosine. Ids are strings (UUIDs in practice). Work runs off the JS thread.
  */
 export class SemanticIndex {
-  private readonly inner: Binding.SemanticIndex
-  private readonly embedder?: Embedder
+  private readonly inner: Binding.NativeSemanticIndex
 
-  constructor(options: SemanticIndexOptions = {}, inner?: Binding.SemanticIndex) {
-    const { embedder, ...rest } = options
-    this.embedder = embedder
-    this.inner = inner ?? callNative(() => new native.SemanticIndex({ dim: embedder?.dim, ...rest }))
+  private constructor(
+    inner: Binding.NativeSemanticIndex,
+    private readonly embedder?: Embedder,
+  ) {
+    this.inner = requireNative(inner, native.NativeSemanticIndex, 'SemanticIndex', 'SemanticIndex.create(options) or SemanticIndex.load(path)')
+  }
+
+  /** An empty index. */
+  static create(options?: SemanticIndexOptions): SemanticIndex {
+    const { embedder, settings } = splitOptions(options, 'SemanticIndex options')
+    return new SemanticIndex(
+      callNative(() => native.NativeSemanticIndex.create(settings)),
+      embedder,
+    )
   }
 
   /** Reads an index written by `save` (dimension and storage come from the file). */
-  static async load(path: string, options: Omit<SemanticIndexOptions, 'dim' | 'storage'> = {}): Promise<SemanticIndex> {
-    const { embedder, ...rest } = options
-    const inner = await callNative(() => native.SemanticIndex.load(path, rest))
+  static async load(path: string, options?: Omit<SemanticIndexOptions, 'dim' | 'storage'>): Promise<SemanticIndex> {
+    const { embedder, settings } = splitOptions(options, 'SemanticIndex options')
+    const inner = await callNative(() => native.NativeSemanticIndex.load(path, settings))
     if (embedder && embedder.dim !== inner.dim) {
       throw new MyriadError('ERR_DIMENSION', `${path} holds ${inner.dim}-dim vectors but the embedder makes ${embedder.dim}`)
     }
-    return new SemanticIndex({ embedder }, inner)
+    return new SemanticIndex(inner, embedder)
   }
 
   /**
@@ -65,7 +69,7 @@ export class SemanticIndex {
       assertStrings(data, 'texts')
       if (data.length !== ids.length) throw invalidArg(`${ids.length} ids but ${data.length} texts`)
       const embedder = this.requireEmbedder()
-      return callNative(() => this.inner.upsertTexts(embedder.native, ids, data as string[]))
+      return callNative(() => this.inner.upsertTexts(nativeEmbedder(embedder), ids, data as string[]))
     }
     const vectors = toFloat32(data, 'vectors')
     return callNative(() => this.inner.upsert(ids, vectors))
@@ -89,12 +93,11 @@ export class SemanticIndex {
 
   /** The k best matches for each query: texts, or `n * dim` floats. */
   topKBatch(queries: string[] | Float32Array, k: number): Promise<Match[][]> {
-    assertPositiveInt(k, 'k')
     if (Array.isArray(queries)) {
       assertStrings(queries, 'queries')
       if (queries.length === 0) throw invalidArg('queries must not be empty')
       const embedder = this.requireEmbedder()
-      return callNative(() => this.inner.searchTexts(embedder.native, queries, k))
+      return callNative(() => this.inner.searchTexts(nativeEmbedder(embedder), queries, k))
     }
     const vectors = toFloat32(queries, 'queries')
     let now: Match[][] | null

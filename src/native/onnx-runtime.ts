@@ -2,8 +2,9 @@ import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 
-import { MyriadError, callNative } from './errors.js'
-import { native } from './native.js'
+import { MyriadError } from '../errors/index.js'
+import { native } from './binding.js'
+import { callNative } from './call.js'
 
 export interface RuntimeInfo {
   /** The ONNX Runtime library that was loaded. */

@@ -1,22 +1,11 @@
 import { markAsUntransferable } from 'node:worker_threads'
 
-import { callNative, invalidArg } from './errors.js'
-import { native, type Binding } from './native.js'
-import { buildState, type StateInput } from './policy-state.js'
-import { toFloat32 } from './validate.js'
+import { invalidArg, parseOptions, toFloat32 } from '../errors/index.js'
+import { type Binding, callNative, native, requireNative } from '../native/index.js'
+import { type PolicyOptions, PolicyOptionsSchema } from './options.js'
+import { buildState, type StateInput } from './state.js'
 
-export interface PolicyOptions {
-  /** Layer sizes, input first (default [50, 256, 128, 64, 5]). */
-  sizes?: number[]
-  /** Seed of the initial weights (untrained) and of sampling (default 42). */
-  seed?: number
-  /** Adam step size (default 3e-4). */
-  learningRate?: number
-  /** Weight of the newest batch mean in the reward baseline (default 0.1). */
-  baselineDecay?: number
-  /** Entropy weight that keeps the policy exploring (default 0.01). */
-  entropyBonus?: number
-}
+const settings = (options: PolicyOptions | undefined) => parseOptions(PolicyOptionsSchema, options, 'Policy options')
 
 export interface DecideOptions {
   /** Sample from softmax(logits / temperature); without it the choice is greedy. */
@@ -43,26 +32,32 @@ export class Policy {
   /**
    * Where `decide` writes its probabilities: each decision gets its own view of this buffer. A
    * Float32Array of 5 lives on V8's heap, and handing one to native code first moves it off the
-   * heap, an allocation per call (~0.3 us of a ~3 us decision here); views of a buffer that
-   * is off the heap already skip that.
+   * heap, an allocation per call (a tenth of a decision, docs/benchmarks/policy.md); views
+   * of a buffer that is off the heap already skip that.
    */
   private slab = new Float32Array(0)
   private slabAt = 0
 
-  private constructor(private readonly inner: Binding.Policy) {
+  private readonly inner: Binding.NativePolicy
+
+  private constructor(inner: Binding.NativePolicy) {
+    this.inner = requireNative(inner, native.NativePolicy, 'Policy', 'Policy.create(options), Policy.loadOnnx(path) or Policy.loadSafetensors(path)')
     this.actionCount = inner.actions
   }
 
-  static create(options: PolicyOptions = {}): Policy {
-    return new Policy(callNative(() => new native.Policy(options)))
+  static create(options?: PolicyOptions): Policy {
+    const parsed = settings(options)
+    return new Policy(callNative(() => native.NativePolicy.create(parsed)))
   }
 
-  static async loadOnnx(path: string, options: PolicyOptions = {}): Promise<Policy> {
-    return new Policy(await callNative(() => native.Policy.loadOnnx(path, options)))
+  static async loadOnnx(path: string, options?: PolicyOptions): Promise<Policy> {
+    const parsed = settings(options)
+    return new Policy(await callNative(() => native.NativePolicy.loadOnnx(path, parsed)))
   }
 
-  static async loadSafetensors(path: string, options: PolicyOptions = {}): Promise<Policy> {
-    return new Policy(await callNative(() => native.Policy.loadSafetensors(path, options)))
+  static async loadSafetensors(path: string, options?: PolicyOptions): Promise<Policy> {
+    const parsed = settings(options)
+    return new Policy(await callNative(() => native.NativePolicy.loadSafetensors(path, parsed)))
   }
 
   /**

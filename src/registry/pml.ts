@@ -1,3 +1,5 @@
+import type { PmlErrorCode } from '../errors/index.js'
+
 /**
  * PML v1, the Pulse Message Language: the JSON messages agents and the runtime exchange with the
  * registry. Every message has `v`, `type`, `msgId`, `from`, `to?`, `ts` (ms since the epoch) and
@@ -28,9 +30,6 @@ export type PmlMessage =
   | Envelope<'deregister', Record<string, never>>
 
 export type PmlType = PmlMessage['type']
-
-/** Error codes a message can be rejected with. */
-export type PmlErrorCode = 'ERR_PML_JSON' | 'ERR_PML_VERSION' | 'ERR_PML_TYPE' | 'ERR_PML_FIELD' | 'ERR_PML_TOO_LARGE' | 'ERR_UNKNOWN_AGENT'
 
 export interface ProcessResult {
   /** Applied now, or applied before (`duplicate`). */

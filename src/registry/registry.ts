@@ -1,73 +1,53 @@
-import { callNative, invalidArg } from './errors.js'
-import { native, type Binding } from './native.js'
+import { invalidArg, parseOptions } from '../errors/index.js'
+import { type Match, SemanticIndex } from '../matching/index.js'
+import { type Binding, callNative, native, requireNative } from '../native/index.js'
+import { type RegistrySettings, RegistryOptionsSchema } from './options.js'
+import { MAX_JOINED_CHARS, encode, joinBatch } from './batch.js'
 import { decodeOutcome, type PmlMessage, type PmlStatus, type ProcessResult } from './pml.js'
-import type { Match, SemanticIndex } from './semantic-index.js'
 
-export interface RegistryOptions {
-  /** Outcomes per agent that trust is computed from (default 50). */
-  window?: number
-  /** Recent msgIds remembered to drop replays (default 1,000,000). */
-  dedupeCapacity?: number
+export interface RegistryOptions extends RegistrySettings {
   /** Keeps agents' specialties searchable (`findBySpecialty`); needs an embedder on the index. */
   index?: SemanticIndex
 }
 
+function checkIndex(index: unknown): SemanticIndex | undefined {
+  if (index !== undefined && !(index instanceof SemanticIndex)) throw invalidArg('Registry options: index must be a SemanticIndex')
+  return index
+}
+
 export type AgentInfo = Binding.AgentInfo
-
-/** A message's text; what JSON cannot represent (undefined) becomes text that is rejected as bad JSON. */
-const encode = (m: string | PmlMessage): string => (typeof m === 'string' ? m : (JSON.stringify(m) ?? String(m)))
-
-/** Longest string a batch crosses in (V8 caps a string at ~2^29 characters); a longer batch goes in parts. */
-const MAX_JOINED_CHARS = 2 ** 28
-
-/** Part of a batch as it crosses to Rust: its messages joined, and each one's length in UTF-16 units. */
-export interface JoinedPart {
-  text: string
-  lengths: Uint32Array
-}
-
-/**
- * A batch as it crosses to Rust: one joined string per part (one part unless it passes `limit`
- * characters; a longer message goes alone). Reading 10,000 strings one by one through N-API took
- * ~0.8 µs each on the JS thread, more than parsing them; a joined string is a single read.
- */
-export function joinBatch(texts: string[], limit = MAX_JOINED_CHARS): JoinedPart[] {
-  const parts: JoinedPart[] = []
-  let start = 0
-  do {
-    let end = start
-    let total = 0
-    while (end < texts.length && (end === start || total + texts[end].length <= limit)) total += texts[end++].length
-    const lengths = new Uint32Array(end - start)
-    for (let i = start; i < end; i++) lengths[i - start] = texts[i].length
-    const text = start === 0 && end === texts.length ? texts.join('') : texts.slice(start, end).join('')
-    parts.push({ text, lengths })
-    start = end
-  } while (start < texts.length)
-  return parts
-}
 
 /**
  * Agents, their specialties, load and trust, kept by Rust and driven by PML messages. Each message
  * gets its own result: a bad one is rejected with a code and a reason, the rest still apply.
  */
 export class Registry {
-  private readonly inner: Binding.Registry
-  private readonly index?: SemanticIndex
+  private readonly inner: Binding.NativeRegistry
   /** Longest joined string per part of a batch (a field so that tests can split small batches). */
   private readonly joinLimit = MAX_JOINED_CHARS
   /** Agents whose index entry is stale: registered (upsert) or gone (remove). */
   private readonly stale = new Map<string, 'upsert' | 'remove'>()
 
-  constructor(options: RegistryOptions = {}, inner?: Binding.Registry) {
-    const { index, ...rest } = options
-    this.index = index
-    this.inner = inner ?? callNative(() => new native.Registry(rest))
+  private constructor(
+    inner: Binding.NativeRegistry,
+    private readonly index?: SemanticIndex,
+  ) {
+    this.inner = requireNative(inner, native.NativeRegistry, 'Registry', 'Registry.create(options) or Registry.load(path)')
   }
 
+  static create(options?: RegistryOptions): Registry {
+    const { index, ...rest } = options ?? {}
+    const settings = parseOptions(RegistryOptionsSchema, rest, 'Registry options')
+    return new Registry(
+      callNative(() => native.NativeRegistry.create(settings)),
+      checkIndex(index),
+    )
+  }
+
+  /** Reads a registry written by `save` (its window and dedupe capacity come from the file). */
   static async load(path: string, options: Pick<RegistryOptions, 'index'> = {}): Promise<Registry> {
-    const registry = new Registry(options, await callNative(() => native.Registry.load(path)))
-    return registry
+    const index = checkIndex(options.index)
+    return new Registry(await callNative(() => native.NativeRegistry.load(path)), index)
   }
 
   /** Applies a batch off the JS thread; one result per message, in order. */
@@ -160,8 +140,8 @@ export class Registry {
 
   private decode(texts: string[], parts: Binding.BatchOutcome[]): ProcessResult[] {
     // A plain loop over the codes, rejections patched in after, tracking only with an index:
-    // this runs on the JS thread for every message (Array.from with a Map lookup per message
-    // took 0.33 ms per 10,000, this 0.05 ms, of a batch's ~10 ms).
+    // this runs on the JS thread for every message, where a Map lookup per message cost a
+    // measurable share of a batch (docs/benchmarks/registry.md).
     const results = new Array<ProcessResult>(texts.length)
     let offset = 0
     for (const { codes, rejections } of parts) {

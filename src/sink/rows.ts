@@ -6,7 +6,7 @@
 // The encoder is generated per table so that every property read is a plain `r.col` site V8 can
 // cache. A row that does not fit (an unknown key, an ISO string time, a number where text belongs)
 // goes whole as JSON, the keyed form, and gets Rust's full check: both forms are checked alike.
-import { native } from './native.js'
+import { native } from '../native/index.js'
 
 export interface EncodedRows {
   /** 1 for each row sent whole as JSON. */
@@ -20,8 +20,8 @@ export interface EncodedRows {
   json: string
 }
 
-/** The length that marks a null text value (see crates/myriad-node/src/text.rs). */
-const NULL_PIECE = 0xffff_ffff
+/** The length that marks a null text value (the binding's constant, see crates/myriad-node/src/text.rs). */
+const NULL_PIECE: number = native.NULL_PIECE
 
 type Encoder = (rows: readonly unknown[]) => EncodedRows
 
@@ -84,8 +84,8 @@ function compile(columns: { name: string; type: string }[]): Encoder {
     ${reads}
     // A key that is not a column, a column set to undefined, a toJSON of its own, or a value of
     // another type: the keyed form, which Rust treats exactly as it would any object row. Keys are
-    // counted with for-in, which allocates nothing (Object.keys made an array per row: ~5% of the
-    // JS thread's time here); on a plain object it counts what Object.keys would, and any other
+    // counted with for-in, which allocates nothing (Object.keys made an array per row, a visible
+    // share of the JS thread's time); on a plain object it counts what Object.keys would, and any other
     // prototype goes keyed, as it would count inherited keys.
     if (Object.getPrototypeOf(r) !== Object.prototype || countKeys(r) !== ${present} || r.toJSON !== undefined || !(${fits.join(' && ') || 'true'})) {
       keyed[i] = 1

@@ -1,8 +1,9 @@
-import { callNative, invalidArg } from './errors.js'
-import { native, type Binding } from './native.js'
-import { rowEncoder, type EncodedRows } from './sink-rows.js'
+import { invalidArg, parseOptions } from '../errors/index.js'
+import { type Binding, callNative, native, requireNative } from '../native/index.js'
+import { type ImportOptions, ImportOptionsSchema, type SinkOptions, SinkOptionsSchema } from './options.js'
+import { type EncodedRows, rowEncoder } from './rows.js'
 
-/** The tables the sink records into (the schema is documented in the README). */
+/** The tables the sink records into (docs/concepts/sink.md documents their columns). */
 export const SINK_TABLES = ['agents', 'states', 'messages', 'surveys', 'errors', 'metrics'] as const
 export type SinkTable = (typeof SINK_TABLES)[number]
 
@@ -18,32 +19,6 @@ export interface SinkRows {
   surveys: { exp_id: string; agent_id: string; ts: Timestamp; form_id: string; answers: Json }
   errors: { exp_id: string; ts: Timestamp; agent_id?: string | null; comp: string; detail: string }
   metrics: { exp_id: string; ts: Timestamp; agent_id?: string | null; name: string; value: number; labels?: Json | null }
-}
-
-export interface SinkOptions {
-  /** `postgres://user:password@host:port/db`. Omitted: rows go to the Avro archive in `dir`. */
-  dsn?: string
-  /** The archive's directory when there is no `dsn` (default `./myriad-archive`). */
-  dir?: string
-  /** Postgres schema of the tables (default `myriad`); created and migrated on open. */
-  schema?: string
-  /** Rows per COPY batch / Avro block (default 2000). */
-  batchRows?: number
-  /** A batch that is not full is written after this long anyway (default 200 ms). */
-  flushIntervalMs?: number
-  /** Rows accepted but not yet written before `write` waits (default 100,000). */
-  maxPending?: number
-  /**
-   * Bytes of accepted rows not yet written before `write` waits (default 256 MiB, at least 1 MiB):
-   * the bound that holds when rows are large. A batch is also sealed at a quarter of it (16 MiB at
-   * most) before it reaches `batchRows`.
-   */
-  maxPendingBytes?: number
-  /** Batches written at once, one connection each (default 2). */
-  concurrency?: number
-  connectTimeoutMs?: number
-  /** How long `close` waits for unwritten rows (a database down, a disk full) before reporting them (default 30 s). */
-  closeTimeoutMs?: number
 }
 
 export interface WriteResult {
@@ -64,35 +39,21 @@ export interface SinkStats {
   lag: number
 }
 
-function config(o: SinkOptions): Parameters<typeof native.NativeSink.open>[0] {
-  for (const key of ['batchRows', 'flushIntervalMs', 'maxPending', 'maxPendingBytes', 'concurrency', 'connectTimeoutMs', 'closeTimeoutMs'] as const) {
-    const v = o[key]
-    if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff)) throw invalidArg(`${key} must be a non-negative integer, got ${v}`)
-  }
-  return {
-    dsn: o.dsn,
-    dir: o.dir,
-    schema: o.schema,
-    batchRows: o.batchRows,
-    flushIntervalMs: o.flushIntervalMs,
-    maxPending: o.maxPending,
-    maxPendingBytes: o.maxPendingBytes,
-    concurrency: o.concurrency,
-    connectTimeoutMs: o.connectTimeoutMs,
-    closeTimeoutMs: o.closeTimeoutMs,
-  }
-}
-
 /**
  * Records simulation output: rows are checked and batched in Rust and written with binary COPY to
  * Postgres (each accepted row exactly once, across dropped connections and server restarts), or to
  * Avro archive files without a database.
  */
 export class Sink {
-  private constructor(private readonly inner: Binding.NativeSink) {}
+  private readonly inner: Binding.NativeSink
 
-  static async open(options: SinkOptions = {}): Promise<Sink> {
-    return new Sink(await callNative(() => native.NativeSink.open(config(options))))
+  private constructor(inner: Binding.NativeSink) {
+    this.inner = requireNative(inner, native.NativeSink, 'Sink', 'Sink.open(options)')
+  }
+
+  static async open(options?: SinkOptions): Promise<Sink> {
+    const config = parseOptions(SinkOptionsSchema, options, 'Sink options')
+    return new Sink(await callNative(() => native.NativeSink.open(config)))
   }
 
   /**
@@ -154,6 +115,7 @@ export function migrate(dsn: string, options: { schema?: string } = {}): Promise
  * Loads every archive file under `dir` with COPY (what `myriad db import` runs), a batch per block
  * of each file. Rerunning it, also after later runs appended to the archive, writes nothing twice.
  */
-export function importArchive(dir: string, options: { dsn: string; schema?: string }): Promise<{ files: number; rows: number }> {
-  return callNative(() => native.importArchive(dir, config(options)))
+export async function importArchive(dir: string, options: ImportOptions): Promise<{ files: number; rows: number }> {
+  const config = parseOptions(ImportOptionsSchema, options, 'importArchive options')
+  return callNative(() => native.importArchive(dir, config))
 }

@@ -1,4 +1,4 @@
-// A local OpenAI-compatible server for tests, the bench and examples (dev only; not shipped).
+// A local OpenAI-compatible server for tests, the bench and examples: `@myriad-agents/core/testing`.
 //
 //   POST /v1/chat/completions (plain and `stream: true`), POST /v1/embeddings, GET /v1/models
 //
@@ -7,7 +7,7 @@
 // rules matched against the last user message (`times` bounds how often a rule fires, so "fail
 // twice, then answer" is one rule) or from seeded random rates.
 //
-// Standalone: node --import tsx devkit/llm-server.ts --port 8089 [--latency-ms 100] [--jitter-ms 0]
+// Standalone: node --import tsx src/testing/llm-server.ts --port 8089 [--latency-ms 100] [--jitter-ms 0]
 //             [--rate-429 0] [--rate-500 0] [--rate-reset 0] [--rate-hang 0] [--seed 42] [--workers 1] [--control-stdin]
 // prints one JSON line {"url": ...} once it listens.
 import cluster from 'node:cluster'
@@ -347,7 +347,7 @@ function parseCli(argv: string[]): LLMServerOptions & { workers: number } {
 
 /**
  * The CLI. `--workers N` runs N server processes on one port (node:cluster): one Node process
- * answers ~6-7k requests/s here, less than a million-call run needs.
+ * answers fewer requests a second than a million-call run needs (docs/benchmarks/async.md).
  */
 async function main(argv: string[]) {
   const options = parseCli(argv)

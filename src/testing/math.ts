@@ -1,4 +1,4 @@
-// Seeded randomness and cosine similarity, shared by the tests and the benches (dev only).
+// Seeded randomness and cosine similarity for test data (the tests and the benches use them too).
 
 /** mulberry32: a small seeded PRNG, so every run builds the same data. */
 export function mulberry32(seed: number): () => number {

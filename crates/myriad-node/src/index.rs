@@ -79,8 +79,10 @@ fn to_hits(rows: Vec<Vec<myriad_core::Hit>>) -> Vec<Vec<Hit>> {
     rows.into_iter().map(|row| row.into_iter().map(|h| Hit { id: h.id, score: h.score as f64 }).collect()).collect()
 }
 
-fn check_k(k: i64) -> Result<usize> {
-    if k <= 0 || k > u32::MAX as i64 {
+/// `k` arrives as a JS number, so 1.5 or NaN must be refused here (an i64 argument would truncate
+/// 1.5 to 1 without a word).
+fn check_k(k: f64) -> Result<usize> {
+    if !(k.fract() == 0.0 && (1.0..=u32::MAX as f64).contains(&k)) {
         return Err(invalid(format!("k must be a positive integer, got {k}")));
     }
     Ok(k as usize)
@@ -133,7 +135,7 @@ impl NativeSemanticIndex {
 
     /// Top-k for each query (`queries.length` a multiple of dim), best first.
     #[napi(ts_return_type = "Promise<Hit[][]>")]
-    pub fn search(&self, queries: Float32Array, k: i64) -> Result<AsyncTask<Job<Vec<Vec<Hit>>>>> {
+    pub fn search(&self, queries: Float32Array, k: f64) -> Result<AsyncTask<Job<Vec<Vec<Hit>>>>> {
         let k = check_k(k)?;
         let (inner, q) = (self.inner.clone(), queries.to_vec());
         Ok(Job::spawn(move || Ok(to_hits(read(&inner)?.top_k_batch(&q, k)?))))
@@ -144,7 +146,7 @@ impl NativeSemanticIndex {
     /// when a writer holds the index (the JS thread never waits for one): the caller then calls
     /// `search`.
     #[napi(catch_unwind)]
-    pub fn search_inline(&self, queries: Float32Array, k: i64) -> Result<Option<Vec<Vec<Hit>>>> {
+    pub fn search_inline(&self, queries: Float32Array, k: f64) -> Result<Option<Vec<Vec<Hit>>>> {
         let k = check_k(k)?;
         guarded(|| {
             let Ok(index) = self.inner.try_read() else { return Ok(None) };
@@ -159,7 +161,7 @@ impl NativeSemanticIndex {
     /// Embeds `texts` with `embedder` and searches, in one trip to the embedder's threads (the
     /// search moves to its follow-up thread while other calls wait for the model).
     #[napi(ts_return_type = "Promise<Hit[][]>")]
-    pub fn search_texts<'env>(&self, env: &'env Env, embedder: &NativeEmbedder, texts: Vec<String>, k: i64) -> Result<Object<'env>> {
+    pub fn search_texts<'env>(&self, env: &'env Env, embedder: &NativeEmbedder, texts: Vec<String>, k: f64) -> Result<Object<'env>> {
         let k = check_k(k)?;
         if texts.is_empty() {
             return Err(invalid("texts must not be empty"));

@@ -1,25 +1,25 @@
-#!/usr/bin/env node
 // `myriad db migrate` and `myriad db import <dir>`: the database chores of the recording sink.
 import { parseArgs } from 'node:util'
 
-import { MyriadError } from './errors.js'
-import { importArchive, migrate } from './sink.js'
+import { MyriadError } from '../../errors/index.js'
+import { importArchive, migrate } from '../../sink/index.js'
 
-const USAGE = `usage:
+export const DB_USAGE = `usage:
   myriad db migrate [--dsn URL] [--schema NAME]        create or upgrade the recording schema
   myriad db import <dir> [--dsn URL] [--schema NAME]   load an Avro archive with COPY (each row once)
 
 --dsn defaults to $MYRIAD_DSN, then $DATABASE_URL; --schema to 'myriad'.`
 
-async function main(argv: string[]): Promise<number> {
+/** Runs `myriad db ...` (argv after `db`); resolves with the exit code. */
+export async function db(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: { dsn: { type: 'string' }, schema: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   })
-  const [group, command, dir] = positionals
-  if (values.help || group !== 'db' || !['migrate', 'import'].includes(command ?? '')) {
-    console.log(USAGE)
+  const [command, dir] = positionals
+  if (values.help || !['migrate', 'import'].includes(command ?? '')) {
+    console.log(DB_USAGE)
     return values.help ? 0 : 2
   }
   const dsn = values.dsn ?? process.env.MYRIAD_DSN ?? process.env.DATABASE_URL
@@ -34,12 +34,3 @@ async function main(argv: string[]): Promise<number> {
   }
   return 0
 }
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    const code = e instanceof MyriadError ? e.code : 'ERR_INTERNAL'
-    console.error(`myriad: ${code}: ${e instanceof Error ? e.message : String(e)}`)
-    process.exit(1)
-  },
-)
