@@ -20,10 +20,11 @@ import { matching } from './suites/matching.js'
 import { policy } from './suites/policy.js'
 import { registry } from './suites/registry.js'
 import { scan } from './suites/scan.js'
+import { simulation } from './suites/simulation.js'
 import { sink } from './suites/sink.js'
 
 /** Every suite, in run order. Later suites (sink, async) are one module each, added here. */
-const SUITES: Suite[] = [matching, scan, registry, policy, bus, sink, async]
+const SUITES: Suite[] = [matching, scan, registry, policy, bus, sink, async, simulation]
 const RESULTS = join(ROOT, 'bench', 'results', 'latest.json')
 
 interface SuiteResult {

@@ -20,6 +20,7 @@ import {
 import { EmbedderOptionsSchema, SemanticIndexOptionsSchema } from '../src/matching/index.js'
 import { native } from '../src/native/index.js'
 import { PolicyOptionsSchema } from '../src/policy/index.js'
+import { ExperimentOptionsSchema } from '../src/runtime/index.js'
 import { RegistryOptionsSchema } from '../src/registry/index.js'
 import { ImportOptionsSchema, SinkOptionsSchema } from '../src/sink/index.js'
 
@@ -114,6 +115,12 @@ function optionsTable(schema: z.ZodType): string {
 
 /** The components' option schemas, in the order the reference shows them. */
 export const OPTION_SCHEMAS: { component: string; title: string; schema: z.ZodType; note?: string }[] = [
+  {
+    component: 'runtime',
+    title: 'Experiment',
+    schema: ExperimentOptionsSchema,
+    note: '`population` entries are `{ agent, count, profiles, ids? }` (see docs/concepts/experiments.md); `llm` is an `LLM` or its config (below).',
+  },
   { component: 'matching', title: 'Embedder', schema: EmbedderOptionsSchema },
   {
     component: 'matching',

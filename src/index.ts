@@ -4,6 +4,8 @@
  * The hot paths are Rust behind N-API (crates/myriad-core, crates/myriad-node); this module is the
  * public TypeScript API over them: one folder per component, each with an index.ts as its face.
  */
+export * from './agents/index.js'
+export * from './runtime/index.js'
 export * from './matching/index.js'
 export * from './registry/index.js'
 export * from './policy/index.js'

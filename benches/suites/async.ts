@@ -9,13 +9,12 @@
 // (main thread and V8's helper threads). cpu_us_per_call = (user + system CPU) / calls. heap_mb
 // and rss_mb are the peaks sampled every 50 ms during the timed run. ideal_s = 0.1 s x
 // ceil(agents / concurrency): waves of `concurrency` calls, each wave one server latency.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
 
 import OpenAI from 'openai'
 import { Pool } from 'undici'
 
 import { LLM, type ChatMessage } from '../../src/llm/index.js'
+import { startLLMServers } from '../servers.js'
 import { ROOT, collectGarbage, round, verdict, workerLoops, type Call, type Context, type Row, type Suite } from '../harness.js'
 
 const LATENCY_MS = 100
@@ -29,33 +28,6 @@ const MILLION = 1_000_000
 const MILLION_CONCURRENCY = 1000
 /** Server processes on the port: one Node process answers ~6-7k requests/s here, under the 1M run's ~10k/s. */
 const SERVER_WORKERS = 2
-
-interface Server {
-  url: string
-  stop(): Promise<void>
-}
-
-/** src/testing/llm-server.ts in child processes (their CPU is not ours). */
-async function startServer(): Promise<Server> {
-  const args = ['--port', '0', '--latency-ms', String(LATENCY_MS), '--workers', String(SERVER_WORKERS), '--control-stdin']
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/testing/llm-server.ts', ...args], {
-    cwd: ROOT,
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
-  const lines = createInterface({ input: child.stdout! })
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the LLM test server exited (${code}) before listening`)))
-    lines.once('line', (line) => resolve((JSON.parse(line) as { url: string }).url))
-  })
-  return {
-    url,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', () => resolve())
-        child.stdin!.end()
-      }),
-  }
-}
 
 const messagesFor = (agent: number): ChatMessage[] => [{ role: 'user', content: `Agent ${agent}: write one short post for your followers.` }]
 
@@ -229,7 +201,7 @@ async function run(ctx: Context): Promise<Row[]> {
   const quick = ctx.opts.quick
   const agentCounts = ctx.opts.n ?? (quick ? [100, 1000] : [100, 500, 1000])
   const syncCounts = quick ? [100] : agentCounts
-  const server = await startServer()
+  const server = await startLLMServers(LATENCY_MS, SERVER_WORKERS)
   const rows: Row[] = []
   try {
     for (const agents of agentCounts) {

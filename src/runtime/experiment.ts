@@ -1,0 +1,206 @@
+// `Experiment`: runs a population on the native core. Setup builds the population's columns,
+// opens the sink, one bus connection per group, the LLM client and (when agents have specialties)
+// the embedder, specialty index, registry and policy; then each tick runs the due turns through
+// one scheduler, delivers the tick's messages, lets the policy learn and records the tick.
+import { EventEmitter } from 'node:events'
+import { availableParallelism } from 'node:os'
+import { join, resolve } from 'node:path'
+
+import { Bus } from '../bus/index.js'
+import { MyriadError, parseOptions } from '../errors/index.js'
+import { LLM } from '../llm/index.js'
+import type { SemanticIndex } from '../matching/index.js'
+import type { Policy } from '../policy/index.js'
+import type { Registry } from '../registry/index.js'
+import { Sink } from '../sink/index.js'
+import { AgentLLMs } from './agent-llm.js'
+import { runAsync } from './async-clock.js'
+import { runLockstep } from './lockstep.js'
+import { Mailbox } from './mailbox.js'
+import { MemoryStore } from './memory.js'
+import { type ExperimentOptions, ExperimentOptionsSchema, type ResolvedExperimentOptions } from './options.js'
+import { Population } from './population.js'
+import { hash32, mix32 } from './random.js'
+import { Recorder } from './recording.js'
+import { Run } from './run.js'
+import { type Matching, collectSpecialties, openMatching } from './setup.js'
+import { type RecordsAt, type RunSummary, type TickInfo, summarize } from './summary.js'
+
+export interface RunOptions {
+  /** Ticks to run (lockstep), or turns per agent (async). */
+  ticks: number
+}
+
+type Phase = 'idle' | 'running' | 'done'
+
+export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
+  readonly options: ResolvedExperimentOptions
+  /** This run's id: part of the record's experiment id and of the archive directory. */
+  readonly runId: string
+  private phase: Phase = 'idle'
+  private readonly stopping = new AbortController()
+  private pop: Population | undefined
+  private matching: Matching | undefined
+
+  constructor(options: ExperimentOptions) {
+    super()
+    this.options = parseOptions(ExperimentOptionsSchema, options, 'Experiment options')
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
+    this.runId = `${stamp}-${(mix32(hash32(`${process.pid}:${performance.now()}`)) >>> 0).toString(36).slice(0, 6)}`
+  }
+
+  /** The record's experiment id: `<name>/<runId>`. */
+  get expId(): string {
+    return `${this.options.name}/${this.runId}`
+  }
+
+  /** Ends the run cleanly after the turns in flight: everything recorded is flushed. */
+  stop(): void {
+    if (!this.stopping.signal.aborted) this.stopping.abort(new MyriadError('ERR_EXPERIMENT_STATE', 'the experiment was stopped'))
+  }
+
+  /** The routing components (present once `run` has set up agents with a specialty). */
+  get registry(): Registry | undefined {
+    return this.matching?.registry
+  }
+  get policy(): Policy | undefined {
+    return this.matching?.policy
+  }
+  get index(): SemanticIndex | undefined {
+    return this.matching?.index
+  }
+
+  /** `{ id, state }` of the population (of one agent type), between and after ticks. */
+  states(agentName?: string): { id: string; state: unknown }[] {
+    const pop = this.pop
+    if (!pop) return []
+    const out: { id: string; state: unknown }[] = []
+    for (let i = 0; i < pop.size; i++) {
+      if (agentName === undefined || pop.typeOfAgent(i).name === agentName) out.push({ id: pop.ids[i], state: pop.states[i] })
+    }
+    return out
+  }
+
+  async run(options: RunOptions): Promise<RunSummary> {
+    if (this.phase !== 'idle') {
+      throw new MyriadError('ERR_EXPERIMENT_STATE', this.phase === 'running' ? 'the experiment is already running' : 'this experiment has run; make a new Experiment for another run')
+    }
+    const ticks = options?.ticks
+    if (!Number.isInteger(ticks) || ticks < 0) throw new MyriadError('ERR_INVALID_ARG', `run({ ticks }) needs a non-negative integer, got ${String(ticks)}`)
+    this.phase = 'running'
+    try {
+      return await this.execute(ticks)
+    } finally {
+      this.phase = 'done'
+    }
+  }
+
+  private async execute(ticks: number): Promise<RunSummary> {
+    const o = this.options
+    const started = performance.now()
+    // Everything that can be refused is checked before anything is opened or written.
+    const pop = await Population.build(o.population, o.seed)
+    const specialties = collectSpecialties(pop)
+    const llm = o.llm === undefined ? undefined : o.llm instanceof LLM ? o.llm : new LLM({ ...o.llm, ...(o.concurrency.llm ? { concurrency: o.concurrency.llm } : {}) })
+    const ownsLLM = llm !== undefined && !(o.llm instanceof LLM)
+    this.pop = pop
+    const where = o.sink ?? defaultSink(o.name, this.runId)
+    const sink = await Sink.open('archive' in where ? { dir: resolve(where.archive) } : { dsn: where.postgres, schema: where.schema })
+    const recorder = new Recorder(sink, this.expId)
+    const groups = Math.max(1, Math.min(o.groups ?? availableParallelism(), pop.size || 1))
+    const groupSize = Math.ceil(pop.size / groups) || 1
+    const buses: Bus[] = []
+    try {
+      for (let g = 0; g < groups; g++) {
+        const agents = pop.ids.slice(g * groupSize, (g + 1) * groupSize)
+        buses.push(await Bus.connect({ ...busOptions(o.bus), exp: `${o.name}.${this.runId}`, group: `g${g}`, agents }))
+      }
+      const lockstep = o.clock.mode === 'lockstep'
+      const mailbox = new Mailbox(pop, buses, (slot) => Math.floor(slot / groupSize), recorder, o.seed, !lockstep)
+      const matching = await openMatching(pop, specialties, o, this.expId)
+      this.matching = matching
+      const start = o.clock.start ?? Date.now()
+      const run = new Run(
+        {
+          pop,
+          mailbox,
+          recorder,
+          llms: new AgentLLMs(llm, recorder, o.llmBudget, pop.size),
+          router: matching.router,
+          memory: new MemoryStore(matching.embedder),
+          log: (agent, tick, args) => console.log(`[${o.name} t${tick}] ${agent}:`, ...args),
+        },
+        o,
+        this.expId,
+        !lockstep,
+      )
+      this.recordStart(pop, recorder, start)
+      await recorder.flush()
+      const setupS = (performance.now() - started) / 1000
+      const hooks = { stopping: this.stopping.signal, timeOf: (tick: number) => start + tick * o.clock.tickMs, onTick: (info: TickInfo) => this.emit('tick', info) }
+      await (lockstep ? runLockstep(run, ticks, hooks) : runAsync(run, ticks, hooks))
+      if (run.failure !== undefined) throw run.failure
+      await recorder.sync()
+      const records: RecordsAt =
+        'archive' in where
+          ? { archive: resolve(where.archive), rows: recorder.stats.rows, refused: recorder.stats.refused }
+          : { postgres: redact(where.postgres), schema: where.schema ?? 'myriad', rows: recorder.stats.rows, refused: recorder.stats.refused }
+      return summarize({
+        exp: this.expId,
+        runId: this.runId,
+        ticks: run.ticks,
+        turns: run.turns,
+        messages: mailbox.stats,
+        llm: { ...run.services.llms.totals },
+        errors: run.errors,
+        errorCount: run.errorCount,
+        parked: run.parked,
+        setupS,
+        wallS: (performance.now() - started) / 1000,
+        records,
+        refusals: recorder.stats.refusals,
+        stopped: this.stopping.signal.aborted,
+        routing: matching.router?.stats,
+      })
+    } finally {
+      await Promise.allSettled(buses.map((b) => b.close()))
+      if (ownsLLM) await llm?.close()
+      await sink.close()
+    }
+  }
+
+  private recordStart(pop: Population, recorder: Recorder, ts: number): void {
+    for (let i = 0; i < pop.size; i++) {
+      recorder.add('agents', { exp_id: this.expId, agent_id: pop.ids[i], ts, tick: -1, profile: { type: pop.typeOfAgent(i).name, ...(pop.profiles[i] as object) } })
+      recorder.add('states', { exp_id: this.expId, agent_id: pop.ids[i], ts, tick: -1, state: pop.states[i] ?? null })
+    }
+  }
+}
+
+/**
+ * Where records go without a `sink` option: Postgres when `MYRIAD_DSN` is set, else the Avro
+ * archive under `MYRIAD_RUNS_DIR` (default `./runs`), one directory per run.
+ */
+function defaultSink(name: string, runId: string): { archive: string } | { postgres: string; schema?: string } {
+  const dsn = process.env.MYRIAD_DSN
+  if (dsn) return { postgres: dsn }
+  return { archive: join(process.env.MYRIAD_RUNS_DIR ?? 'runs', name, runId) }
+}
+
+function busOptions(bus: ResolvedExperimentOptions['bus']): Record<string, unknown> {
+  if (bus === 'local') return { transport: 'local' }
+  if (bus === 'embedded') return { transport: 'mqtt' }
+  if (typeof bus === 'string') return { transport: 'mqtt', url: bus }
+  return bus
+}
+
+/** A database URL without its password, for summaries and logs. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return '(unparseable url)'
+  }
+}

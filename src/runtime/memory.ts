@@ -1,0 +1,89 @@
+// `ctx.memory`: per-agent memories embedded with the experiment's native `Embedder` and searched
+// with a native `SemanticIndex` (f16 storage) of the agent's own, made when the agent first adds
+// something: an agent that remembers nothing costs nothing. Texts added or recalled in the same
+// pass of the event loop are embedded in one call, and a text seen before is not embedded again.
+import type { Recollection } from '../agents/index.js'
+import { invalidArg } from '../errors/index.js'
+import { type Embedder, SemanticIndex } from '../matching/index.js'
+
+/** Distinct texts whose vectors are kept for reuse (oldest dropped first past this). */
+const CACHE_TEXTS = 100_000
+
+interface Memories {
+  index: SemanticIndex
+  texts: string[]
+  ticks: number[]
+}
+
+export class MemoryStore {
+  private readonly bySlot = new Map<number, Memories>()
+  private readonly vectors = new Map<string, Float32Array>()
+  private pending = new Map<string, { resolve: (v: Float32Array) => void; reject: (e: unknown) => void }[]>()
+  private scheduled = false
+  embedded = 0
+
+  constructor(private readonly embedder: () => Promise<Embedder>) {}
+
+  size(slot: number): number {
+    return this.bySlot.get(slot)?.texts.length ?? 0
+  }
+
+  async add(slot: number, text: string, tick: number): Promise<void> {
+    if (typeof text !== 'string' || text.length === 0) throw invalidArg('memory.add needs a non-empty text')
+    const vector = await this.vectorOf(text)
+    let memories = this.bySlot.get(slot)
+    if (!memories) {
+      memories = { index: SemanticIndex.create({ dim: vector.length, storage: 'f16' }), texts: [], ticks: [] }
+      this.bySlot.set(slot, memories)
+    }
+    const row = memories.texts.length
+    memories.texts.push(text)
+    memories.ticks.push(tick)
+    await memories.index.upsert([String(row)], vector)
+  }
+
+  async recall(slot: number, query: string, k = 5): Promise<Recollection[]> {
+    if (typeof query !== 'string' || query.length === 0) throw invalidArg('memory.recall needs a non-empty query')
+    if (!Number.isInteger(k) || k < 1) throw invalidArg(`memory.recall: k must be a positive integer, got ${String(k)}`)
+    const memories = this.bySlot.get(slot)
+    if (!memories || memories.texts.length === 0) return []
+    const vector = await this.vectorOf(query)
+    const hits = await memories.index.topK(vector, Math.min(k, memories.texts.length))
+    return hits.map((h) => ({ text: memories.texts[Number(h.id)], tick: memories.ticks[Number(h.id)], score: h.score }))
+  }
+
+  private vectorOf(text: string): Promise<Float32Array> {
+    const known = this.vectors.get(text)
+    if (known) return Promise.resolve(known)
+    return new Promise((resolve, reject) => {
+      const waiting = this.pending.get(text)
+      if (waiting) waiting.push({ resolve, reject })
+      else this.pending.set(text, [{ resolve, reject }])
+      if (!this.scheduled) {
+        this.scheduled = true
+        setImmediate(() => void this.embedPending())
+      }
+    })
+  }
+
+  private async embedPending(): Promise<void> {
+    const batch = this.pending
+    this.pending = new Map()
+    this.scheduled = false
+    const texts = [...batch.keys()]
+    try {
+      const embedder = await this.embedder()
+      const flat = await embedder.embed(texts)
+      this.embedded += texts.length
+      const dim = embedder.dim
+      texts.forEach((text, i) => {
+        const vector = flat.slice(i * dim, (i + 1) * dim)
+        this.vectors.set(text, vector)
+        if (this.vectors.size > CACHE_TEXTS) this.vectors.delete(this.vectors.keys().next().value as string)
+        for (const w of batch.get(text) ?? []) w.resolve(vector)
+      })
+    } catch (error) {
+      for (const waiters of batch.values()) for (const w of waiters) w.reject(error)
+    }
+  }
+}

@@ -1,0 +1,194 @@
+// `ctx.findHelpers` and `ctx.feedback`: the MAMA routing pipeline as one call. The calls of every
+// turn that asks in the same pass of the event loop go out together: one embed and top-k over the
+// specialties (`SemanticIndex.topKBatch` with texts), the registry's records read on the JS thread,
+// and one `Policy.decideBatch` for all of them. Feedback goes to the registry's trust ledger (a
+// PML `feedback` message) and, as a reward for the decision that picked the helper, to the policy,
+// which learns once per tick.
+import type { FindHelpersOptions, Helper, Outcome } from '../agents/index.js'
+import { invalidArg } from '../errors/index.js'
+import type { Match, SemanticIndex } from '../matching/index.js'
+import { MAX_CANDIDATES, type Policy, STATE_DIM, buildState } from '../policy/index.js'
+import type { AgentInfo, Registry } from '../registry/index.js'
+
+interface Ask {
+  asker: string
+  query: string
+  k: number
+  available: boolean
+  minTrust: number
+  resolve: (helpers: Helper[]) => void
+  reject: (error: unknown) => void
+}
+
+interface Decision {
+  state: Float32Array
+  action: number
+  tick: number
+}
+
+/** Decisions kept for feedback this many ticks; later feedback still reaches the trust ledger. */
+const DECISION_TTL_TICKS = 16
+
+export interface RoutingStats {
+  asks: number
+  batches: number
+  feedback: number
+  updates: number
+}
+
+export class Router {
+  private queue: Ask[] = []
+  private scheduled = false
+  /** The policy's decision per (asker, helper) pair, until feedback gives it a reward. */
+  private readonly decisions = new Map<string, Decision>()
+  private rewards: { state: Float32Array; action: number; reward: number }[] = []
+  private feedbackSeq = 0
+  private tick = 0
+  readonly stats: RoutingStats = { asks: 0, batches: 0, feedback: 0, updates: 0 }
+
+  constructor(
+    private readonly index: SemanticIndex,
+    private readonly registry: Registry,
+    private readonly policy: Policy,
+    private readonly exp: string,
+    /** The registry's trust window, a feature of the policy's state. */
+    private readonly window: number,
+  ) {}
+
+  setTick(tick: number): void {
+    this.tick = tick
+  }
+
+  findHelpers(asker: string, query: string, options: FindHelpersOptions = {}): Promise<Helper[]> {
+    if (typeof query !== 'string' || query.length === 0) return Promise.reject(invalidArg('findHelpers needs a non-empty query text'))
+    const k = options.k ?? MAX_CANDIDATES
+    if (!Number.isInteger(k) || k < 1) return Promise.reject(invalidArg(`findHelpers: k must be a positive integer, got ${String(k)}`))
+    this.stats.asks++
+    return new Promise<Helper[]>((resolve, reject) => {
+      this.queue.push({ asker, query, k, available: options.available ?? true, minTrust: options.minTrust ?? 0, resolve, reject })
+      if (!this.scheduled) {
+        this.scheduled = true
+        setImmediate(() => void this.flush())
+      }
+    })
+  }
+
+  feedback(asker: string, helper: string, outcome: Outcome, ts: number): void {
+    if (typeof helper !== 'string' || !outcome || typeof outcome.success !== 'boolean') throw invalidArg('feedback(helper, { success, latencyMs? })')
+    this.stats.feedback++
+    const result = this.registry.handle({
+      v: 1,
+      type: 'feedback',
+      msgId: `${this.exp}/feedback/${this.feedbackSeq++}`,
+      from: asker,
+      to: helper,
+      ts,
+      body: { success: outcome.success, ...(outcome.latencyMs === undefined ? {} : { latencyMs: outcome.latencyMs }) },
+    })
+    if (!result.ok) throw invalidArg(`feedback for ${helper}: ${result.error?.reason ?? 'refused'}`)
+    const key = `${asker}\n${helper}`
+    const decision = this.decisions.get(key)
+    if (decision) {
+      this.decisions.delete(key)
+      this.rewards.push({ state: decision.state, action: decision.action, reward: outcome.success ? 1 : 0 })
+    }
+  }
+
+  /** The policy's learning step for the tick's rewards; forgets decisions nobody gave feedback on. */
+  async endTick(): Promise<void> {
+    while (this.scheduled || this.queue.length > 0) await new Promise((r) => setImmediate(r))
+    for (const [key, d] of this.decisions) if (d.tick < this.tick - DECISION_TTL_TICKS) this.decisions.delete(key)
+    if (this.rewards.length === 0) return
+    const n = this.rewards.length
+    const states = new Float32Array(n * STATE_DIM)
+    const actions = new Uint32Array(n)
+    const rewards = new Float32Array(n)
+    this.rewards.forEach((r, i) => {
+      states.set(r.state, i * STATE_DIM)
+      actions[i] = r.action
+      rewards[i] = r.reward
+    })
+    this.rewards = []
+    await this.policy.update({ states, actions, rewards })
+    this.stats.updates++
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.queue
+    this.queue = []
+    this.scheduled = false
+    if (batch.length === 0) return
+    this.stats.batches++
+    try {
+      const queries = [...new Set(batch.map((a) => a.query))]
+      // A few more than asked: the asker itself and unavailable agents are filtered out after.
+      const kMax = Math.max(...batch.map((a) => a.k)) + 4
+      const hitsByQuery = this.index.size === 0 ? queries.map(() => [] as Match[]) : await this.index.topKBatch(queries, kMax)
+      const hits = new Map(queries.map((q, i) => [q, hitsByQuery[i]]))
+      const candidates = batch.map((ask) => this.candidates(ask, hits.get(ask.query) ?? []))
+      const decided = candidates.map((c, i) => ({ c, i })).filter(({ c }) => c.length > 0)
+      const states = new Float32Array(decided.length * STATE_DIM)
+      const orders = decided.map(({ c, i }, row) => {
+        const built = buildState(
+          {
+            queryTokens: Math.ceil(batch[i].query.length / 4),
+            candidates: c.map(({ agent, score }) => ({
+              similarity: score,
+              trust: agent.trust,
+              load: agent.load,
+              capacity: agent.capacity,
+              responseMs: agent.responseMs ?? undefined,
+              windowOutcomes: agent.windowOutcomes,
+              window: this.window,
+              status: agent.status as 'idle' | 'busy' | 'offline',
+            })),
+          },
+          states,
+          row * STATE_DIM,
+        )
+        return built.order
+      })
+      const { actions } = decided.length > 0 ? await this.policy.decideBatch(states, { temperature: 1 }) : { actions: new Uint32Array(0) }
+      const results: Helper[][] = batch.map(() => [])
+      decided.forEach(({ c, i }, row) => {
+        const order = orders[row]
+        const action = Math.min(actions[row], order.length - 1)
+        // buildState ranks the candidates by similarity, as `c` already is.
+        const ranked = c.slice(0, order.length)
+        const chosen = ranked[action]
+        const state = states.slice(row * STATE_DIM, (row + 1) * STATE_DIM)
+        this.decisions.set(`${batch[i].asker}\n${chosen.agent.id}`, { state, action, tick: this.tick })
+        results[i] = [chosen, ...ranked.filter((_, j) => j !== action), ...c.slice(order.length)].map(({ agent, score }) => toHelper(agent, score))
+      })
+      batch.forEach((ask, i) => ask.resolve(results[i].slice(0, ask.k)))
+    } catch (error) {
+      for (const ask of batch) ask.reject(error)
+    }
+  }
+
+  private candidates(ask: Ask, hits: Match[]): { agent: AgentInfo; score: number }[] {
+    const out: { agent: AgentInfo; score: number }[] = []
+    for (const hit of hits) {
+      if (hit.id === ask.asker) continue
+      const agent = this.registry.get(hit.id)
+      if (!agent || agent.status === 'offline') continue
+      if (ask.available && agent.load >= agent.capacity) continue
+      if (agent.trust < ask.minTrust) continue
+      out.push({ agent, score: hit.score })
+      if (out.length >= ask.k) break
+    }
+    return out
+  }
+}
+
+function toHelper(agent: AgentInfo, score: number): Helper {
+  return {
+    id: agent.id,
+    score,
+    trust: agent.trust,
+    load: agent.load,
+    capacity: agent.capacity,
+    status: agent.status as Helper['status'],
+    specialty: agent.specialty,
+  }
+}

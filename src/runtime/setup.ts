@@ -1,0 +1,86 @@
+// The routing components of a run, made when its agent types have specialties: the embedder, the
+// specialty index (f16 by default), the registry with every such agent registered, and the policy.
+// Specialty texts repeat across a large population, so each distinct text is embedded once.
+import { MyriadError } from '../errors/index.js'
+import { Embedder, SemanticIndex } from '../matching/index.js'
+import { Policy } from '../policy/index.js'
+import { Registry } from '../registry/index.js'
+import type { ResolvedExperimentOptions } from './options.js'
+import type { Population } from './population.js'
+import { Router } from './routing.js'
+
+/** Distinct texts per embed call, and agents per upsert / registry batch, during setup. */
+const EMBED_CHUNK = 256
+const AGENT_CHUNK = 8192
+
+export interface Matching {
+  router: Router | undefined
+  embedder(): Promise<Embedder>
+  index: SemanticIndex | undefined
+  registry: Registry | undefined
+  policy: Policy | undefined
+  /** Distinct specialty texts embedded at setup. */
+  specialties: number
+}
+
+/** The embedder, loaded on first use and shared (memory needs it even without specialties). */
+function lazyEmbedder(options: ResolvedExperimentOptions['matching']['embedder']): () => Promise<Embedder> {
+  let loading: Promise<Embedder> | undefined
+  return () => {
+    loading ??= Embedder.load(options)
+    return loading
+  }
+}
+
+/** The agents with a specialty and their texts, checked before the run opens anything. */
+export interface Specialties {
+  slots: number[]
+  texts: string[]
+}
+
+export function collectSpecialties(pop: Population): Specialties {
+  const slots: number[] = []
+  const texts: string[] = []
+  for (let i = 0; i < pop.size; i++) {
+    const specialty = pop.typeOfAgent(i).specialty
+    if (!specialty) continue
+    const text = specialty(pop.profiles[i])
+    if (typeof text !== 'string' || text.length === 0 || text.length > 8192) {
+      throw new MyriadError('ERR_AGENT_PROFILE', `agent ${pop.ids[i]}: specialty(profile) must return a text of 1 to 8,192 characters, got ${typeof text === 'string' ? `${text.length} characters` : typeof text}`)
+    }
+    slots.push(i)
+    texts.push(text)
+  }
+  return { slots, texts }
+}
+
+export async function openMatching(pop: Population, specialties: Specialties, o: ResolvedExperimentOptions, exp: string): Promise<Matching> {
+  const embedder = lazyEmbedder(o.matching.embedder)
+  const { slots: withSpecialty, texts } = specialties
+  if (withSpecialty.length === 0) return { router: undefined, embedder, index: undefined, registry: undefined, policy: undefined, specialties: 0 }
+  const model = await embedder()
+  const index = SemanticIndex.create({ embedder: model, storage: o.matching.storage })
+  const registry = Registry.create(o.matching.registry)
+  const policy = Policy.create({ ...o.matching.policy, seed: o.seed })
+  const distinct = [...new Set(texts)]
+  const rowOf = new Map(distinct.map((t, i) => [t, i]))
+  const dim = model.dim
+  const vectors = new Float32Array(distinct.length * dim)
+  for (let at = 0; at < distinct.length; at += EMBED_CHUNK) vectors.set(await model.embed(distinct.slice(at, at + EMBED_CHUNK)), at * dim)
+  const ts = o.clock.start ?? Date.now()
+  for (let at = 0; at < withSpecialty.length; at += AGENT_CHUNK) {
+    const slots = withSpecialty.slice(at, at + AGENT_CHUNK)
+    const ids = slots.map((s) => pop.ids[s])
+    const chunk = new Float32Array(slots.length * dim)
+    slots.forEach((_, j) => {
+      const row = rowOf.get(texts[at + j]) as number
+      chunk.set(vectors.subarray(row * dim, (row + 1) * dim), j * dim)
+    })
+    await index.upsert(ids, chunk)
+    const results = await registry.process(ids.map((id, j) => ({ v: 1, type: 'register', msgId: `${exp}/register/${id}`, from: id, ts, body: { specialty: texts[at + j] } })))
+    const refused = results.find((r) => !r.ok)
+    if (refused) throw new Error(`registering agents: ${refused.error?.code}: ${refused.error?.reason}`)
+  }
+  const window = o.matching.registry.window
+  return { router: new Router(index, registry, policy, exp, window), embedder, index, registry, policy, specialties: distinct.length }
+}

@@ -1,0 +1,164 @@
+// One agent's turn: the `ctx` over the population's columns, and running the agent's handlers for
+// its inbox and then its `step`. A turn that awaits nothing stays synchronous (no promise made),
+// which is what most turns of a large population are.
+import type { AgentContext, AgentLLM, AgentMemory, FindHelpersOptions, Helper, Message, Outcome, Outgoing } from '../agents/index.js'
+import { BUILTIN_KINDS, type BuiltinKind } from '../agents/index.js'
+import { MyriadError, invalidArg } from '../errors/index.js'
+import type { AgentLLMs, CallSite } from './agent-llm.js'
+import type { Mailbox } from './mailbox.js'
+import type { MemoryStore } from './memory.js'
+import type { AnyAgentType, Population } from './population.js'
+import type { Recorder } from './recording.js'
+import type { Router } from './routing.js'
+import type { TurnSignal } from './scheduler.js'
+
+/** What every turn of a run shares. */
+export interface TurnServices {
+  pop: Population
+  mailbox: Mailbox
+  recorder: Recorder
+  llms: AgentLLMs
+  router: Router | undefined
+  memory: MemoryStore | undefined
+  log: (agent: string, tick: number, args: unknown[]) => void
+}
+
+const isBuiltin = (kind: string): kind is BuiltinKind => (BUILTIN_KINDS as readonly string[]).includes(kind)
+
+export class TurnContext implements AgentContext, CallSite {
+  readonly agent: string
+  calls = 0
+  private sent = 0
+  private llmView: AgentLLM | undefined
+  private memoryView: AgentMemory | undefined
+
+  constructor(
+    private readonly services: TurnServices,
+    readonly slot: number,
+    readonly tick: number,
+    readonly now: number,
+    readonly inbox: readonly Message[],
+    private readonly turn: TurnSignal,
+  ) {
+    this.agent = services.pop.ids[slot]
+  }
+
+  get id(): string {
+    return this.agent
+  }
+  get ts(): number {
+    return this.now
+  }
+  get profile(): Readonly<unknown> {
+    return this.services.pop.profiles[this.slot] as Readonly<unknown>
+  }
+  get state(): unknown {
+    return this.services.pop.states[this.slot]
+  }
+  set state(value: unknown) {
+    this.services.pop.states[this.slot] = value
+  }
+  get signal(): AbortSignal {
+    return this.turn.signal
+  }
+
+  rand(): number {
+    return this.services.pop.random.next(this.slot)
+  }
+
+  send(to: string, body: unknown, options?: { kind?: string }): Promise<void> {
+    const kind = options?.kind ?? 'agent-chat'
+    if (typeof to !== 'string') return Promise.reject(invalidArg(`send: 'to' must be an agent id, got ${typeof to}`))
+    let checked = body
+    if (!isBuiltin(kind)) {
+      const schema = this.services.pop.typeOfAgent(this.slot).messages[kind]
+      if (!schema) return Promise.reject(new MyriadError('ERR_MESSAGE_SCHEMA', `${this.agent} sent a message of kind '${kind}', which its agent type does not declare`))
+      const parsed = schema.safeParse(body)
+      if (!parsed.success) {
+        const issues = parsed.error.issues.map((i: { path: PropertyKey[]; message: string }) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')
+        return Promise.reject(new MyriadError('ERR_MESSAGE_SCHEMA', `${this.agent}: a '${kind}' message to ${to} does not fit its schema: ${issues}`))
+      }
+      checked = parsed.data
+    }
+    const busKind = isBuiltin(kind) ? kind : 'agent-chat'
+    return this.services.mailbox.send(this.slot, to, busKind, isBuiltin(kind) ? undefined : kind, checked, this.tick, this.now, this.sent++)
+  }
+
+  async sendMany(messages: readonly Outgoing<Record<string, never>>[]): Promise<void> {
+    if (!Array.isArray(messages)) throw invalidArg('sendMany takes an array of { to, kind?, body }')
+    const waits: Promise<void>[] = []
+    for (const m of messages) waits.push(this.send(m.to, m.body, { kind: m.kind }))
+    await Promise.all(waits)
+  }
+
+  get llm(): AgentLLM {
+    this.llmView ??= this.services.llms.forTurn(this)
+    return this.llmView
+  }
+
+  get memory(): AgentMemory {
+    if (!this.memoryView) {
+      const store = this.services.memory
+      const { slot, tick } = this
+      if (!store) throw new MyriadError('ERR_INTERNAL', 'memory is not available in this experiment')
+      this.memoryView = {
+        add: (text) => store.add(slot, text, tick),
+        recall: (query, k) => store.recall(slot, query, k),
+        get size() {
+          return store.size(slot)
+        },
+      }
+    }
+    return this.memoryView
+  }
+
+  findHelpers(query: string, options?: FindHelpersOptions): Promise<Helper[]> {
+    const router = this.services.router
+    if (!router) return Promise.reject(new MyriadError('ERR_NO_EMBEDDER', 'findHelpers needs agents with a specialty in the experiment (none of its agent types defines one)'))
+    return router.findHelpers(this.agent, query, options)
+  }
+
+  feedback(helper: string, outcome: Outcome): void {
+    const router = this.services.router
+    if (!router) throw new MyriadError('ERR_NO_EMBEDDER', 'feedback needs agents with a specialty in the experiment')
+    router.feedback(this.agent, helper, outcome, this.now)
+  }
+
+  record(name: string, value: number, labels?: Record<string, string>): void {
+    if (typeof name !== 'string' || name.length === 0) throw invalidArg('record(name, value): name must be a non-empty string')
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw invalidArg(`record('${name}', value): value must be a finite number`)
+    this.services.recorder.add('metrics', { exp_id: this.services.recorder.exp, ts: this.now, tick: this.tick, agent_id: this.agent, name, value, labels: labels ?? null })
+  }
+
+  log(...args: unknown[]): void {
+    this.services.log(this.agent, this.tick, args)
+  }
+}
+
+/**
+ * Runs the turn: a handler per inbox message (by kind; messages of a kind without a handler are
+ * only in `ctx.inbox`), then `step` if it is due. Synchronous while the agent's code is.
+ */
+export function runAgentTurn(ctx: TurnContext, type: AnyAgentType, stepDue: boolean): void | Promise<void> {
+  const handlers = type.on as Record<string, ((c: AgentContext, m: Message) => void | Promise<void>) | undefined>
+  const messages = ctx.inbox
+  for (let i = 0; i < messages.length; i++) {
+    const handler = handlers[messages[i].kind]
+    if (!handler) continue
+    const result = handler(ctx, messages[i])
+    if (result instanceof Promise) return finishAsync(ctx, result, i + 1, handlers, stepDue ? type.step : undefined)
+  }
+  if (stepDue && type.step) return type.step(ctx as AgentContext) as void | Promise<void>
+}
+
+async function finishAsync(
+  ctx: TurnContext,
+  pending: Promise<void>,
+  from: number,
+  handlers: Record<string, ((c: AgentContext, m: Message) => void | Promise<void>) | undefined>,
+  step: ((c: AgentContext) => void | Promise<void>) | undefined,
+): Promise<void> {
+  await pending
+  for (let i = from; i < ctx.inbox.length; i++) await handlers[ctx.inbox[i].kind]?.(ctx, ctx.inbox[i])
+  if (step) await step(ctx)
+}
