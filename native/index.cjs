@@ -849,5 +849,6 @@ module.exports.initRuntime = nativeBinding.initRuntime
 module.exports.migrateDatabase = nativeBinding.migrateDatabase
 module.exports.NULL_PIECE = nativeBinding.NULL_PIECE
 module.exports.optionDefaults = nativeBinding.optionDefaults
+module.exports.readArchive = nativeBinding.readArchive
 module.exports.simdKernels = nativeBinding.simdKernels
 module.exports.sinkColumns = nativeBinding.sinkColumns

@@ -146,7 +146,7 @@ export declare class NativeSink {
   static open(config: NativeSinkConfig): Promise<NativeSink>
   /**
    * A call's rows in the column form (`myriad_core::sink::Columns`, built by
-   * `src/sink-rows.ts`): `keyed` marks the rows that went whole as JSON; the text and uuid
+   * `src/sink/rows.ts`): `keyed` marks the rows that went whole as JSON; the text and uuid
    * values are the pieces of `joined` (see `text::Pieces`); times and numbers are in `numbers`;
    * `json` holds the jsonb values and the keyed rows. Both strings are read as UTF-16 (see
    * `text`): JSON.stringify escapes lone surrogates, and the pieces mark theirs.
@@ -344,7 +344,10 @@ export interface NativeEmbedderOptions {
 
 export interface NativeErrorCode {
   code: string
-  /** `runtime`, `matching`, `registry`, `pml`, `policy`, `bus`, `sink`, `llm` or `general`. */
+  /**
+   * `runtime`, `matching`, `registry`, `pml`, `policy`, `bus`, `sink`, `llm`, `agents`,
+   * `experiment` or `general`.
+   */
   component: string
   /** One sentence for the error reference. */
   summary: string
@@ -414,7 +417,7 @@ export interface NativeRegistryOptions {
 
 export interface NativeSinkColumn {
   name: string
-  /** `text`, `uuid`, `timestamptz`, `jsonb` or `float8`. */
+  /** `text`, `uuid`, `timestamptz`, `jsonb`, `float8` or `int8`. */
   type: string
   nullable: boolean
 }
@@ -476,6 +479,13 @@ export interface PolicyUpdateStats {
   baseline: number
   updates: number
 }
+
+/**
+ * The rows of `table` in the archive under `dir` (only experiment `exp`'s when given), in file
+ * order: a JSON array of rows keyed by column name (`myriad_core::sink::read_archive`), which
+ * `src/sink/archive.ts` parses.
+ */
+export declare function readArchive(dir: string, table: string, exp?: string | undefined | null): Promise<string>
 
 export interface RegistryCounters {
   processed: number

@@ -216,7 +216,9 @@ export function generatedFiles(): Map<string, string> {
     ['docs/reference/options.md', optionsMd()],
   ])
   const read = (path: string) => readFileSync(join(ROOT, path), 'utf8')
-  for (const file of markdownFiles()) files.set(file, syncExamples(read(file), file, read))
+  // Not the reference pages generated above (they are under docs/ too): their content is the
+  // generated one, not what is on disk.
+  for (const file of markdownFiles()) if (!files.has(file)) files.set(file, syncExamples(read(file), file, read))
   return files
 }
 

@@ -100,13 +100,13 @@ test('myriad db migrate creates the schema once', async (t) => {
   const schema = freshSchema('cli')
   const cli = (...args: string[]) =>
     promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], { cwd: join(import.meta.dirname, '..', '..') })
-  t.regex((await cli('db', 'migrate', '--dsn', DSN, '--schema', schema)).stdout, /applied migrations 1/)
+  t.regex((await cli('db', 'migrate', '--dsn', DSN, '--schema', schema)).stdout, /applied migrations 1, 2/)
   t.regex((await cli('db', 'migrate', '--dsn', DSN, '--schema', schema)).stdout, /up to date/)
   t.is(
     await scalar(
-      `SELECT count(*) FROM information_schema.tables WHERE table_schema = '${schema}' AND table_name IN ('agents','states','messages','surveys','errors','metrics')`,
+      `SELECT count(*) FROM information_schema.tables WHERE table_schema = '${schema}' AND table_name IN ('agents','states','messages','surveys','errors','metrics','llm_calls')`,
     ),
-    6,
+    7,
   )
   const failed = await t.throwsAsync(cli('db', 'import', join(tmpdir(), 'no-such-archive'), '--dsn', DSN, '--schema', schema))
   t.regex((failed as Error & { stderr: string }).stderr, /myriad: ERR_IO/)

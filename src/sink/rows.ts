@@ -48,7 +48,7 @@ function compile(columns: { name: string; type: string }[]): Encoder {
   // Column names come from the Rust schema ([a-z_]+), never from user input.
   for (const c of columns) if (!/^[a-z_]+$/.test(c.name)) throw new Error(`unexpected sink column name ${c.name}`)
   const isText = (t: string) => t === 'text' || t === 'uuid'
-  const isNumber = (t: string) => t === 'timestamptz' || t === 'float8'
+  const isNumber = (t: string) => t === 'timestamptz' || t === 'float8' || t === 'int8'
   const texts = columns.filter((c) => isText(c.type)).length
   const numbers = columns.filter((c) => isNumber(c.type)).length
   const reads = columns.map((c, j) => `const v${j} = r.${c.name}`).join('\n    ')
@@ -56,13 +56,14 @@ function compile(columns: { name: string; type: string }[]): Encoder {
   const fits = columns.flatMap((c, j) => {
     if (isText(c.type)) return [`(typeof v${j} === 'string' || v${j} == null)`]
     if (c.type === 'timestamptz') return [`(v${j} instanceof Date || typeof v${j} === 'number' || v${j} == null)`]
-    if (c.type === 'float8') return [`(typeof v${j} === 'number' || v${j} == null)`]
+    if (c.type === 'float8' || c.type === 'int8') return [`(typeof v${j} === 'number' || v${j} == null)`]
     return []
   })
   const puts = columns.map((c, j) => {
     if (isText(c.type)) return `if (typeof v${j} === 'string') { joined += v${j}; lengths[t++] = v${j}.length } else lengths[t++] = ${NULL_PIECE}`
     if (c.type === 'timestamptz') return `numbers[m++] = v${j} instanceof Date ? v${j}.getTime() : typeof v${j} === 'number' ? v${j} : NaN`
-    if (c.type === 'float8') return `numbers[m++] = typeof v${j} === 'number' ? v${j} : NaN`
+    // An int8 value that is not an integer (or beyond 2^53 - 1) is refused in Rust, with a reason.
+    if (c.type === 'float8' || c.type === 'int8') return `numbers[m++] = typeof v${j} === 'number' ? v${j} : NaN`
     return `json.push(v${j})`
   })
   const body = `

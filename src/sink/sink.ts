@@ -2,24 +2,10 @@ import { invalidArg, parseOptions } from '../errors/index.js'
 import { type Binding, callNative, native, requireNative } from '../native/index.js'
 import { type ImportOptions, ImportOptionsSchema, type SinkOptions, SinkOptionsSchema } from './options.js'
 import { type EncodedRows, rowEncoder } from './rows.js'
+import { SINK_TABLES, type SinkRows, type SinkTable } from './tables.js'
 
-/** The tables the sink records into (docs/concepts/sink.md documents their columns). */
-export const SINK_TABLES = ['agents', 'states', 'messages', 'surveys', 'errors', 'metrics'] as const
-export type SinkTable = (typeof SINK_TABLES)[number]
-
-/** A time: a `Date`, an ISO 8601 string with offset, or epoch milliseconds. */
-export type Timestamp = Date | string | number
-type Json = unknown
-
-/** The columns of each table; `?` marks nullable columns. */
-export interface SinkRows {
-  agents: { exp_id: string; agent_id: string; ts: Timestamp; profile: Json }
-  states: { exp_id: string; agent_id: string; ts: Timestamp; state: Json }
-  messages: { exp_id: string; msg_id?: string | null; src: string; dst?: string | null; kind?: string | null; ts: Timestamp; payload: Json }
-  surveys: { exp_id: string; agent_id: string; ts: Timestamp; form_id: string; answers: Json }
-  errors: { exp_id: string; ts: Timestamp; agent_id?: string | null; comp: string; detail: string }
-  metrics: { exp_id: string; ts: Timestamp; agent_id?: string | null; name: string; value: number; labels?: Json | null }
-}
+// Still importable from here, where they were defined before tables.ts.
+export { SINK_TABLES, type SinkRows, type SinkTable, type Timestamp } from './tables.js'
 
 export interface WriteResult {
   accepted: number

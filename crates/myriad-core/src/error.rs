@@ -30,7 +30,7 @@ macro_rules! error_codes {
             }
 
             /// The part of Myriad that raises it: `runtime`, `matching`, `registry`, `pml`,
-            /// `policy`, `bus`, `sink`, `llm` or `general`.
+            /// `policy`, `bus`, `sink`, `llm`, `agents`, `experiment` or `general`.
             pub const fn component(self) -> &'static str {
                 match self {
                     $(ErrorCode::$variant => $component,)*
@@ -77,7 +77,7 @@ error_codes! {
     CorruptSnapshot = "ERR_CORRUPT_SNAPSHOT", "registry",
         "A file is not a valid registry snapshot";
     UnknownAgent = "ERR_UNKNOWN_AGENT", "registry",
-        "A PML message is from or to an agent that is not registered";
+        "A PML message is from or to an agent that is not registered, or an agent's message is to an id that is not an agent of the experiment";
     PmlJson = "ERR_PML_JSON", "pml",
         "A PML message is not a JSON object";
     PmlVersion = "ERR_PML_VERSION", "pml",
@@ -132,6 +132,20 @@ error_codes! {
         "The LLM client or one of its providers is misconfigured";
     LlmClosed = "ERR_LLM_CLOSED", "llm",
         "The LLM client is closed";
+    LlmNoProvider = "ERR_LLM_NO_PROVIDER", "llm",
+        "An agent called the LLM and the experiment has no llm configured";
+    AgentProfile = "ERR_AGENT_PROFILE", "agents",
+        "A profile fails its agent type's schema, or a specialty is not a usable text";
+    MessageSchema = "ERR_MESSAGE_SCHEMA", "agents",
+        "A message body fails its kind's schema, or the kind is not declared";
+    AgentTurn = "ERR_AGENT_TURN", "agents",
+        "An agent's step or handler threw something that is not a MyriadError";
+    StepTimeout = "ERR_STEP_TIMEOUT", "agents",
+        "A turn ran past stepTimeoutMs and was aborted";
+    AgentParked = "ERR_AGENT_PARKED", "agents",
+        "An agent failed maxConsecutiveFailures turns in a row and takes no more turns";
+    ExperimentState = "ERR_EXPERIMENT_STATE", "experiment",
+        "run() was called on an experiment that is running or has run, or on a stopped run";
     InvalidArg = "ERR_INVALID_ARG", "general",
         "An argument or option is invalid: wrong type, out of range, or inconsistent with another";
     Io = "ERR_IO", "general",
@@ -262,7 +276,7 @@ mod tests {
 
     #[test]
     fn codes_are_unique_prefixed_and_explained() {
-        let components = ["runtime", "matching", "registry", "pml", "policy", "bus", "sink", "llm", "general"];
+        let components = ["runtime", "matching", "registry", "pml", "policy", "bus", "sink", "llm", "agents", "experiment", "general"];
         let mut seen = std::collections::HashSet::new();
         for &code in ErrorCode::ALL {
             assert!(seen.insert(code.as_str()), "{code} is listed twice");

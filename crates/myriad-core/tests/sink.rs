@@ -126,10 +126,11 @@ async fn migrations_run_once_even_when_raced() {
     })
     .await;
     let applied: Vec<Vec<i32>> = runs.into_iter().map(Result::unwrap).collect();
-    assert_eq!(applied.iter().filter(|a| a == &&vec![1]).count(), 1, "{applied:?}");
+    assert_eq!(applied.iter().filter(|a| a == &&vec![1, 2]).count(), 1, "{applied:?}");
     assert_eq!(applied.iter().filter(|a| a.is_empty()).count(), 2, "{applied:?}");
     assert!(sink::migrate(DSN, &schema).await.unwrap().is_empty());
-    assert_eq!(query_i64(DSN, format!("SELECT count(*) FROM {schema}.myriad_migrations")).await, 1);
+    assert_eq!(query_i64(DSN, format!("SELECT count(*) FROM {schema}.myriad_migrations")).await, 2);
+    assert_columns_match(&schema).await;
 }
 
 async fn futures_join<T: Send + 'static, F: std::future::Future<Output = T> + Send + 'static>(n: usize, f: impl Fn(usize) -> F) -> Vec<T> {
@@ -520,6 +521,8 @@ async fn damage_with_whole_blocks_after_it_is_reported_not_cut_off() {
     let sink = Sink::open(archive).await.unwrap();
     let err = sink.write("messages", &messages("exp-damaged", 600, 10)).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::CorruptArchive, "{err}");
+    let err = sink::read_archive(dir.path(), sink::Table::Messages, None).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CorruptArchive, "{err}");
     // Named connections, to see that the failed import leaves none open.
     let schema = fresh_schema("damaged");
     let named = format!("{DSN}?application_name={schema}");
@@ -547,10 +550,232 @@ async fn an_archive_torn_by_a_crash_is_cut_back_to_its_whole_blocks() {
         apache_avro::Reader::new(std::fs::File::open(&path).unwrap()).unwrap().any(|r| r.is_err()),
         "the torn file should not read cleanly"
     );
+    let read = sink::read_archive(dir.path(), sink::Table::Messages, Some("exp-torn")).await.unwrap();
+    assert_eq!(serde_json::from_str::<Vec<serde_json::Value>>(&read).unwrap().len(), 500, "the torn block is left out");
     let sink = Sink::open(archive).await.unwrap();
     sink.write("messages", &messages("exp-torn", 500, 500)).await.unwrap();
     sink.close().await.unwrap();
     assert_eq!(archived_messages(dir.path(), "exp-torn").len(), 1000);
+}
+
+/// Each table's columns in Postgres (name, type, nullable) are the sink's, in order.
+async fn assert_columns_match(schema: &str) {
+    let mut conn = PgConnection::connect(DSN).await.unwrap();
+    for table in sink::TABLES {
+        let sql = format!(
+            "SELECT column_name::text, udt_name::text, is_nullable::text FROM information_schema.columns WHERE table_schema = '{schema}' AND table_name = '{}' ORDER BY ordinal_position",
+            table.name()
+        );
+        let found: Vec<(String, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut conn).await.unwrap();
+        let expected: Vec<(String, String, String)> =
+            table.columns().iter().map(|c| (c.name.into(), c.ty.sql_name().into(), if c.nullable { "YES" } else { "NO" }.into())).collect();
+        assert_eq!(found, expected, "table {}", table.name());
+    }
+}
+
+/// Two LLM calls of one agent in one tick: one answered, one that timed out (its nullable columns null).
+const LLM_CALLS: &str = r#"[
+    {"exp_id":"exp-llm","agent_id":"a1","tick":3,"call_index":0,"ts":1795960800250,"model":"gpt-x","request_hash":"h0","request":{"messages":[{"role":"user","content":"hi"}]},"response":{"text":"hello"},"prompt_tokens":12,"completion_tokens":5,"latency_ms":812.5,"outcome":"ok"},
+    {"exp_id":"exp-llm","agent_id":"a1","tick":3,"call_index":1,"ts":1795960800999,"model":null,"request_hash":"h1","request":{"messages":[]},"response":null,"prompt_tokens":null,"completion_tokens":null,"latency_ms":29999.5,"outcome":"timeout"}
+]"#;
+
+type StoredCall = (String, i64, i64, i64, Option<String>, String, Option<String>, Option<String>, Option<i64>, Option<i64>, f64, String);
+
+/// [`LLM_CALLS`] as Postgres holds them (ts as epoch ms, jsonb by a value inside).
+fn expected_calls() -> Vec<StoredCall> {
+    let a1 = || "a1".to_string();
+    vec![
+        (
+            a1(),
+            3,
+            0,
+            1_795_960_800_250,
+            Some("gpt-x".into()),
+            "h0".into(),
+            Some("hi".into()),
+            Some("hello".into()),
+            Some(12),
+            Some(5),
+            812.5,
+            "ok".into(),
+        ),
+        (a1(), 3, 1, 1_795_960_800_999, None, "h1".into(), None, None, None, None, 29999.5, "timeout".into()),
+    ]
+}
+
+async fn stored_calls(schema: &str) -> Vec<StoredCall> {
+    let mut conn = PgConnection::connect(DSN).await.unwrap();
+    let sql = format!(
+        "SELECT agent_id, tick, call_index, (extract(epoch FROM ts) * 1000)::bigint, model, request_hash, request->'messages'->0->>'content', response->>'text', prompt_tokens, completion_tokens, latency_ms, outcome FROM {schema}.llm_calls ORDER BY call_index"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut conn).await.unwrap()
+}
+
+async fn ticks(schema: &str, table: &str) -> Vec<Option<i64>> {
+    let mut conn = PgConnection::connect(DSN).await.unwrap();
+    let sql = format!("SELECT tick FROM {schema}.{table} ORDER BY ts");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&mut conn).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticks_and_llm_calls_land_in_postgres_and_a_tick_must_be_an_integer() {
+    let schema = fresh_schema("tick");
+    let sink = Sink::open(options(DSN, &schema)).await.unwrap();
+    assert_columns_match(&schema).await;
+    let states = r#"[
+        {"exp_id":"exp-llm","agent_id":"a","ts":1,"state":{},"tick":-1},
+        {"exp_id":"exp-llm","agent_id":"a","ts":2,"state":{},"tick":9007199254740991},
+        {"exp_id":"exp-llm","agent_id":"a","ts":3,"state":{}},
+        {"exp_id":"exp-llm","agent_id":"a","ts":4,"state":{},"tick":1.5},
+        {"exp_id":"exp-llm","agent_id":"a","ts":5,"state":{},"tick":"7"},
+        {"exp_id":"exp-llm","agent_id":"a","ts":6,"state":{},"tick":9007199254740992}
+    ]"#;
+    let out = sink.write("states", states).await.unwrap();
+    assert_eq!(out.accepted, 3);
+    let reasons: Vec<_> = out.rejected.iter().map(|r| (r.index, r.reason.as_str())).collect();
+    assert_eq!(
+        reasons,
+        [
+            (3, "`tick`: expected an integer, got 1.5"),
+            (4, r#"`tick`: expected an integer, got "7""#),
+            (5, "`tick`: 9007199254740992 is outside the integers a JS number holds exactly (at most 2^53 - 1 in magnitude)"),
+        ]
+    );
+    assert_eq!(sink.write("llm_calls", LLM_CALLS).await.unwrap().accepted, 2);
+    sink.close().await.unwrap();
+    assert_eq!(ticks(&schema, "states").await, [Some(-1), Some(9_007_199_254_740_991), None]);
+    assert_eq!(stored_calls(&schema).await, expected_calls());
+    // llm_calls is partitioned by experiment like the other tables.
+    let partition = sink::partition_name(sink::Table::LlmCalls, "exp-llm");
+    assert_eq!(query_i64(DSN, format!("SELECT count(*) FROM {schema}.{partition}")).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticks_and_llm_calls_round_trip_through_the_archive_and_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::open(SinkOptions { dir: Some(dir.path().into()), ..Default::default() }).await.unwrap();
+    assert_eq!(sink.write("llm_calls", LLM_CALLS).await.unwrap().accepted, 2);
+    let messages = r#"[
+        {"exp_id":"exp-llm","src":"a1","ts":1,"payload":{"n":1},"tick":-1},
+        {"exp_id":"exp-llm","src":"a1","ts":"1970-01-01T00:00:00.002500Z","payload":{"n":2},"tick":4},
+        {"exp_id":"exp-llm","src":"a1","ts":3,"payload":{"n":3}}
+    ]"#;
+    assert_eq!(sink.write("messages", messages).await.unwrap().accepted, 3);
+    sink.close().await.unwrap();
+
+    let read = |table, exp: Option<&'static str>| {
+        let dir = dir.path().to_owned();
+        async move { serde_json::from_str::<serde_json::Value>(&sink::read_archive(&dir, table, exp).await.unwrap()).unwrap() }
+    };
+    assert_eq!(read(sink::Table::LlmCalls, Some("exp-llm")).await, serde_json::from_str::<serde_json::Value>(LLM_CALLS).unwrap());
+    let row = |ts: serde_json::Value, n: i64, tick: serde_json::Value| serde_json::json!({"exp_id":"exp-llm","msg_id":null,"src":"a1","dst":null,"kind":null,"ts":ts,"payload":{"n":n},"tick":tick});
+    let expected =
+        serde_json::json!([row(1.into(), 1, (-1).into()), row(2.5.into(), 2, 4.into()), row(3.into(), 3, serde_json::Value::Null)]);
+    assert_eq!(read(sink::Table::Messages, None).await, expected);
+    assert_eq!(read(sink::Table::Messages, Some("exp-other")).await, serde_json::json!([]));
+    assert_eq!(read(sink::Table::States, None).await, serde_json::json!([]));
+    let missing = sink::read_archive(&dir.path().join("missing"), sink::Table::Messages, Some("exp-llm")).await.unwrap_err();
+    assert_eq!(missing.code(), ErrorCode::Io, "{missing}");
+
+    let schema = fresh_schema("tickimport");
+    let report = import_archive(dir.path(), DSN, &options(DSN, &schema)).await.unwrap();
+    assert_eq!((report.files, report.rows), (2, 5));
+    assert_eq!(ticks(&schema, "messages").await, [Some(-1), Some(4), None]);
+    assert_eq!(stored_calls(&schema).await, expected_calls());
+}
+
+/// An archive file written before the tick column (here states, under its old schema) is refused
+/// by the sink, import and read_archive alike, naming both column lists; it is left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_file_of_the_version_before_the_tick_is_refused_naming_the_columns() {
+    use apache_avro::types::Value;
+    let dir = tempfile::tempdir().unwrap();
+    let old = serde_json::json!({"type": "record", "name": "states", "namespace": "myriad", "fields": [
+        {"name": "exp_id", "type": "string"},
+        {"name": "agent_id", "type": "string"},
+        {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+        {"name": "state", "type": {"type": "string", "sqlType": "jsonb"}},
+    ]});
+    let schema = apache_avro::Schema::parse_str(&old.to_string()).unwrap();
+    let mut writer = apache_avro::Writer::new(&schema, Vec::new()).unwrap();
+    writer.add_user_metadata("myriad.table".into(), "states").unwrap();
+    writer.add_user_metadata("myriad.exp_id".into(), "exp-old").unwrap();
+    let record = |k: &str, v: Value| (k.to_string(), v);
+    writer
+        .append_value(Value::Record(vec![
+            record("exp_id", Value::String("exp-old".into())),
+            record("agent_id", Value::String("a".into())),
+            record("ts", Value::TimestampMicros(1_000)),
+            record("state", Value::String("{}".into())),
+        ]))
+        .unwrap();
+    let bytes = writer.into_inner().unwrap();
+    let path = sink::archive_path(dir.path(), sink::Table::States, "exp-old");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+
+    let named = "its columns are (exp_id, agent_id, ts, state), this version's are (exp_id, agent_id, ts, state, tick)";
+    let sink = Sink::open(SinkOptions { dir: Some(dir.path().into()), ..Default::default() }).await.unwrap();
+    let state = r#"[{"exp_id":"exp-old","agent_id":"a","ts":2,"state":{},"tick":0}]"#;
+    let errors = [
+        sink.write("states", state).await.unwrap_err(),
+        import_archive(dir.path(), DSN, &options(DSN, &fresh_schema("oldarchive"))).await.unwrap_err(),
+        sink::read_archive(dir.path(), sink::Table::States, None).await.unwrap_err(),
+    ];
+    for err in errors {
+        assert!(err.code() == ErrorCode::CorruptArchive && err.to_string().contains(named), "{err}");
+    }
+    sink.close().await.unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "the file is left as it was");
+}
+
+/// A database that migration 1 alone made, with rows in it (what the version before the tick
+/// column left): migration 2 adds the tick columns and llm_calls and leaves the rows as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_a_version_1_database_adds_ticks_and_llm_calls_without_touching_its_rows() {
+    let schema = fresh_schema("v1");
+    let s = format!("\"{schema}\"");
+    let v1 = &sink::MIGRATIONS[0];
+    assert_eq!(v1.version, 1);
+    let mut statements = vec![
+        format!("CREATE SCHEMA {s}"),
+        format!("CREATE TABLE {s}.myriad_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"),
+    ];
+    statements.extend(v1.statements.iter().map(|statement| statement.replace("{s}", &s)));
+    statements.push(format!("INSERT INTO {s}.myriad_migrations (version, name) VALUES (1, '{}')", v1.name));
+    let partition = sink::partition_name(sink::Table::Messages, "exp-old");
+    statements.push(format!("CREATE TABLE {s}.\"{partition}\" PARTITION OF {s}.messages FOR VALUES IN ('exp-old')"));
+    statements.push(format!(
+        "INSERT INTO {s}.messages (exp_id, src, ts, payload) SELECT 'exp-old', 'agent-' || i, to_timestamp(i), jsonb_build_object('n', i) FROM generate_series(1, 100) i"
+    ));
+    execute(statements.join("; ")).await;
+    let before = query_i64(
+        DSN,
+        format!(
+            "SELECT count(*) FROM {schema}.messages WHERE src = 'agent-' || (payload->>'n') AND ts = to_timestamp((payload->>'n')::int)"
+        ),
+    )
+    .await;
+    assert_eq!(before, 100);
+
+    assert_eq!(sink::migrate(DSN, &schema).await.unwrap(), vec![2]);
+    assert_columns_match(&schema).await;
+    let kept = query_i64(DSN, format!("SELECT count(*) FROM {schema}.messages WHERE src = 'agent-' || (payload->>'n') AND ts = to_timestamp((payload->>'n')::int) AND tick IS NULL")).await;
+    assert_eq!(kept, 100, "the rows of before, unchanged and without a tick");
+    let indexes =
+        query_i64(DSN, format!("SELECT count(*) FROM pg_indexes WHERE schemaname = '{schema}' AND tablename = 'llm_calls'")).await;
+    assert_eq!(indexes, 2);
+
+    // The sink writes ticks into the old partition, and LLM calls.
+    let sink = Sink::open(options(DSN, &schema)).await.unwrap();
+    let new = r#"[{"exp_id":"exp-old","src":"agent-new","ts":"2100-01-01T00:00:00Z","payload":{},"tick":7}]"#;
+    assert_eq!(sink.write("messages", new).await.unwrap().accepted, 1);
+    assert_eq!(sink.write("llm_calls", LLM_CALLS).await.unwrap().accepted, 2);
+    sink.close().await.unwrap();
+    assert_eq!(query_i64(DSN, format!("SELECT count(*) FROM {schema}.\"{partition}\" WHERE tick = 7")).await, 1);
+    assert_eq!(query_i64(DSN, format!("SELECT count(*) FROM {schema}.messages WHERE tick IS NULL")).await, 100);
+    assert_eq!(stored_calls(&schema).await, expected_calls());
+    assert!(sink::migrate(DSN, &schema).await.unwrap().is_empty());
 }
 
 /// A PostgreSQL of the test's own, so it can be killed and restarted.

@@ -49,7 +49,8 @@ pub fn guarded<T>(f: impl FnOnce() -> myriad_core::Result<T>) -> Result<T> {
 #[napi(object)]
 pub struct NativeErrorCode {
     pub code: String,
-    /// `runtime`, `matching`, `registry`, `pml`, `policy`, `bus`, `sink`, `llm` or `general`.
+    /// `runtime`, `matching`, `registry`, `pml`, `policy`, `bus`, `sink`, `llm`, `agents`,
+    /// `experiment` or `general`.
     pub component: String,
     /// One sentence for the error reference.
     pub summary: String,

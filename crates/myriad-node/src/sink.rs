@@ -79,7 +79,7 @@ impl NativeSink {
     }
 
     /// A call's rows in the column form (`myriad_core::sink::Columns`, built by
-    /// `src/sink-rows.ts`): `keyed` marks the rows that went whole as JSON; the text and uuid
+    /// `src/sink/rows.ts`): `keyed` marks the rows that went whole as JSON; the text and uuid
     /// values are the pieces of `joined` (see `text::Pieces`); times and numbers are in `numbers`;
     /// `json` holds the jsonb values and the keyed rows. Both strings are read as UTF-16 (see
     /// `text`): JSON.stringify escapes lone surrogates, and the pieces mark theirs.
@@ -144,7 +144,7 @@ impl NativeSink {
 #[napi(object)]
 pub struct NativeSinkColumn {
     pub name: String,
-    /// `text`, `uuid`, `timestamptz`, `jsonb` or `float8`.
+    /// `text`, `uuid`, `timestamptz`, `jsonb`, `float8` or `int8`.
     pub r#type: String,
     pub nullable: bool,
 }
@@ -187,4 +187,12 @@ pub async fn import_archive(dir: String, config: NativeSinkConfig) -> Settled<Na
         Ok(NativeImportReport { files: report.files as u32, rows: report.rows as f64 })
     })
     .await
+}
+
+/// The rows of `table` in the archive under `dir` (only experiment `exp`'s when given), in file
+/// order: a JSON array of rows keyed by column name (`myriad_core::sink::read_archive`), which
+/// `src/sink/archive.ts` parses.
+#[napi(ts_return_type = "Promise<string>")]
+pub async fn read_archive(dir: String, table: String, exp: Option<String>) -> Settled<String> {
+    settle(async move { sink::read_archive(std::path::Path::new(&dir), sink::Table::parse(&table)?, exp.as_deref()).await }).await
 }

@@ -18,7 +18,9 @@ use crate::{Error, Result};
 pub(super) const MAGIC: &[u8; 4] = b"Obj\x01";
 
 /// The Avro schema of a table: nullable columns are `["null", T]` unions; times are
-/// `timestamp-micros`; jsonb columns are strings holding JSON text (marked `"sqlType": "jsonb"`).
+/// `timestamp-micros`; int8 columns are longs; jsonb columns are strings holding JSON text (marked
+/// `"sqlType": "jsonb"`). A change of columns changes the schema, and files under another schema
+/// are refused (see `blocks::check_schema`).
 pub fn schema_json(table: Table) -> String {
     let fields: Vec<serde_json::Value> = table
         .columns()
@@ -30,6 +32,7 @@ pub fn schema_json(table: Table) -> String {
                 ColType::Timestamptz => serde_json::json!({"type": "long", "logicalType": "timestamp-micros"}),
                 ColType::Jsonb => serde_json::json!({"type": "string", "sqlType": "jsonb"}),
                 ColType::Float8 => serde_json::json!("double"),
+                ColType::Int8 => serde_json::json!("long"),
             };
             if c.nullable {
                 serde_json::json!({"name": c.name, "type": ["null", ty], "default": null})
@@ -51,7 +54,7 @@ pub fn encode_row(out: &mut Vec<u8>, table: Table, cells: &[Cell]) {
             Cell::Null => {}
             Cell::Text(s) | Cell::Json(s) => bytes(out, s.as_bytes()),
             Cell::Uuid(u) => bytes(out, uuid::Uuid::from_bytes(*u).hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).as_bytes()),
-            Cell::Timestamp(us) => long(out, *us),
+            Cell::Timestamp(us) | Cell::Int(us) => long(out, *us),
             Cell::Float(v) => out.extend_from_slice(&v.to_le_bytes()),
         }
     }

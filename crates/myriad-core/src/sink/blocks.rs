@@ -22,12 +22,24 @@ fn meta_value<'m>(meta: &'m Meta, key: &str) -> Option<&'m [u8]> {
 }
 
 /// A file is read or appended to only under this version's schema of its table: rows are encoded
-/// and decoded by column position.
+/// and decoded by column position. A file of an earlier version (before a column was added) is
+/// refused, its columns named beside this version's.
 pub(super) fn check_schema(meta: &Meta, table: Table, path: &Path) -> Result<()> {
-    if meta_value(meta, "avro.schema") == Some(schema_json(table).as_bytes()) {
+    let found = meta_value(meta, "avro.schema");
+    if found == Some(schema_json(table).as_bytes()) {
         return Ok(());
     }
-    Err(Error::CorruptArchive { path: path.into(), reason: format!("its schema is not this version's schema of table {}", table.name()) })
+    let columns = |names: Vec<&str>| names.join(", ");
+    let expected = columns(table.columns().iter().map(|c| c.name).collect());
+    let schema: Option<serde_json::Value> = found.and_then(|s| serde_json::from_slice(s).ok());
+    let names = schema.as_ref().and_then(|s| s["fields"].as_array()).map(|f| f.iter().map(|f| f["name"].as_str().unwrap_or("?")).collect());
+    let mismatch = match names.map(columns) {
+        Some(names) if names != expected => format!("its columns are ({names}), this version's are ({expected})"),
+        Some(_) => "the columns' types differ".into(),
+        None => "it has no readable avro.schema".into(),
+    };
+    let reason = format!("its schema is not this version's schema of table {}: {mismatch}", table.name());
+    Err(Error::CorruptArchive { path: path.into(), reason })
 }
 
 /// The header's metadata, sync marker and length.

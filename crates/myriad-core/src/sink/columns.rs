@@ -1,5 +1,5 @@
 //! The column form of a call's rows: how the TypeScript layer sends rows of the usual shape
-//! (`src/sink-rows.ts`). JSON.stringify spent most of the JS thread's time on the strings, numbers
+//! (`src/sink/rows.ts`). JSON.stringify spent most of the JS thread's time on the strings, numbers
 //! and per-row arrays; here those values cross without it: every text and uuid value as one piece
 //! of a joined string, every time and number in a `Float64Array`. Only jsonb values still go
 //! through JSON.stringify, all of a call's in one array. A row of an unusual shape (an unknown key,
@@ -9,7 +9,7 @@
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::rows::{fill_cells, json_cell, micros_from_ms, null_cell, text_cell, Cell, Rejected, RowVisitor};
+use super::rows::{fill_cells, int_cell, json_cell, micros_from_ms, null_cell, text_cell, Cell, Rejected, RowVisitor};
 use super::schema::{ColType, Table};
 use crate::{Error, Result};
 
@@ -28,8 +28,9 @@ pub struct Columns<'a> {
     pub keyed: &'a [bool],
     /// The text and uuid values of the column-form rows, row by row, in column order.
     pub pieces: &'a [Piece<'a>],
-    /// Their timestamptz (epoch milliseconds) and float8 values, in the same order. NaN and the
-    /// infinities stand for null, as JSON.stringify would have made them.
+    /// Their timestamptz (epoch milliseconds), float8 and int8 values, in the same order. NaN and
+    /// the infinities stand for null, as JSON.stringify would have made them; an int8 value that
+    /// is not an integer (or beyond 2^53 - 1) rejects its row.
     pub numbers: &'a [f64],
     /// A JSON array: for each column-form row its jsonb values in column order, for each keyed
     /// row the row itself.
@@ -42,7 +43,7 @@ pub fn check_columns<'a>(table: Table, rows: &Columns<'a>, accept: impl FnMut(us
     let per_row = |pick: fn(ColType) -> bool| columns.iter().filter(|c| pick(c.ty)).count();
     let column_rows = rows.keyed.iter().filter(|&&k| !k).count();
     let texts = per_row(|t| matches!(t, ColType::Text | ColType::Uuid));
-    let numbers = per_row(|t| matches!(t, ColType::Timestamptz | ColType::Float8));
+    let numbers = per_row(|t| matches!(t, ColType::Timestamptz | ColType::Float8 | ColType::Int8));
     if rows.pieces.len() != column_rows * texts || rows.numbers.len() != column_rows * numbers {
         return Err(Error::InvalidArg(format!(
             "rows in column form: {column_rows} rows of table {} need {} text and {} number values, got {} and {}",
@@ -100,13 +101,14 @@ impl<'a, F: FnMut(usize, &[Cell<'a>])> Visitor<'a> for &mut Checker<'_, 'a, F> {
                                 }
                             }
                         }
-                        ColType::Timestamptz | ColType::Float8 => {
+                        ColType::Timestamptz | ColType::Float8 | ColType::Int8 => {
                             number += 1;
                             match self.rows.numbers[number - 1] {
                                 v if !v.is_finite() => null_cell(column),
                                 ms if column.ty == ColType::Timestamptz => {
                                     micros_from_ms(ms).map(Cell::Timestamp).map_err(|e| format!("`{}`: {e}", column.name))
                                 }
+                                v if column.ty == ColType::Int8 => int_cell(v).map_err(|e| format!("`{}`: {e}", column.name)),
                                 v => Ok(Cell::Float(v)),
                             }
                         }
@@ -180,6 +182,7 @@ mod tests {
                                 [json!(1_795_960_800_250i64 + i as i64), json!(1e20), json!("2026-11-29T15:00:00.250+01:00")]
                             }
                             ColType::Float8 => [json!(1.5), json!(-0.0), json!("x")],
+                            ColType::Int8 => [json!(-1 - i as i64), json!(2.5), json!(9_007_199_254_740_992u64)],
                             ColType::Jsonb => [json!({"text": "m", "tags": ["a"]}), json!("\u{0}"), json!([1, {"b": null}])],
                         };
                         let value = match next(9) {
@@ -217,15 +220,15 @@ mod tests {
     /// Keyed flags, the text values (null as empty), the same with nulls, numbers, the JSON.
     type ColumnForm = (Vec<bool>, Vec<String>, Vec<Option<String>>, Vec<f64>, String);
 
-    /// The column form, as `src/sink-rows.ts` builds it: rows whose values all have the expected
+    /// The column form, as `src/sink/rows.ts` builds it: rows whose values all have the expected
     /// JS types go by column, the others keyed.
     fn column_form(table: Table, rows: &[Vec<(&'static str, V)>]) -> ColumnForm {
         let (mut keyed, mut texts, mut numbers, mut json) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let fits = |ty: ColType, v: &V| match (ty, v) {
             (_, V::Absent) | (_, V::Json(Value::Null)) | (ColType::Jsonb, _) => true,
-            (ColType::Timestamptz | ColType::Float8, V::NonFinite(_)) => true,
+            (ColType::Timestamptz | ColType::Float8 | ColType::Int8, V::NonFinite(_)) => true,
             (ColType::Text | ColType::Uuid, V::Json(v)) => v.is_string(),
-            (ColType::Timestamptz | ColType::Float8, V::Json(v)) => v.is_number(),
+            (ColType::Timestamptz | ColType::Float8 | ColType::Int8, V::Json(v)) => v.is_number(),
             _ => false,
         };
         for (i, row) in rows.iter().enumerate() {
@@ -240,9 +243,11 @@ mod tests {
                 match (c.ty, v) {
                     (ColType::Text | ColType::Uuid, V::Json(Value::String(s))) => texts.push(Some(s.clone())),
                     (ColType::Text | ColType::Uuid, _) => texts.push(None),
-                    (ColType::Timestamptz | ColType::Float8, V::Json(v)) if v.is_number() => numbers.push(v.as_f64().unwrap()),
-                    (ColType::Timestamptz | ColType::Float8, V::NonFinite(v)) => numbers.push(*v),
-                    (ColType::Timestamptz | ColType::Float8, _) => numbers.push(f64::NAN),
+                    (ColType::Timestamptz | ColType::Float8 | ColType::Int8, V::Json(v)) if v.is_number() => {
+                        numbers.push(v.as_f64().unwrap())
+                    }
+                    (ColType::Timestamptz | ColType::Float8 | ColType::Int8, V::NonFinite(v)) => numbers.push(*v),
+                    (ColType::Timestamptz | ColType::Float8 | ColType::Int8, _) => numbers.push(f64::NAN),
                     (ColType::Jsonb, V::Json(v)) => json.push(v.clone()),
                     (ColType::Jsonb, _) => json.push(Value::Null),
                 }
@@ -304,21 +309,42 @@ mod tests {
     #[test]
     fn a_lone_surrogate_rejects_its_row_only() {
         let pieces = [Piece::Text("e"), Piece::LoneSurrogate, Piece::Text("e"), Piece::Text("b")];
-        let (accepted, rejected) = by_columns(Table::States, &[false, false], &pieces, &[1.0, 2.0], "[{},{}]").unwrap();
-        assert_eq!(accepted, [(1, vec![Cell::Text("e".into()), Cell::Text("b".into()), Cell::Timestamp(2000), Cell::Json("{}".into())])]);
+        let numbers = [1.0, f64::NAN, 2.0, 7.0];
+        let (accepted, rejected) = by_columns(Table::States, &[false, false], &pieces, &numbers, "[{},{}]").unwrap();
+        let cells = vec![Cell::Text("e".into()), Cell::Text("b".into()), Cell::Timestamp(2000), Cell::Json("{}".into()), Cell::Int(7)];
+        assert_eq!(accepted, [(1, cells)]);
         assert_eq!(rejected, [Rejected { index: 0, reason: "`agent_id`: invalid text: lone UTF-16 surrogates cannot be stored".into() }]);
+    }
+
+    #[test]
+    fn an_int8_value_must_be_an_integer_a_js_number_holds_exactly() {
+        let pieces = [Piece::Text("e"), Piece::Text("a")].repeat(5);
+        let ticks = [-1.0, 2.5, 9_007_199_254_740_991.0, -9_007_199_254_740_992.0, f64::INFINITY];
+        let numbers: Vec<f64> = ticks.iter().flat_map(|&tick| [1.0, tick]).collect();
+        let (accepted, rejected) = by_columns(Table::States, &[false; 5], &pieces, &numbers, "[{},{},{},{},{}]").unwrap();
+        let ticks: Vec<_> = accepted.iter().map(|(i, cells)| (*i, cells[4].clone())).collect();
+        assert_eq!(ticks, [(0, Cell::Int(-1)), (2, Cell::Int(9_007_199_254_740_991)), (4, Cell::Null)]);
+        let reasons: Vec<_> = rejected.iter().map(|r| (r.index, r.reason.as_str())).collect();
+        assert_eq!(
+            reasons,
+            [
+                (1, "`tick`: expected an integer, got 2.5"),
+                (3, "`tick`: -9007199254740992 is outside the integers a JS number holds exactly (at most 2^53 - 1 in magnitude)"),
+            ]
+        );
     }
 
     #[test]
     fn values_that_do_not_add_up_are_an_error_not_a_panic() {
         let two = [Piece::Text("e"), Piece::Text("a")];
+        let (ts, tick) = (1.0, f64::NAN);
         for (keyed, pieces, numbers, json) in [
-            (&[false][..], &two[..1], &[1.0][..], "[{}]"),
-            (&[false], &two[..], &[][..], "[{}]"),
-            (&[false], &two[..], &[1.0], "[]"),
-            (&[false], &two[..], &[1.0], "[{},{}]"),
+            (&[false][..], &two[..1], &[ts, tick][..], "[{}]"),
+            (&[false], &two[..], &[ts][..], "[{}]"),
+            (&[false], &two[..], &[ts, tick], "[]"),
+            (&[false], &two[..], &[ts, tick], "[{},{}]"),
             (&[true], &[][..], &[][..], "[]"),
-            (&[false], &two[..], &[1.0], "[{}"),
+            (&[false], &two[..], &[ts, tick], "[{}"),
         ] {
             let err = by_columns(Table::States, keyed, pieces, numbers, json).unwrap_err();
             assert_eq!(err.code(), ErrorCode::InvalidArg, "{err}");

@@ -34,6 +34,8 @@ impl CopyRows {
                     b.extend_from_slice(s.as_bytes());
                 }
                 Cell::Float(v) => field(b, &v.to_be_bytes()),
+                // int8's binary form: 8 bytes, big-endian.
+                Cell::Int(v) => field(b, &v.to_be_bytes()),
             }
         }
         self.ends.push(b.len());

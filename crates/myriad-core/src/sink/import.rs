@@ -6,20 +6,12 @@
 //! again after later runs appended to the archive writes each row once. (Ids by the batch's row
 //! position would not: a later import would cut the batches elsewhere, and skip or double rows.)
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use apache_avro::reader::datum::GenericDatumReader;
-use apache_avro::types::Value;
-use apache_avro::Schema;
-
-use super::avro::schema_json;
-use super::blocks::BlockReader;
 use super::copy::{self, CopyRows};
 use super::pipeline::Pipeline;
 use super::postgres::Batch;
-use super::rows::Cell;
-use super::schema::{ColType, Table};
+use super::read::{find_archives, RowFile};
 use super::SinkOptions;
 use crate::{Error, Result};
 
@@ -68,69 +60,38 @@ async fn import_files(pipeline: &Pipeline, files: Vec<PathBuf>) -> Result<Import
     Ok(report)
 }
 
-fn find_archives(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        if path.is_dir() {
-            find_archives(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "avro") {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 /// Reads `path` into COPY batches, a block (or a part of one) each, handing each to `out`.
 fn read_batches(path: &Path, out: &tokio::sync::mpsc::Sender<Result<Batch>>) {
-    let corrupt = |reason: String| Error::CorruptArchive { path: path.into(), reason };
     let result = (|| -> Result<()> {
-        let mut file = BlockReader::open(path)?;
-        let table =
-            Table::parse(&file.meta_text("myriad.table").ok_or_else(|| corrupt("no myriad.table metadata: not a Myriad archive".into()))?)?;
-        let exp = file.meta_text("myriad.exp_id").ok_or_else(|| corrupt("no myriad.exp_id metadata".into()))?;
-        if file.meta_text("avro.codec").is_some_and(|codec| codec != "null") {
-            return Err(corrupt("a compressed file: the sink writes them uncompressed (codec null)".into()));
-        }
-        file.check_schema(table)?;
-        let schema = Schema::parse_str(&schema_json(table)).map_err(|e| Error::Internal(e.to_string()))?;
-        let decoder = GenericDatumReader::builder(&schema).build().map_err(|e| Error::Internal(e.to_string()))?;
-        let mut cells = Vec::with_capacity(8);
-        while let Some(block) = file.next_block()? {
-            let mut data = &block.data[..];
+        let mut file = RowFile::open(path)?;
+        while let Some(block) = file.blocks.next_block()? {
             let fresh = || CopyRows { bytes: copy::header(), ends: Vec::new() };
             let mut rows = fresh();
-            let mut part = 0u64;
-            for row in 0..block.rows {
-                let Value::Record(fields) = decoder.read_value(&mut data).map_err(|e| corrupt(e.to_string()))? else {
-                    return Err(corrupt("a row is not a record".into()));
-                };
-                cells.clear();
-                for (column, (_, value)) in table.columns().iter().zip(fields) {
-                    cells.push(cell(column.ty, value).map_err(|r| corrupt(format!("column {}: {r}", column.name)))?);
-                }
-                rows.push(&cells);
+            let (mut part, mut taken) = (0u64, true);
+            file.rows(&block, |row, cells| {
+                rows.push(cells);
                 if rows.len() >= PART_ROWS || rows.bytes.len() >= PART_BYTES || row + 1 == block.rows {
-                    let key = [&file.sync[..], &block.offset.to_le_bytes(), &part.to_le_bytes()].concat();
+                    let key = [&file.blocks.sync[..], &block.offset.to_le_bytes(), &part.to_le_bytes()].concat();
                     let mut done = std::mem::replace(&mut rows, fresh());
                     done.bytes.extend_from_slice(&copy::TRAILER);
                     let batch = Batch {
                         id: uuid::Uuid::from_u128(xxhash_rust::xxh3::xxh3_128(&key)),
                         seq: 0,
-                        table,
+                        table: file.table,
                         rows: done.len(),
-                        exps: vec![exp.clone()],
+                        exps: vec![file.exp.clone()],
                         data: done.bytes,
                         may_exist: true,
                         pending_bytes: 0,
                     };
-                    if out.blocking_send(Ok(batch)).is_err() {
-                        return Ok(());
-                    }
+                    // The import has stopped (an earlier batch failed): read no further.
+                    taken = out.blocking_send(Ok(batch)).is_ok();
                     part += 1;
                 }
-            }
-            if !data.is_empty() {
-                return Err(corrupt(format!("the block at byte {} has {} bytes after its {} rows", block.offset, data.len(), block.rows)));
+                taken
+            })?;
+            if !taken {
+                return Ok(());
             }
         }
         Ok(())
@@ -138,18 +99,4 @@ fn read_batches(path: &Path, out: &tokio::sync::mpsc::Sender<Result<Batch>>) {
     if let Err(e) = result {
         let _ = out.blocking_send(Err(e));
     }
-}
-
-fn cell(ty: ColType, value: Value) -> std::result::Result<Cell<'static>, String> {
-    Ok(match (ty, value) {
-        (_, Value::Union(_, inner)) => return cell(ty, *inner),
-        (_, Value::Null) => Cell::Null,
-        (ColType::Text | ColType::Jsonb, Value::String(s)) if ty == ColType::Text => Cell::Text(Cow::Owned(s)),
-        (ColType::Jsonb, Value::String(s)) => Cell::Json(Cow::Owned(s)),
-        (ColType::Uuid, Value::Uuid(u)) => Cell::Uuid(*u.as_bytes()),
-        (ColType::Uuid, Value::String(s)) => Cell::Uuid(*uuid::Uuid::try_parse(&s).map_err(|e| e.to_string())?.as_bytes()),
-        (ColType::Timestamptz, Value::TimestampMicros(us) | Value::Long(us)) => Cell::Timestamp(us),
-        (ColType::Float8, Value::Double(v)) => Cell::Float(v),
-        (ty, v) => return Err(format!("expected {ty:?}, found {v:?}")),
-    })
 }

@@ -1,5 +1,5 @@
 //! The recording sink: rows from the simulation (profiles, states, messages, surveys, errors,
-//! metrics), checked, batched by count or interval, and written with binary `COPY` to Postgres —
+//! metrics, LLM calls), checked, batched by count or interval, and written with binary `COPY` to Postgres —
 //! or, without a database, appended to Avro archive files that `myriad db import` loads later.
 //!
 //! Guarantees: a row is either rejected at [`Sink::write`] with a reason, or accepted; an accepted
@@ -15,6 +15,7 @@ mod given_up;
 mod import;
 mod pipeline;
 mod postgres;
+mod read;
 mod rows;
 mod schema;
 
@@ -26,8 +27,9 @@ pub use archive::Archive;
 pub use avro::{archive_path, schema_json};
 pub use columns::{Columns, Piece};
 pub use import::{import_archive, ImportReport};
+pub use read::read_archive;
 pub use rows::{Rejected, Rows};
-pub use schema::{partition_name, Table, TABLES};
+pub use schema::{partition_name, ColType, Column, Migration, Table, MIGRATIONS, TABLES};
 
 use crate::{Error, Result};
 use pipeline::Pipeline;

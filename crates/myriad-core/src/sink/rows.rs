@@ -26,6 +26,7 @@ pub enum Cell<'a> {
     /// Valid JSON text (Postgres-safe: no `\u0000`, no lone surrogates).
     Json(Cow<'a, str>),
     Float(f64),
+    Int(i64),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,7 +64,7 @@ pub fn check<'a>(table: Table, rows: &Rows<'a>, accept: impl FnMut(usize, &[Cell
 
 /// A row's values in the table's column order, as raw JSON (`None`: absent).
 pub(super) type Slots<'a> = [Option<&'a RawValue>; MAX_COLUMNS];
-const MAX_COLUMNS: usize = 8;
+const MAX_COLUMNS: usize = 16;
 
 struct Checker<'a, F> {
     table: Table,
@@ -191,7 +192,7 @@ pub(super) fn null_cell(column: &Column) -> std::result::Result<Cell<'static>, S
 
 fn nan_hint(ty: ColType) -> &'static str {
     match ty {
-        ColType::Float8 => " (NaN and Infinity become null in JSON: a number column needs a finite number)",
+        ColType::Float8 | ColType::Int8 => " (NaN and Infinity become null in JSON: a number column needs a finite number)",
         ColType::Timestamptz => " (an invalid Date becomes null in JSON)",
         _ => "",
     }
@@ -206,7 +207,27 @@ fn cell(ty: ColType, raw: &str) -> std::result::Result<Cell<'_>, String> {
             Ok(v) if v.is_finite() => Ok(Cell::Float(v)),
             _ => Err(format!("expected a finite number, got {}", preview(raw))),
         },
+        // Read as JS reads a number, so that both forms give the same cells and reasons.
+        ColType::Int8 => match serde_json::from_str::<f64>(raw) {
+            Ok(v) => int_cell(v),
+            Err(_) => Err(format!("expected an integer, got {}", preview(raw))),
+        },
     }
+}
+
+/// The largest integer a JS number (an f64) holds exactly: `Number.MAX_SAFE_INTEGER`.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// An int8 column's value, from a number as JS has it: an integer of at most 2^53 - 1 in
+/// magnitude (beyond, a JS number no longer tells neighbouring integers apart).
+pub(super) fn int_cell(v: f64) -> std::result::Result<Cell<'static>, String> {
+    if v.fract() != 0.0 || !v.is_finite() {
+        return Err(format!("expected an integer, got {v}"));
+    }
+    if v.abs() > MAX_SAFE_INTEGER {
+        return Err(format!("{v} is outside the integers a JS number holds exactly (at most 2^53 - 1 in magnitude)"));
+    }
+    Ok(Cell::Int(v as i64))
 }
 
 /// A text or uuid column's value, from the string itself.
@@ -406,6 +427,26 @@ mod tests {
         assert!(nan.contains("NaN"), "{nan}");
         let uuid = check(Table::Messages, r#"{"exp_id":"e","msg_id":"nope","src":"a","ts":1,"payload":1}"#).unwrap_err();
         assert!(uuid.contains("not a UUID"), "{uuid}");
+    }
+
+    #[test]
+    fn an_int8_value_is_an_integer_a_js_number_holds_exactly() {
+        let row = |tick: &str| format!(r#"{{"exp_id":"e","agent_id":"a","ts":1,"state":{{}},"tick":{tick}}}"#);
+        for (tick, cell) in [("41", Cell::Int(41)), ("-1", Cell::Int(-1)), ("2.0", Cell::Int(2)), ("null", Cell::Null)] {
+            assert_eq!(check(Table::States, &row(tick)).unwrap()[4], cell, "{tick}");
+        }
+        assert_eq!(check(Table::States, r#"{"exp_id":"e","agent_id":"a","ts":1,"state":{}}"#).unwrap()[4], Cell::Null);
+        for (tick, reason) in [
+            ("1.5", "`tick`: expected an integer, got 1.5"),
+            (r#""3""#, r#"`tick`: expected an integer, got "3""#),
+            ("9007199254740992", "`tick`: 9007199254740992 is outside the integers a JS number holds exactly"),
+        ] {
+            let err = check(Table::States, &row(tick)).unwrap_err();
+            assert!(err.starts_with(reason), "{tick}: {err}");
+        }
+        let call = r#"{"exp_id":"e","agent_id":"a","call_index":0,"ts":1,"request_hash":"h","request":{},"latency_ms":1,"outcome":"ok"}"#;
+        let err = check(Table::LlmCalls, call).unwrap_err();
+        assert!(err.starts_with("`tick` is required"), "{err}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The recording schema: six tables, their columns and the migrations that create them.
+//! The recording schema: seven tables, their columns and the migrations that create them.
 //!
 //! It is a contract users query, so it changes only by new migrations appended to [`MIGRATIONS`].
 //! Every table carries `exp_id` and is partitioned by it (`PARTITION BY LIST (exp_id)`): an
@@ -15,6 +15,9 @@ pub enum ColType {
     Timestamptz,
     Jsonb,
     Float8,
+    /// A 64-bit integer (Postgres `bigint`); from JS a number that is an integer of at most
+    /// 2^53 - 1 in magnitude (what a JS number holds exactly).
+    Int8,
 }
 
 impl ColType {
@@ -26,6 +29,7 @@ impl ColType {
             Timestamptz => "timestamptz",
             Jsonb => "jsonb",
             Float8 => "float8",
+            Int8 => "int8",
         }
     }
 }
@@ -55,14 +59,20 @@ pub enum Table {
     Surveys,
     Errors,
     Metrics,
+    LlmCalls,
 }
 
-pub const TABLES: [Table; 6] = [Table::Agents, Table::States, Table::Messages, Table::Surveys, Table::Errors, Table::Metrics];
+pub const TABLES: [Table; 7] =
+    [Table::Agents, Table::States, Table::Messages, Table::Surveys, Table::Errors, Table::Metrics, Table::LlmCalls];
+
+/// The tick a row belongs to (-1 for what is recorded before tick 0). Added by migration 2, so
+/// it is the last column of the tables of migration 1, and nullable: their older rows have none.
+const TICK: Column = opt("tick", Int8);
 
 /// `exp_id` is column 0 of every table (the partition key; the archive groups files by it).
-static AGENTS: [Column; 4] = [col("exp_id", Text), col("agent_id", Text), col("ts", Timestamptz), col("profile", Jsonb)];
-static STATES: [Column; 4] = [col("exp_id", Text), col("agent_id", Text), col("ts", Timestamptz), col("state", Jsonb)];
-static MESSAGES: [Column; 7] = [
+static AGENTS: [Column; 5] = [col("exp_id", Text), col("agent_id", Text), col("ts", Timestamptz), col("profile", Jsonb), TICK];
+static STATES: [Column; 5] = [col("exp_id", Text), col("agent_id", Text), col("ts", Timestamptz), col("state", Jsonb), TICK];
+static MESSAGES: [Column; 8] = [
     col("exp_id", Text),
     opt("msg_id", Uuid),
     col("src", Text),
@@ -70,12 +80,37 @@ static MESSAGES: [Column; 7] = [
     opt("kind", Text),
     col("ts", Timestamptz),
     col("payload", Jsonb),
+    TICK,
 ];
-static SURVEYS: [Column; 5] =
-    [col("exp_id", Text), col("agent_id", Text), col("ts", Timestamptz), col("form_id", Text), col("answers", Jsonb)];
-static ERRORS: [Column; 5] = [col("exp_id", Text), col("ts", Timestamptz), opt("agent_id", Text), col("comp", Text), col("detail", Text)];
-static METRICS: [Column; 6] =
-    [col("exp_id", Text), col("ts", Timestamptz), opt("agent_id", Text), col("name", Text), col("value", Float8), opt("labels", Jsonb)];
+static SURVEYS: [Column; 6] =
+    [col("exp_id", Text), col("agent_id", Text), col("ts", Timestamptz), col("form_id", Text), col("answers", Jsonb), TICK];
+static ERRORS: [Column; 6] =
+    [col("exp_id", Text), col("ts", Timestamptz), opt("agent_id", Text), col("comp", Text), col("detail", Text), TICK];
+static METRICS: [Column; 7] = [
+    col("exp_id", Text),
+    col("ts", Timestamptz),
+    opt("agent_id", Text),
+    col("name", Text),
+    col("value", Float8),
+    opt("labels", Jsonb),
+    TICK,
+];
+/// One row per LLM call an agent made: replay finds a call by (agent_id, tick, call_index).
+static LLM_CALLS: [Column; 13] = [
+    col("exp_id", Text),
+    col("agent_id", Text),
+    col("tick", Int8),
+    col("call_index", Int8),
+    col("ts", Timestamptz),
+    opt("model", Text),
+    col("request_hash", Text),
+    col("request", Jsonb),
+    opt("response", Jsonb),
+    opt("prompt_tokens", Int8),
+    opt("completion_tokens", Int8),
+    col("latency_ms", Float8),
+    col("outcome", Text),
+];
 
 impl Table {
     pub fn name(self) -> &'static str {
@@ -86,6 +121,7 @@ impl Table {
             Table::Surveys => "surveys",
             Table::Errors => "errors",
             Table::Metrics => "metrics",
+            Table::LlmCalls => "llm_calls",
         }
     }
 
@@ -104,6 +140,7 @@ impl Table {
             Table::Surveys => &SURVEYS,
             Table::Errors => &ERRORS,
             Table::Metrics => &METRICS,
+            Table::LlmCalls => &LLM_CALLS,
         }
     }
 
@@ -135,34 +172,54 @@ pub struct Migration {
     pub statements: &'static [&'static str],
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "tables, indexes and the batch ledger",
-    statements: &[
-        r#"CREATE TABLE IF NOT EXISTS {s}.agents (exp_id text NOT NULL, agent_id text NOT NULL, ts timestamptz NOT NULL, profile jsonb NOT NULL) PARTITION BY LIST (exp_id)"#,
-        r#"CREATE TABLE IF NOT EXISTS {s}.states (exp_id text NOT NULL, agent_id text NOT NULL, ts timestamptz NOT NULL, state jsonb NOT NULL) PARTITION BY LIST (exp_id)"#,
-        r#"CREATE TABLE IF NOT EXISTS {s}.messages (exp_id text NOT NULL, msg_id uuid, src text NOT NULL, dst text, kind text, ts timestamptz NOT NULL, payload jsonb NOT NULL) PARTITION BY LIST (exp_id)"#,
-        r#"CREATE TABLE IF NOT EXISTS {s}.surveys (exp_id text NOT NULL, agent_id text NOT NULL, ts timestamptz NOT NULL, form_id text NOT NULL, answers jsonb NOT NULL) PARTITION BY LIST (exp_id)"#,
-        r#"CREATE TABLE IF NOT EXISTS {s}.errors (exp_id text NOT NULL, ts timestamptz NOT NULL, agent_id text, comp text NOT NULL, detail text NOT NULL) PARTITION BY LIST (exp_id)"#,
-        r#"CREATE TABLE IF NOT EXISTS {s}.metrics (exp_id text NOT NULL, ts timestamptz NOT NULL, agent_id text, name text NOT NULL, value double precision NOT NULL, labels jsonb) PARTITION BY LIST (exp_id)"#,
-        r#"CREATE INDEX IF NOT EXISTS agents_exp_ts ON {s}.agents (exp_id, ts)"#,
-        r#"CREATE INDEX IF NOT EXISTS agents_agent_ts ON {s}.agents (agent_id, ts)"#,
-        r#"CREATE INDEX IF NOT EXISTS states_exp_ts ON {s}.states (exp_id, ts)"#,
-        r#"CREATE INDEX IF NOT EXISTS states_agent_ts ON {s}.states (agent_id, ts)"#,
-        r#"CREATE INDEX IF NOT EXISTS messages_exp_ts ON {s}.messages (exp_id, ts)"#,
-        r#"CREATE INDEX IF NOT EXISTS messages_src_ts ON {s}.messages (src, ts)"#,
-        r#"CREATE INDEX IF NOT EXISTS messages_dst_ts ON {s}.messages (dst, ts)"#,
-        r#"CREATE INDEX IF NOT EXISTS surveys_exp_ts ON {s}.surveys (exp_id, ts)"#,
-        r#"CREATE INDEX IF NOT EXISTS surveys_agent_ts ON {s}.surveys (agent_id, ts)"#,
-        r#"CREATE INDEX IF NOT EXISTS errors_exp_ts ON {s}.errors (exp_id, ts)"#,
-        r#"CREATE INDEX IF NOT EXISTS errors_agent_ts ON {s}.errors (agent_id, ts)"#,
-        r#"CREATE INDEX IF NOT EXISTS metrics_exp_ts ON {s}.metrics (exp_id, ts)"#,
-        r#"CREATE INDEX IF NOT EXISTS metrics_agent_ts ON {s}.metrics (agent_id, ts)"#,
-        // One row per committed batch, written in the batch's own transaction: a retry after an
-        // unknown outcome (connection lost around COMMIT) looks its id up instead of writing twice.
-        r#"CREATE TABLE IF NOT EXISTS {s}.myriad_batches (batch_id uuid PRIMARY KEY, tbl text NOT NULL, rows integer NOT NULL, committed_at timestamptz NOT NULL DEFAULT now())"#,
-    ],
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "tables, indexes and the batch ledger",
+        statements: &[
+            r#"CREATE TABLE IF NOT EXISTS {s}.agents (exp_id text NOT NULL, agent_id text NOT NULL, ts timestamptz NOT NULL, profile jsonb NOT NULL) PARTITION BY LIST (exp_id)"#,
+            r#"CREATE TABLE IF NOT EXISTS {s}.states (exp_id text NOT NULL, agent_id text NOT NULL, ts timestamptz NOT NULL, state jsonb NOT NULL) PARTITION BY LIST (exp_id)"#,
+            r#"CREATE TABLE IF NOT EXISTS {s}.messages (exp_id text NOT NULL, msg_id uuid, src text NOT NULL, dst text, kind text, ts timestamptz NOT NULL, payload jsonb NOT NULL) PARTITION BY LIST (exp_id)"#,
+            r#"CREATE TABLE IF NOT EXISTS {s}.surveys (exp_id text NOT NULL, agent_id text NOT NULL, ts timestamptz NOT NULL, form_id text NOT NULL, answers jsonb NOT NULL) PARTITION BY LIST (exp_id)"#,
+            r#"CREATE TABLE IF NOT EXISTS {s}.errors (exp_id text NOT NULL, ts timestamptz NOT NULL, agent_id text, comp text NOT NULL, detail text NOT NULL) PARTITION BY LIST (exp_id)"#,
+            r#"CREATE TABLE IF NOT EXISTS {s}.metrics (exp_id text NOT NULL, ts timestamptz NOT NULL, agent_id text, name text NOT NULL, value double precision NOT NULL, labels jsonb) PARTITION BY LIST (exp_id)"#,
+            r#"CREATE INDEX IF NOT EXISTS agents_exp_ts ON {s}.agents (exp_id, ts)"#,
+            r#"CREATE INDEX IF NOT EXISTS agents_agent_ts ON {s}.agents (agent_id, ts)"#,
+            r#"CREATE INDEX IF NOT EXISTS states_exp_ts ON {s}.states (exp_id, ts)"#,
+            r#"CREATE INDEX IF NOT EXISTS states_agent_ts ON {s}.states (agent_id, ts)"#,
+            r#"CREATE INDEX IF NOT EXISTS messages_exp_ts ON {s}.messages (exp_id, ts)"#,
+            r#"CREATE INDEX IF NOT EXISTS messages_src_ts ON {s}.messages (src, ts)"#,
+            r#"CREATE INDEX IF NOT EXISTS messages_dst_ts ON {s}.messages (dst, ts)"#,
+            r#"CREATE INDEX IF NOT EXISTS surveys_exp_ts ON {s}.surveys (exp_id, ts)"#,
+            r#"CREATE INDEX IF NOT EXISTS surveys_agent_ts ON {s}.surveys (agent_id, ts)"#,
+            r#"CREATE INDEX IF NOT EXISTS errors_exp_ts ON {s}.errors (exp_id, ts)"#,
+            r#"CREATE INDEX IF NOT EXISTS errors_agent_ts ON {s}.errors (agent_id, ts)"#,
+            r#"CREATE INDEX IF NOT EXISTS metrics_exp_ts ON {s}.metrics (exp_id, ts)"#,
+            r#"CREATE INDEX IF NOT EXISTS metrics_agent_ts ON {s}.metrics (agent_id, ts)"#,
+            // One row per committed batch, written in the batch's own transaction: a retry after an
+            // unknown outcome (connection lost around COMMIT) looks its id up instead of writing twice.
+            r#"CREATE TABLE IF NOT EXISTS {s}.myriad_batches (batch_id uuid PRIMARY KEY, tbl text NOT NULL, rows integer NOT NULL, committed_at timestamptz NOT NULL DEFAULT now())"#,
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "the tick of every row, and llm_calls",
+        statements: &[
+            // Nullable and without a default: rows written before have no tick, and adding the
+            // column rewrites nothing (the partitions get it from their table).
+            r#"ALTER TABLE {s}.agents ADD COLUMN IF NOT EXISTS tick bigint"#,
+            r#"ALTER TABLE {s}.states ADD COLUMN IF NOT EXISTS tick bigint"#,
+            r#"ALTER TABLE {s}.messages ADD COLUMN IF NOT EXISTS tick bigint"#,
+            r#"ALTER TABLE {s}.surveys ADD COLUMN IF NOT EXISTS tick bigint"#,
+            r#"ALTER TABLE {s}.errors ADD COLUMN IF NOT EXISTS tick bigint"#,
+            r#"ALTER TABLE {s}.metrics ADD COLUMN IF NOT EXISTS tick bigint"#,
+            r#"CREATE TABLE IF NOT EXISTS {s}.llm_calls (exp_id text NOT NULL, agent_id text NOT NULL, tick bigint NOT NULL, call_index bigint NOT NULL, ts timestamptz NOT NULL, model text, request_hash text NOT NULL, request jsonb NOT NULL, response jsonb, prompt_tokens bigint, completion_tokens bigint, latency_ms double precision NOT NULL, outcome text NOT NULL) PARTITION BY LIST (exp_id)"#,
+            r#"CREATE INDEX IF NOT EXISTS llm_calls_exp_ts ON {s}.llm_calls (exp_id, ts)"#,
+            // Replay looks a call up by agent, tick and call index.
+            r#"CREATE INDEX IF NOT EXISTS llm_calls_agent_tick ON {s}.llm_calls (exp_id, agent_id, tick, call_index)"#,
+        ],
+    },
+];
 
 /// The DDL that gives `exp_id` its partition of `table` (idempotent). The partition's name is the
 /// table's plus a hash of the id, so any id (quotes, spaces, 200 bytes) makes a valid identifier.
