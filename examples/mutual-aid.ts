@@ -20,7 +20,12 @@ const DOMAINS = [
 
 const Citizen = defineAgent({
   name: 'citizen',
-  profile: z.object({ name: z.string(), age: z.number().int().min(16), domain: z.enum(DOMAINS.map((d) => d[0]) as [string, ...string[]]), years: z.number().int() }),
+  profile: z.object({
+    name: z.string(),
+    age: z.number().int().min(16),
+    domain: z.enum(DOMAINS.map((d) => d[0]) as [string, ...string[]]),
+    years: z.number().int(),
+  }),
   state: { asked: 0, answered: 0, helped: 0, failed: 0, waiting: {} as Record<string, string> },
   specialty: (p) => `${p.years} years of experience in ${DOMAINS.find((d) => d[0] === p.domain)?.[1]}`,
   messages: {
@@ -68,14 +73,23 @@ const exp = new Experiment({
     {
       agent: Citizen,
       count: agents,
-      profiles: (i, rand) => ({ name: `${names[i % names.length]} ${i}`, age: 18 + Math.floor(rand() * 60), domain: DOMAINS[i % DOMAINS.length][0], years: 1 + (i % 10) }),
+      profiles: (i, rand) => ({
+        name: `${names[i % names.length]} ${i}`,
+        age: 18 + Math.floor(rand() * 60),
+        domain: DOMAINS[i % DOMAINS.length][0],
+        years: 1 + (i % 10),
+      }),
     },
   ],
   llm: { providers: [{ name: 'llm', baseUrl, models: [process.env.MYRIAD_LLM_MODEL ?? 'test-model'], apiKey: process.env.MYRIAD_LLM_KEY }] },
   clock: { mode: 'lockstep', tickMs: 60_000 },
 })
 
-exp.on('tick', (t) => console.log(`tick ${t.tick}: ${t.turns} turns, ${t.messages.sent} messages, ${t.llmCalls} LLM calls (p50 ${t.llmP50Ms.toFixed(0)} ms), ${t.tickMs.toFixed(0)} ms`))
+exp.on('tick', (t) =>
+  console.log(
+    `tick ${t.tick}: ${t.turns} turns, ${t.messages.sent} messages, ${t.llmCalls} LLM calls (p50 ${t.llmP50Ms.toFixed(0)} ms), ${t.tickMs.toFixed(0)} ms`,
+  ),
+)
 const summary = await exp.run({ ticks })
 await server?.close()
 

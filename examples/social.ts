@@ -7,7 +7,18 @@ import { Experiment, defineAgent } from '@myriad-agents/core'
 import { startLLMServer } from '@myriad-agents/core/testing'
 import { z } from 'zod'
 
-const TOPICS = ['jazz records', 'mountain hiking', 'street photography', 'vegan recipes', 'chess openings', 'retro video games', 'urban cycling', 'astronomy', 'indoor plants', 'football tactics']
+const TOPICS = [
+  'jazz records',
+  'mountain hiking',
+  'street photography',
+  'vegan recipes',
+  'chess openings',
+  'retro video games',
+  'urban cycling',
+  'astronomy',
+  'indoor plants',
+  'football tactics',
+]
 
 const User = defineAgent({
   name: 'user',
@@ -75,5 +86,7 @@ await server?.close()
 
 const states = exp.states('user').map((s) => s.state as { posts: number; read: number; liked: number })
 const sum = (key: 'posts' | 'read' | 'liked') => states.reduce((n, s) => n + s[key], 0)
-console.log(`${sum('posts')} posts, ${sum('read')} read, ${sum('liked')} liked; ${summary.messages.delivered} messages delivered, ${summary.messages.failed} failed`)
+console.log(
+  `${sum('posts')} posts, ${sum('read')} read, ${sum('liked')} liked; ${summary.messages.delivered} messages delivered, ${summary.messages.failed} failed`,
+)
 console.log(`${summary.turns} turns in ${summary.wallS.toFixed(1)} s (setup ${summary.setupS.toFixed(1)} s); records:`, summary.records)

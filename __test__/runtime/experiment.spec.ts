@@ -16,7 +16,11 @@ const named = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `n${i}
 test('a profile that fails its schema is ERR_AGENT_PROFILE naming the entry, index and issue, and nothing is written', async (t) => {
   const dir = archiveDir('profile')
   const Agent = defineAgent({ name: 'a', profile: z.object({ age: z.number().int() }), state: {} })
-  const exp = new Experiment({ name: 'bad', population: [{ agent: Agent, count: 3, profiles: [{ age: 1 }, { age: 2 }, { age: 'x' }] }], sink: { archive: join(dir, 'run') } })
+  const exp = new Experiment({
+    name: 'bad',
+    population: [{ agent: Agent, count: 3, profiles: [{ age: 1 }, { age: 2 }, { age: 'x' }] }],
+    sink: { archive: join(dir, 'run') },
+  })
   const error = await t.throwsAsync(exp.run({ ticks: 1 }))
   t.true(error instanceof MyriadError)
   t.is((error as MyriadError).code, 'ERR_AGENT_PROFILE')
@@ -33,7 +37,13 @@ test('population mistakes are typed errors before anything starts', async (t) =>
     t.is((error as MyriadError).code, 'ERR_INVALID_ARG')
     t.regex(error.message, what)
   }
-  await refused([{ agent: A, count: 1, profiles: named(1) }, { agent: B, count: 1, profiles: named(1) }], /two agent types are named 'same'/)
+  await refused(
+    [
+      { agent: A, count: 1, profiles: named(1) },
+      { agent: B, count: 1, profiles: named(1) },
+    ],
+    /two agent types are named 'same'/,
+  )
   await refused([{ agent: A, count: -1, profiles: [] }], /count must be a non-negative integer/)
   await refused([{ agent: A, count: 1.5, profiles: named(2) }], /count must be a non-negative integer/)
   await refused([{ agent: A, count: 3, profiles: named(2) }], /asks for 3 agents but its profiles gave 2/)
@@ -89,7 +99,9 @@ test('a message to an id that does not exist is a failed delivery, recorded and 
       if (ctx.tick === 0) ctx.send('nobody', { hi: 1 })
     },
   })
-  const summary = await new Experiment({ name: 'unknown', population: [{ agent: Agent, count: 2, profiles: named(2) }], sink: { archive: dir } }).run({ ticks: 1 })
+  const summary = await new Experiment({ name: 'unknown', population: [{ agent: Agent, count: 2, profiles: named(2) }], sink: { archive: dir } }).run({
+    ticks: 1,
+  })
   t.is(summary.messages.failed, 2)
   t.is(summary.messages.sent, 0)
   const errors = await recorded(summary, 'errors')
@@ -108,7 +120,9 @@ test('a body that fails its kind schema is ERR_MESSAGE_SCHEMA: a failed turn, no
       await ctx.send('a-0', { n: 'not a number' } as never, { kind: 'ping' })
     },
   })
-  const summary = await new Experiment({ name: 'schema', population: [{ agent: Agent, count: 1, profiles: named(1) }], sink: { archive: dir } }).run({ ticks: 1 })
+  const summary = await new Experiment({ name: 'schema', population: [{ agent: Agent, count: 1, profiles: named(1) }], sink: { archive: dir } }).run({
+    ticks: 1,
+  })
   t.is(summary.errors.count, 1)
   t.is(summary.errors.first[0].code, 'ERR_MESSAGE_SCHEMA')
   t.is(summary.messages.sent, 0)
@@ -180,7 +194,9 @@ test('an LLM call without an llm configured fails the turn with ERR_LLM_NO_PROVI
       await ctx.llm.chat({ messages: [{ role: 'user', content: 'hi' }] })
     },
   })
-  const summary = await new Experiment({ name: 'nollm', population: [{ agent: Agent, count: 1, profiles: named(1) }], sink: { archive: dir } }).run({ ticks: 1 })
+  const summary = await new Experiment({ name: 'nollm', population: [{ agent: Agent, count: 1, profiles: named(1) }], sink: { archive: dir } }).run({
+    ticks: 1,
+  })
   t.is(summary.errors.first[0]?.code, 'ERR_LLM_NO_PROVIDER')
   cleanup(dir)
 })
@@ -201,8 +217,20 @@ const Chatty = defineAgent({
 
 const runChatty = async (seed: number) => {
   const dir = archiveDir('seed')
-  const summary = await new Experiment({ name: 'seeded', seed, population: [{ agent: Chatty, count: 50, profiles: named(50) }], sink: { archive: dir } }).run({ ticks: 4 })
-  const rows = { states: comparable(await recorded(summary, 'states')), messages: comparable(await recorded(summary, 'messages')), agents: comparable(await recorded(summary, 'agents')) }
+  const summary = await new Experiment({
+    name: 'seeded',
+    seed,
+    population: [{ agent: Chatty, count: 50, profiles: named(50) }],
+    clock: { start: 1_800_000_000_000 },
+    sink: { archive: dir },
+  }).run({
+    ticks: 4,
+  })
+  const rows = {
+    states: comparable(await recorded(summary, 'states')),
+    messages: comparable(await recorded(summary, 'messages')),
+    agents: comparable(await recorded(summary, 'agents')),
+  }
   cleanup(dir)
   return rows
 }
@@ -228,15 +256,14 @@ test('records: profiles and initial states at tick -1, changed states per tick, 
       ctx.record('n', ctx.state.n)
     },
   })
-  const summary = await new Experiment({ name: 'records', population: [{ agent: Counter, count: 3, profiles: named(3) }], sink: { archive: dir } }).run({ ticks: 4 })
+  const summary = await new Experiment({ name: 'records', population: [{ agent: Counter, count: 3, profiles: named(3) }], sink: { archive: dir } }).run({
+    ticks: 4,
+  })
   const agents = await recorded(summary, 'agents')
   t.is(agents.length, 3)
   t.true(agents.every((a) => a.tick === -1 && (a.profile as { type: string }).type === 'counter'))
   const states = await recorded(summary, 'states')
-  t.deepEqual(
-    states.map((s) => s.tick).sort(),
-    [-1, -1, -1, 0, 0, 0, 2, 2, 2],
-  )
+  t.deepEqual(states.map((s) => s.tick).sort(), [-1, -1, -1, 0, 0, 0, 2, 2, 2])
   const metrics = await recorded(summary, 'metrics')
   t.is(metrics.filter((m) => m.name === 'n').length, 6)
   t.deepEqual(
@@ -272,7 +299,12 @@ test('the async clock: no barrier, every agent takes its turns, messages reach t
       await ctx.send(`a-${(Number(ctx.id.slice(2)) + 1) % 20}`, ctx.tick)
     },
   })
-  const exp = new Experiment({ name: 'async', population: [{ agent: Agent, count: 20, profiles: named(20) }], clock: { mode: 'async' }, sink: { archive: dir } })
+  const exp = new Experiment({
+    name: 'async',
+    population: [{ agent: Agent, count: 20, profiles: named(20) }],
+    clock: { mode: 'async' },
+    sink: { archive: dir },
+  })
   const summary = await exp.run({ ticks: 5 })
   t.is(summary.turns, 100)
   t.is(summary.ticks, 5)

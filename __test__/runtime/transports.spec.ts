@@ -24,7 +24,13 @@ for (const [name, bus] of [
 ] as const) {
   test.serial(`10,000 agents over ${name} deliver every message`, async (t) => {
     const dir = archiveDir('mqtt')
-    const exp = new Experiment({ name: 'mqtt-scale', seed: 1, population: [{ agent: Sender, count: 10_000, profiles: () => ({}) }], bus, sink: { archive: dir } })
+    const exp = new Experiment({
+      name: 'mqtt-scale',
+      seed: 1,
+      population: [{ agent: Sender, count: 10_000, profiles: () => ({}) }],
+      bus,
+      sink: { archive: dir },
+    })
     const summary = await exp.run({ ticks: 3 })
     t.deepEqual(summary.messages, { sent: 30_000, delivered: 30_000, failed: 0, lost: 0 })
     // Every message of ticks 0 and 1 was handled in the next tick; tick 2's arrived after the last.
@@ -68,7 +74,7 @@ test.serial('the records in Postgres and in the archive (after importArchive) ar
     ['agents', 'agent_id, ts, tick, profile::text'],
     ['states', 'agent_id, ts, tick, state::text'],
     ['messages', 'msg_id, src, dst, kind, ts, tick, payload::text'],
-    ['metrics', "agent_id, name, tick, value, labels::text"],
+    ['metrics', 'agent_id, name, tick, value, labels::text'],
   ] as const) {
     const where = table === 'metrics' ? ` WHERE agent_id IS NOT NULL` : ''
     const a = await rows(direct, `${table}${where}`, columns)

@@ -37,15 +37,22 @@ export async function runFloor(c: Config): Promise<Result> {
     const vectors = new Float32Array(chunk.length * dim)
     chunk.forEach((_, j) => vectors.set(distinct.subarray(((at + j) % texts.length) * dim, (((at + j) % texts.length) + 1) * dim), j * dim))
     await specialtyIndex.upsert(chunk, vectors)
-    await registry.process(chunk.map((id, j) => ({ v: 1, type: 'register', msgId: `r-${id}`, from: id, ts: 0, body: { specialty: texts[(at + j) % texts.length] } })))
+    await registry.process(
+      chunk.map((id, j) => ({ v: 1, type: 'register', msgId: `r-${id}`, from: id, ts: 0, body: { specialty: texts[(at + j) % texts.length] } })),
+    )
   }
-  const llm = new LLM({ providers: [{ name: 'bench', baseUrl: c.llmUrl, models: ['bench-model'], limits: { concurrency: c.concurrency, adaptive: false } }], concurrency: c.concurrency })
+  const llm = new LLM({
+    providers: [{ name: 'bench', baseUrl: c.llmUrl, models: ['bench-model'], limits: { concurrency: c.concurrency, adaptive: false } }],
+    concurrency: c.concurrency,
+  })
   const groups = Math.min(availableParallelism(), n)
   const size = Math.ceil(n / groups)
   const inboxes = new Map<number, number[]>()
   let delivered = 0
   const buses = await Promise.all(
-    Array.from({ length: groups }, (_, g) => Bus.connect({ exp: `floor${Date.now()}`, transport: 'local', group: `g${g}`, agents: ids.slice(g * size, (g + 1) * size) })),
+    Array.from({ length: groups }, (_, g) =>
+      Bus.connect({ exp: `floor${Date.now()}`, transport: 'local', group: `g${g}`, agents: ids.slice(g * size, (g + 1) * size) }),
+    ),
   )
   for (const bus of buses) {
     bus.onMessages((batch: BusMessage[]) => {

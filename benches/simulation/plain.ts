@@ -43,7 +43,7 @@ export async function runPlain(c: Config): Promise<Result> {
   }))
   const byId = new Map(agents.map((a) => [a.id, a]))
   const out = createWriteStream(join(c.dir, 'records.jsonl'))
-  const record = (row: object) => (out.write(`${JSON.stringify(row)}\n`) ? undefined : new Promise((r) => out.once('drain', r)))
+  const record = (row: object) => (out.write(`${JSON.stringify(row)}\n`) ? undefined : new Promise<void>((r) => out.once('drain', () => r())))
   for (const a of agents) await record({ table: 'agents', agent_id: a.id, tick: -1, profile: { s: 0 } })
   const url = new URL(c.llmUrl)
   const pool = new Pool(url.origin, { connections: c.concurrency })

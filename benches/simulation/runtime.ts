@@ -38,7 +38,10 @@ export async function runRuntime(c: Config): Promise<Result> {
     name: 'bench-simulation',
     seed: 42,
     population: [{ agent: Agent, count: c.n, profiles: (i) => ({ s: i % texts.length }) }],
-    llm: { providers: [{ name: 'bench', baseUrl: c.llmUrl, models: ['bench-model'], limits: { concurrency: c.concurrency, adaptive: false } }], concurrency: c.concurrency },
+    llm: {
+      providers: [{ name: 'bench', baseUrl: c.llmUrl, models: ['bench-model'], limits: { concurrency: c.concurrency, adaptive: false } }],
+      concurrency: c.concurrency,
+    },
     concurrency: { steps: Math.max(c.concurrency * 2, 1024) },
     matching: { embedder: { precision: 'int8' } },
     sink: { archive: c.dir },

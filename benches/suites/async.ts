@@ -15,7 +15,7 @@ import { Pool } from 'undici'
 
 import { LLM, type ChatMessage } from '../../src/llm/index.js'
 import { startLLMServers } from '../servers.js'
-import { ROOT, collectGarbage, round, verdict, workerLoops, type Call, type Context, type Row, type Suite } from '../harness.js'
+import { collectGarbage, round, verdict, workerLoops, type Call, type Context, type Row, type Suite } from '../harness.js'
 
 const LATENCY_MS = 100
 const MODEL = 'bench-model'

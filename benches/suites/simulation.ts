@@ -16,11 +16,15 @@ const CONCURRENCY = 1024
 const SERVER_WORKERS = 2
 
 async function child(config: Omit<Config, 'dir'>): Promise<Result> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--max-old-space-size=8192', '--import', 'tsx', 'benches/simulation/child.ts', JSON.stringify(config)], {
-    cwd: ROOT,
-    maxBuffer: 16 << 20,
-    timeout: 30 * 60_000,
-  })
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--expose-gc', '--max-old-space-size=8192', '--import', 'tsx', 'benches/simulation/child.ts', JSON.stringify(config)],
+    {
+      cwd: ROOT,
+      maxBuffer: 16 << 20,
+      timeout: 30 * 60_000,
+    },
+  )
   return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Result
 }
 
@@ -32,7 +36,22 @@ const idealMs = (calls: number) => LATENCY_MS * Math.ceil(calls / CONCURRENCY)
 export const simulation: Suite = {
   name: 'simulation',
   title: `A population end to end: runtime vs the hand-wired floor and plain JS; 1% LLM at ${LATENCY_MS} ms, 0.1% findHelpers, all recorded`,
-  columns: ['workload', 'agents', 'peer', 'setup_s', 'tick_p50_s', 'tick_max_s', 'turns_per_s', 'msgs_per_s', 'llm_calls', 'rss_mb', 'heap_mb', 'heap_bytes_per_agent', 'lost', 'errors'],
+  columns: [
+    'workload',
+    'agents',
+    'peer',
+    'setup_s',
+    'tick_p50_s',
+    'tick_max_s',
+    'turns_per_s',
+    'msgs_per_s',
+    'llm_calls',
+    'rss_mb',
+    'heap_mb',
+    'heap_bytes_per_agent',
+    'lost',
+    'errors',
+  ],
   async run({ opts, progress, note }) {
     const mixed = opts.n ?? (opts.quick ? [1000] : opts.extended ? [1000, 10_000, 100_000, 1_000_000] : [1000, 10_000, 100_000])
     const every = opts.quick ? [1000] : [1000, 10_000]
@@ -41,7 +60,8 @@ export const simulation: Suite = {
     const rows: Row[] = []
     try {
       const plan: { workload: Config['workload']; n: number; peer: Config['peer'] }[] = []
-      for (const n of mixed) for (const peer of ['runtime', 'floor', 'plain'] as const) if (!(peer === 'plain' && n > 100_000)) plan.push({ workload: 'mixed', n, peer })
+      for (const n of mixed)
+        for (const peer of ['runtime', 'floor', 'plain'] as const) if (!(peer === 'plain' && n > 100_000)) plan.push({ workload: 'mixed', n, peer })
       for (const n of every) for (const peer of ['runtime', 'floor'] as const) plan.push({ workload: 'llm-every-turn', n, peer })
       for (const { workload, n, peer } of plan) {
         const r = await child({ n, ticks, workload, peer, llmUrl: server.url, concurrency: CONCURRENCY })
@@ -71,8 +91,12 @@ export const simulation: Suite = {
     } finally {
       await server.stop()
     }
-    note(`LLM: src/testing/llm-server.ts at ${LATENCY_MS} ms in ${SERVER_WORKERS} child processes, concurrency ${CONCURRENCY}; ${ticks} ticks per run, tick_p50 over ticks 1.. (tick 0 has no inbox); records to the Avro archive in a temp dir (plain JS: JSON lines)`)
-    note('plain JS gets its specialty and query vectors from the native embedder (it has none of its own) and runs only up to 100,000 agents: its cosine scan over 10^6 rows per findHelpers would make a tick take minutes')
+    note(
+      `LLM: src/testing/llm-server.ts at ${LATENCY_MS} ms in ${SERVER_WORKERS} child processes, concurrency ${CONCURRENCY}; ${ticks} ticks per run, tick_p50 over ticks 1.. (tick 0 has no inbox); records to the Avro archive in a temp dir (plain JS: JSON lines)`,
+    )
+    note(
+      'plain JS gets its specialty and query vectors from the native embedder (it has none of its own) and runs only up to 100,000 agents: its cosine scan over 10^6 rows per findHelpers would make a tick take minutes',
+    )
     return rows
   },
   verdicts(rows) {
@@ -83,11 +107,21 @@ export const simulation: Suite = {
       const floor = pick(r.workload as string, r.agents as number, 'floor')
       if (floor && r.workload === 'mixed') {
         const overheadUs = ((Number(r.tick_p50_s) - Number(floor.tick_p50_s)) * 1e6) / Number(r.agents)
-        out.push(verdict(overheadUs <= 2, `mixed n=${r.agents}: runtime overhead ${round(overheadUs, 2)} us per turn over the floor (tick p50 ${r.tick_p50_s} vs ${floor.tick_p50_s} s; target <= 2 us)`))
+        out.push(
+          verdict(
+            overheadUs <= 2,
+            `mixed n=${r.agents}: runtime overhead ${round(overheadUs, 2)} us per turn over the floor (tick p50 ${r.tick_p50_s} vs ${floor.tick_p50_s} s; target <= 2 us)`,
+          ),
+        )
       }
       if (r.workload === 'llm-every-turn' || (r.agents as number) <= 10_000) {
         const ideal = Number(r.ideal_tick_s)
-        out.push(verdict(Number(r.tick_p50_s) <= 1.2 * ideal, `${r.workload} n=${r.agents}: tick p50 ${r.tick_p50_s} s = ${round(Number(r.tick_p50_s) / ideal, 2)}x the ideal ${ideal} s (target <= 1.2x)`))
+        out.push(
+          verdict(
+            Number(r.tick_p50_s) <= 1.2 * ideal,
+            `${r.workload} n=${r.agents}: tick p50 ${r.tick_p50_s} s = ${round(Number(r.tick_p50_s) / ideal, 2)}x the ideal ${ideal} s (target <= 1.2x)`,
+          ),
+        )
       }
       if (r.agents === 1_000_000) {
         out.push(verdict(Number(r.rss_mb) <= 2048, `1,000,000 agents: RSS ${r.rss_mb} MB (target <= 2,048)`))

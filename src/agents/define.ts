@@ -50,7 +50,8 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 function activation(every: Activation | undefined, name: string): (tick: number) => boolean {
   if (every === undefined || every === 1) return () => true
   if (typeof every === 'function') return every
-  if (!Number.isInteger(every) || every < 1) throw invalidArg(`agent '${name}': every must be a positive integer or a function of the tick, got ${String(every)}`)
+  if (!Number.isInteger(every) || every < 1)
+    throw invalidArg(`agent '${name}': every must be a positive integer or a function of the tick, got ${String(every)}`)
   return (tick) => tick % every === 0
 }
 

@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   ERR_AGENT_TURN: { component: 'agents', summary: "An agent's step or handler threw something that is not a MyriadError" },
   ERR_STEP_TIMEOUT: { component: 'agents', summary: "A turn ran past stepTimeoutMs and was aborted" },
   ERR_AGENT_PARKED: { component: 'agents', summary: "An agent failed maxConsecutiveFailures turns in a row and takes no more turns" },
+  ERR_UNDELIVERED: { component: 'agents', summary: "A message reached an agent that takes no more turns (parked, or past its last turn): a failed delivery, recorded" },
   ERR_EXPERIMENT_STATE: { component: 'experiment', summary: "run() was called on an experiment that is running or has run, or on a stopped run" },
   ERR_INVALID_ARG: { component: 'general', summary: "An argument or option is invalid: wrong type, out of range, or inconsistent with another" },
   ERR_IO: { component: 'general', summary: "A file or directory could not be read or written" },

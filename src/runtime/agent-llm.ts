@@ -50,7 +50,14 @@ type Call = 'chat' | 'json'
 
 /** SHA-free request fingerprint (two FNV-1a words over the JSON), enough to check a replay's match. */
 export function requestHash(kind: Call, request: ChatRequest): string {
-  const text = JSON.stringify([kind, request.model ?? null, request.messages, request.temperature ?? null, request.responseFormat ?? null, request.tools ?? null])
+  const text = JSON.stringify([
+    kind,
+    request.model ?? null,
+    request.messages,
+    request.temperature ?? null,
+    request.responseFormat ?? null,
+    request.tools ?? null,
+  ])
   return `${hash32(text).toString(16).padStart(8, '0')}${hash32(text, 0x9747b28c).toString(16).padStart(8, '0')}`
 }
 
@@ -128,7 +135,16 @@ export class AgentLLMs {
     return recorded
   }
 
-  private finish(site: CallSite, index: number, kind: Call, request: ChatRequest, result: ChatResult | undefined, error: unknown, latencyMs: number, cohort?: string): void {
+  private finish(
+    site: CallSite,
+    index: number,
+    kind: Call,
+    request: ChatRequest,
+    result: ChatResult | undefined,
+    error: unknown,
+    latencyMs: number,
+    cohort?: string,
+  ): void {
     this.stats.calls++
     this.totals.calls++
     this.stats.latencies.push(latencyMs)

@@ -45,7 +45,10 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
   constructor(options: ExperimentOptions) {
     super()
     this.options = parseOptions(ExperimentOptionsSchema, options, 'Experiment options')
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
+    const stamp = new Date()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z')
     this.runId = `${stamp}-${(mix32(hash32(`${process.pid}:${performance.now()}`)) >>> 0).toString(36).slice(0, 6)}`
   }
 
@@ -83,7 +86,10 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
 
   async run(options: RunOptions): Promise<RunSummary> {
     if (this.phase !== 'idle') {
-      throw new MyriadError('ERR_EXPERIMENT_STATE', this.phase === 'running' ? 'the experiment is already running' : 'this experiment has run; make a new Experiment for another run')
+      throw new MyriadError(
+        'ERR_EXPERIMENT_STATE',
+        this.phase === 'running' ? 'the experiment is already running' : 'this experiment has run; make a new Experiment for another run',
+      )
     }
     const ticks = options?.ticks
     if (!Number.isInteger(ticks) || ticks < 0) throw new MyriadError('ERR_INVALID_ARG', `run({ ticks }) needs a non-negative integer, got ${String(ticks)}`)
@@ -101,7 +107,8 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
     // Everything that can be refused is checked before anything is opened or written.
     const pop = await Population.build(o.population, o.seed)
     const specialties = collectSpecialties(pop)
-    const llm = o.llm === undefined ? undefined : o.llm instanceof LLM ? o.llm : new LLM({ ...o.llm, ...(o.concurrency.llm ? { concurrency: o.concurrency.llm } : {}) })
+    const llm =
+      o.llm === undefined ? undefined : o.llm instanceof LLM ? o.llm : new LLM({ ...o.llm, ...(o.concurrency.llm ? { concurrency: o.concurrency.llm } : {}) })
     const ownsLLM = llm !== undefined && !(o.llm instanceof LLM)
     this.pop = pop
     const where = o.sink ?? defaultSink(o.name, this.runId)
@@ -137,7 +144,11 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
       this.recordStart(pop, recorder, start)
       await recorder.flush()
       const setupS = (performance.now() - started) / 1000
-      const hooks = { stopping: this.stopping.signal, timeOf: (tick: number) => start + tick * o.clock.tickMs, onTick: (info: TickInfo) => this.emit('tick', info) }
+      const hooks = {
+        stopping: this.stopping.signal,
+        timeOf: (tick: number) => start + tick * o.clock.tickMs,
+        onTick: (info: TickInfo) => this.emit('tick', info),
+      }
       await (lockstep ? runLockstep(run, ticks, hooks) : runAsync(run, ticks, hooks))
       if (run.failure !== undefined) throw run.failure
       await recorder.sync()
@@ -171,7 +182,13 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
 
   private recordStart(pop: Population, recorder: Recorder, ts: number): void {
     for (let i = 0; i < pop.size; i++) {
-      recorder.add('agents', { exp_id: this.expId, agent_id: pop.ids[i], ts, tick: -1, profile: { type: pop.typeOfAgent(i).name, ...(pop.profiles[i] as object) } })
+      recorder.add('agents', {
+        exp_id: this.expId,
+        agent_id: pop.ids[i],
+        ts,
+        tick: -1,
+        profile: { type: pop.typeOfAgent(i).name, ...(pop.profiles[i] as object) },
+      })
       recorder.add('states', { exp_id: this.expId, agent_id: pop.ids[i], ts, tick: -1, state: pop.states[i] ?? null })
     }
   }

@@ -49,7 +49,7 @@ export const ExperimentOptionsSchema = z
       ])
       .optional()
       .describe(
-        "Where records go: `{ archive: dir }` or `{ postgres: url }`. Default: Postgres at `MYRIAD_DSN` when set, else the archive in `$MYRIAD_RUNS_DIR/<name>/<runId>/` (`./runs` by default).",
+        'Where records go: `{ archive: dir }` or `{ postgres: url }`. Default: Postgres at `MYRIAD_DSN` when set, else the archive in `$MYRIAD_RUNS_DIR/<name>/<runId>/` (`./runs` by default).',
       ),
     clock: z
       .strictObject({
@@ -61,13 +61,15 @@ export const ExperimentOptionsSchema = z
     concurrency: z
       .strictObject({
         steps: positiveInt.default(1024).describe('Turns in flight at once.'),
-        llm: positiveInt.optional().describe('LLM calls in flight at once (sets the LLM config\'s `concurrency` when the experiment makes the client).'),
+        llm: positiveInt.optional().describe("LLM calls in flight at once (sets the LLM config's `concurrency` when the experiment makes the client)."),
       })
       .prefault({}),
     groups: positiveInt.optional().describe('Agent groups: each has one bus connection (default: one per core).'),
     stepTimeoutMs: positive.default(30_000).describe('A turn running longer is aborted (ctx.signal) and recorded as ERR_STEP_TIMEOUT.'),
     maxConsecutiveFailures: positiveInt.default(3).describe('Failed turns in a row after which an agent is parked (no more turns).'),
-    deliveryTimeoutMs: positive.default(60_000).describe('How long a lockstep tick waits for the messages of the one before; what is missing then is counted as lost.'),
+    deliveryTimeoutMs: positive
+      .default(60_000)
+      .describe('How long a lockstep tick waits for the messages of the one before; what is missing then is counted as lost.'),
     matching: z
       .strictObject({
         embedder: EmbedderOptionsSchema.prefault({}),

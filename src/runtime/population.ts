@@ -105,7 +105,10 @@ async function* profilesOf(entry: PopulationEntry, draw: () => number): AsyncIte
     for (let i = 0; i < entry.count; i++) yield await (source as (i: number, rand: () => number) => unknown)(i, draw)
     return
   }
-  if (source && (typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function' || typeof (source as Iterable<unknown>)[Symbol.iterator] === 'function')) {
+  if (
+    source &&
+    (typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function' || typeof (source as Iterable<unknown>)[Symbol.iterator] === 'function')
+  ) {
     yield* source as AsyncIterable<unknown>
     return
   }

@@ -67,7 +67,14 @@ export class Run {
     const message = error instanceof Error ? error.message : String(error)
     const stack = error instanceof Error ? error.stack : undefined
     if (this.errors.length < ERRORS_LISTED) this.errors.push({ agent: pop.ids[slot], tick, code, message, stack })
-    this.recorder.add('errors', { exp_id: this.exp, ts: now, tick, agent_id: pop.ids[slot], comp: 'turn', detail: `${code}: ${message}${stack ? `\n${stack}` : ''}` })
+    this.recorder.add('errors', {
+      exp_id: this.exp,
+      ts: now,
+      tick,
+      agent_id: pop.ids[slot],
+      comp: 'turn',
+      detail: `${code}: ${message}${stack ? `\n${stack}` : ''}`,
+    })
     pop.failures[slot] = Math.min(255, pop.failures[slot] + 1)
     if (pop.failures[slot] >= this.options.maxConsecutiveFailures && !pop.parked[slot]) {
       pop.parked[slot] = 1
@@ -86,7 +93,8 @@ export class Run {
 
   /** The tick's metrics rows, and its entry in the summary. */
   recordTick(ts: number, info: TickInfo): void {
-    const row = (name: string, value: number) => this.recorder.add('metrics', { exp_id: this.exp, ts, tick: info.tick, agent_id: null, name, value, labels: null })
+    const row = (name: string, value: number) =>
+      this.recorder.add('metrics', { exp_id: this.exp, ts, tick: info.tick, agent_id: null, name, value, labels: null })
     row('turns', info.turns)
     row('errors', info.errors)
     row('messages_sent', info.messages.sent)

@@ -46,7 +46,10 @@ export function collectSpecialties(pop: Population): Specialties {
     if (!specialty) continue
     const text = specialty(pop.profiles[i])
     if (typeof text !== 'string' || text.length === 0 || text.length > 8192) {
-      throw new MyriadError('ERR_AGENT_PROFILE', `agent ${pop.ids[i]}: specialty(profile) must return a text of 1 to 8,192 characters, got ${typeof text === 'string' ? `${text.length} characters` : typeof text}`)
+      throw new MyriadError(
+        'ERR_AGENT_PROFILE',
+        `agent ${pop.ids[i]}: specialty(profile) must return a text of 1 to 8,192 characters, got ${typeof text === 'string' ? `${text.length} characters` : typeof text}`,
+      )
     }
     slots.push(i)
     texts.push(text)
@@ -77,7 +80,9 @@ export async function openMatching(pop: Population, specialties: Specialties, o:
       chunk.set(vectors.subarray(row * dim, (row + 1) * dim), j * dim)
     })
     await index.upsert(ids, chunk)
-    const results = await registry.process(ids.map((id, j) => ({ v: 1, type: 'register', msgId: `${exp}/register/${id}`, from: id, ts, body: { specialty: texts[at + j] } })))
+    const results = await registry.process(
+      ids.map((id, j) => ({ v: 1, type: 'register', msgId: `${exp}/register/${id}`, from: id, ts, body: { specialty: texts[at + j] } })),
+    )
     const refused = results.find((r) => !r.ok)
     if (refused) throw new Error(`registering agents: ${refused.error?.code}: ${refused.error?.reason}`)
   }

@@ -25,9 +25,7 @@ export interface TurnError {
   stack?: string
 }
 
-export type RecordsAt =
-  | { archive: string; rows: number; refused: number }
-  | { postgres: string; schema: string; rows: number; refused: number }
+export type RecordsAt = { archive: string; rows: number; refused: number } | { postgres: string; schema: string; rows: number; refused: number }
 
 export interface RunSummary {
   /** The experiment id the records carry (`<name>/<runId>`). */

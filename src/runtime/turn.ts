@@ -72,7 +72,8 @@ export class TurnContext implements AgentContext, CallSite {
     let checked = body
     if (!isBuiltin(kind)) {
       const schema = this.services.pop.typeOfAgent(this.slot).messages[kind]
-      if (!schema) return Promise.reject(new MyriadError('ERR_MESSAGE_SCHEMA', `${this.agent} sent a message of kind '${kind}', which its agent type does not declare`))
+      if (!schema)
+        return Promise.reject(new MyriadError('ERR_MESSAGE_SCHEMA', `${this.agent} sent a message of kind '${kind}', which its agent type does not declare`))
       const parsed = schema.safeParse(body)
       if (!parsed.success) {
         const issues = parsed.error.issues.map((i: { path: PropertyKey[]; message: string }) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')
@@ -114,7 +115,10 @@ export class TurnContext implements AgentContext, CallSite {
 
   findHelpers(query: string, options?: FindHelpersOptions): Promise<Helper[]> {
     const router = this.services.router
-    if (!router) return Promise.reject(new MyriadError('ERR_NO_EMBEDDER', 'findHelpers needs agents with a specialty in the experiment (none of its agent types defines one)'))
+    if (!router)
+      return Promise.reject(
+        new MyriadError('ERR_NO_EMBEDDER', 'findHelpers needs agents with a specialty in the experiment (none of its agent types defines one)'),
+      )
     return router.findHelpers(this.agent, query, options)
   }
 
@@ -127,7 +131,15 @@ export class TurnContext implements AgentContext, CallSite {
   record(name: string, value: number, labels?: Record<string, string>): void {
     if (typeof name !== 'string' || name.length === 0) throw invalidArg('record(name, value): name must be a non-empty string')
     if (typeof value !== 'number' || !Number.isFinite(value)) throw invalidArg(`record('${name}', value): value must be a finite number`)
-    this.services.recorder.add('metrics', { exp_id: this.services.recorder.exp, ts: this.now, tick: this.tick, agent_id: this.agent, name, value, labels: labels ?? null })
+    this.services.recorder.add('metrics', {
+      exp_id: this.services.recorder.exp,
+      ts: this.now,
+      tick: this.tick,
+      agent_id: this.agent,
+      name,
+      value,
+      labels: labels ?? null,
+    })
   }
 
   log(...args: unknown[]): void {

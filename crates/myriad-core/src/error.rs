@@ -144,6 +144,8 @@ error_codes! {
         "A turn ran past stepTimeoutMs and was aborted";
     AgentParked = "ERR_AGENT_PARKED", "agents",
         "An agent failed maxConsecutiveFailures turns in a row and takes no more turns";
+    Undelivered = "ERR_UNDELIVERED", "agents",
+        "A message reached an agent that takes no more turns (parked, or past its last turn): a failed delivery, recorded";
     ExperimentState = "ERR_EXPERIMENT_STATE", "experiment",
         "run() was called on an experiment that is running or has run, or on a stopped run";
     InvalidArg = "ERR_INVALID_ARG", "general",
