@@ -5,7 +5,7 @@ import test from 'ava'
 import pg from 'pg'
 import { z } from 'zod'
 
-import { Experiment, defineAgent, importArchive } from '../../src/index.js'
+import { Experiment, defineAgent, embeddedBrokerUrl, importArchive } from '../../src/index.js'
 import { DSN, archiveDir, cleanup } from './helpers.js'
 
 const Sender = defineAgent({
@@ -82,5 +82,35 @@ test.serial('the records in Postgres and in the archive (after importArchive) ar
     t.true(a.length > 0, table)
     t.deepEqual(a, b, table)
   }
+  cleanup(dir)
+})
+
+test.serial("a foreign MQTT client's message reaches the agent's next turn as its inbox, payload as JSON", async (t) => {
+  const { default: mqtt } = await import('mqtt')
+  const dir = archiveDir('foreign')
+  const Listener = defineAgent({
+    name: 'listener',
+    profile: z.object({}),
+    state: { heard: [] as unknown[] },
+    async step(ctx) {
+      for (const m of ctx.inbox) ctx.state.heard.push({ kind: m.kind, body: m.body })
+      await new Promise((r) => setTimeout(r, 20))
+    },
+  })
+  const exp = new Experiment({ name: 'foreign', population: [{ agent: Listener, count: 2, profiles: () => ({}) }], bus: 'embedded', sink: { archive: dir } })
+  let sent = false
+  exp.on('tick', (info) => {
+    if (info.tick !== 0 || sent) return
+    sent = true
+    const client = mqtt.connect(embeddedBrokerUrl(5), { protocolVersion: 5 })
+    client.on('connect', () => {
+      client.publish(`exps/foreign.${exp.runId}/agents/listener-1/user-chat`, JSON.stringify({ question: 'how are you?' }), { qos: 1 }, () => client.end())
+    })
+  })
+  // Long enough for the outside message to arrive between ticks.
+  const summary = await exp.run({ ticks: 25 })
+  const heard = (exp.states().find((s) => s.id === 'listener-1')?.state as { heard: unknown[] }).heard
+  t.deepEqual(heard, [{ kind: 'user-chat', body: { question: 'how are you?' } }])
+  t.is(summary.errors.count, 0)
   cleanup(dir)
 })

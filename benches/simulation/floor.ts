@@ -2,6 +2,7 @@
 // archive sink, the LLM client, the specialty index, registry and policy) without the runtime:
 // arrays for the population, one loop per tick, batches built by hand. The runtime's overhead per
 // turn is its tick time minus this one's, over the turns.
+import { randomUUID } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 
 import { Bus, type BusMessage, Embedder, LLM, Policy, Registry, STATE_DIM, SemanticIndex, Sink, type SinkRows, buildState } from '../../src/index.js'
@@ -49,9 +50,10 @@ export async function runFloor(c: Config): Promise<Result> {
   const size = Math.ceil(n / groups)
   const inboxes = new Map<number, number[]>()
   let delivered = 0
+  const busExp = `floor${Date.now()}`
   const buses = await Promise.all(
     Array.from({ length: groups }, (_, g) =>
-      Bus.connect({ exp: `floor${Date.now()}`, transport: 'local', group: `g${g}`, agents: ids.slice(g * size, (g + 1) * size) }),
+      Bus.connect({ exp: busExp, transport: 'local', group: `g${g}`, agents: ids.slice(g * size, (g + 1) * size) }),
     ),
   )
   for (const bus of buses) {
@@ -87,7 +89,7 @@ export async function runFloor(c: Config): Promise<Result> {
     const now = ts + tick * 60_000
     const inbox = new Map(inboxes)
     inboxes.clear()
-    const outs = buses.map(() => [] as { to: string; kind: 'agent-chat'; payload: string; from: string }[])
+    const outs = buses.map(() => [] as { to: string; kind: 'agent-chat'; payload: string; from: string; msgId: string }[])
     const messageRows: SinkRows['messages'][] = []
     const stateRows: SinkRows['states'][] = []
     const waits: Promise<unknown>[] = []
@@ -102,8 +104,10 @@ export async function runFloor(c: Config): Promise<Result> {
       const rand = rands[i]
       const to = ids[Math.floor(rand() * n)]
       const payload = JSON.stringify({ t: tick, b: tick })
-      outs[Math.floor(i / size)].push({ to, kind: 'agent-chat', payload, from: ids[i] })
-      messageRows.push({ exp_id: exp, src: ids[i], dst: to, kind: 'agent-chat', ts: now, tick, payload: tick })
+      // Message ids as a hand-written loop makes them: the bus de-duplicates on them and the record keeps them.
+      const msgId = randomUUID()
+      outs[Math.floor(i / size)].push({ to, kind: 'agent-chat', payload, from: ids[i], msgId })
+      messageRows.push({ exp_id: exp, msg_id: msgId, src: ids[i], dst: to, kind: 'agent-chat', ts: now, tick, payload: tick })
       const r = rand()
       if (r < shares.llm) {
         calls++

@@ -4,7 +4,8 @@
 // messages from one sender in send order; each agent's random stream fixed by the seed. What it
 // does not: which messages a turn sees (that depends on timing), so two runs with one seed may
 // differ where agents talk. A tick is reported (metrics, the `tick` event) once every agent has
-// finished that many turns or been parked.
+// finished that many turns or been parked. What arrives after its receiver's last turn waits in
+// the inbox when the run ends, as the last tick's messages do in lockstep.
 import { type ClockHooks, delta } from './lockstep.js'
 import { ANY_TICK } from './mailbox.js'
 import type { Run } from './run.js'
@@ -93,8 +94,6 @@ export async function runAsync(run: Run, ticks: number, hooks: ClockHooks): Prom
   }
   await mailbox.flush()
   await mailbox.allDelivered(o.deliveryTimeoutMs)
-  // Arrivals after an agent's last turn are not handled by anyone: failed deliveries, recorded.
-  mailbox.discard(ANY_TICK, hooks.timeOf(ticks), 'after its last turn')
   await router?.endTick()
   report()
   await recorder.flush()

@@ -16,7 +16,7 @@ export interface ClockHooks {
 }
 
 /** The slots that take a turn in `tick`: due to step, or with messages waiting; parked ones never. */
-export function dueSlots(pop: Population, receivers: number[], tick: number): { slots: Int32Array; stepDue: Uint8Array } {
+export function dueSlots(pop: Population, receivers: ArrayLike<number>, tick: number): { slots: Int32Array; stepDue: Uint8Array } {
   const stepping = pop.types.map((t) => t.step !== undefined && t.due(tick))
   const slots = new Int32Array(pop.size)
   const stepDue = new Uint8Array(pop.size)
@@ -49,6 +49,7 @@ export async function runLockstep(run: Run, ticks: number, hooks: ClockHooks): P
     const started = performance.now()
     const now = hooks.timeOf(tick)
     const before = { ...mailbox.stats }
+    mailbox.begin(tick)
     router?.setTick(tick)
     llms.stats.reset()
     const due = dueSlots(pop, mailbox.receivers(tick), tick)

@@ -3,49 +3,76 @@
 // go out in batches; the receiving group files each arrival under the tick it is for, and a tick
 // does not start before everything sent in the one before it has arrived. Inboxes are ordered by
 // sender and send order, so a run's records do not depend on network timing.
+//
+// This runs once per message on the JS thread, so it is kept lean: the payload is a short text
+// header and the body's JSON (`<tick>|<send index>|<sender slot>|<receiver slot>|<own kind>|<json>`),
+// not a JSON envelope that would cost an object and a second parse, and the slots in it spare the
+// receiving side two lookups of fresh id strings in a map of the whole population (most of a
+// message's cost at 100,000 agents); counters are arrays indexed by tick.
 import type { Message } from '../agents/index.js'
 import type { Bus, BusMessage, MessageKind, OutboundMessage } from '../bus/index.js'
-import { MyriadError } from '../errors/index.js'
 import type { Population } from './population.js'
 import { mix32 } from './random.js'
 import type { Recorder } from './recording.js'
 
-/** What travels as a message's payload beside the body: the tick, the sender's send index, an own kind. */
-interface Envelope {
-  t: number
-  s: number
-  k?: string
-  b: unknown
-}
-
 /** Messages per group outbox before it is sent without waiting for the tick's end. */
 const OUTBOX_BATCH = 2048
 
-interface Filed {
-  message: Message
-  sender: number
-  order: number
-}
+/** Where the async clock files every arrival (see `anyTick`). */
+export const ANY_TICK = -1
 
 export interface DeliveryStats {
   sent: number
+  /** Arrived in their receiver's inbox (those of the last tick wait there when the run ends). */
   delivered: number
-  /** Sends to ids that do not exist (`ERR_UNKNOWN_AGENT`). */
+  /** Sends to ids that do not exist (`ERR_UNKNOWN_AGENT`), and arrivals for agents parked since (`ERR_UNDELIVERED`). */
   failed: number
   /** Sent but never arrived within the delivery timeout. */
   lost: number
 }
 
-const hex = (w: number) => w.toString(16).padStart(8, '0')
+/** A delivered message, with what orders an inbox: the sender's slot and its send index. */
+class Delivered implements Message {
+  constructor(
+    readonly from: string,
+    readonly to: string,
+    readonly kind: string,
+    readonly body: unknown,
+    readonly tick: number,
+    readonly msgId: string,
+    readonly sender: number,
+    readonly order: number,
+  ) {}
+}
+
+const byOrigin = (a: Delivered, b: Delivered) => a.sender - b.sender || a.order - b.order
+
+/** Two hex digits per byte value: a UUID in 16 lookups rather than four toString(16) calls. */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+const hex8 = (w: number) => HEX[w >>> 24] + HEX[(w >>> 16) & 255] + HEX[(w >>> 8) & 255] + HEX[w & 255]
+const hex4 = (w: number) => HEX[(w >>> 8) & 255] + HEX[w & 255]
 
 export class Mailbox {
   private readonly outboxes: OutboundMessage[][]
   private readonly sending: Promise<unknown>[] = []
-  private readonly inboxes = new Map<number, Map<number, Filed[]>>()
-  private readonly sentFor = new Map<number, number>()
-  private readonly receivedFor = new Map<number, number>()
+  /**
+   * Inboxes by slot, for two ticks at a time (t being taken, t + 1 being filed; the async clock uses
+   * one): arrays indexed by slot look up faster than a map per tick, and hold nothing per agent
+   * without mail but an empty slot.
+   */
+  private readonly boxes: (Delivered[] | undefined)[][] = [[], []]
+  /** The slots with mail per box set, in the order they got their first message. */
+  private readonly receiving: number[][] = [[], []]
+  /** The newest tick whose inboxes were taken and closed: what arrives for it or before is late. */
+  private closed = -1
+  /** The tick being run (or the last one run): a foreign message is for the one after it. */
+  private current = -1
+  private readonly sentFor: number[] = []
+  private readonly receivedFor: number[] = []
   private waiter: { tick: number; resolve: () => void } | undefined
   private failure: unknown
+  /** Arrivals without a Myriad header (a foreign MQTT client): numbered after every sender's. */
+  private foreign = 0
   readonly stats: DeliveryStats = { sent: 0, delivered: 0, failed: 0, lost: 0 }
 
   constructor(
@@ -61,14 +88,13 @@ export class Mailbox {
     for (const bus of buses) bus.onMessages((batch) => this.arrive(batch))
   }
 
-  /** A deterministic UUID per (seed, sender, tick, send index). */
+  /** A deterministic UUID (version 4 layout) per (seed, sender, tick, send index). */
   messageId(sender: number, tick: number, n: number): string {
     const a = mix32(this.seed ^ mix32(sender + 0x9e3779b9))
     const b = mix32(a ^ mix32(tick + 1))
     const c = mix32(b ^ mix32(n + 0x7f4a7c15))
     const d = mix32(c ^ a)
-    const w = [a, b, c, d].map(hex).join('')
-    return `${w.slice(0, 8)}-${w.slice(8, 12)}-4${w.slice(13, 16)}-${((Number.parseInt(w[16], 16) & 3) | 8).toString(16)}${w.slice(17, 20)}-${w.slice(20, 32)}`
+    return `${hex8(a)}-${hex4(b >>> 16)}-${hex4(0x4000 | (b & 0x0fff))}-${hex4(0x8000 | (c >>> 16 & 0x3fff))}-${hex4(c)}${hex8(d)}`
   }
 
   /**
@@ -80,7 +106,8 @@ export class Mailbox {
     const from = this.pop.ids[sender]
     const msgId = this.messageId(sender, tick, n)
     const kind = ownKind ?? busKind
-    if (!this.pop.index.has(to)) {
+    const receiver = this.pop.slotOf(to)
+    if (receiver === undefined) {
       this.stats.failed++
       this.recorder.add('errors', {
         exp_id: this.recorder.exp,
@@ -92,15 +119,21 @@ export class Mailbox {
       })
       return Promise.resolve()
     }
-    const envelope: Envelope = ownKind === undefined ? { t: tick, s: n, b: body } : { t: tick, s: n, k: ownKind, b: body }
-    const payload = JSON.stringify(envelope)
+    const json = JSON.stringify(body) ?? 'null'
     this.stats.sent++
-    this.sentFor.set(tick, (this.sentFor.get(tick) ?? 0) + 1)
-    this.recorder.add('messages', { exp_id: this.recorder.exp, msg_id: msgId, src: from, dst: to, kind, ts, tick, payload: body ?? null })
+    this.sentFor[tick] = (this.sentFor[tick] ?? 0) + 1
+    // The record gets the body as sent: an object is copied, since the agent may change it later in its turn.
+    const recorded = typeof body === 'object' && body !== null ? JSON.parse(json) : (body ?? null)
+    this.recorder.add('messages', { exp_id: this.recorder.exp, msg_id: msgId, src: from, dst: to, kind, ts, tick, payload: recorded })
     const group = this.groupOf(sender)
     const outbox = this.outboxes[group]
-    outbox.push({ to, kind: busKind, payload, from, msgId })
+    outbox.push({ to, kind: busKind, payload: `${tick}|${n}|${sender}|${receiver}|${ownKind ?? ''}|${json}`, from, msgId })
     return outbox.length >= OUTBOX_BATCH ? this.post(group).then(() => undefined) : Promise.resolve()
+  }
+
+  /** A lockstep tick starts. */
+  begin(tick: number): void {
+    this.current = tick
   }
 
   /** Sends every outbox and waits until the broker accepted all of it. */
@@ -112,9 +145,8 @@ export class Mailbox {
 
   /** Resolves once everything sent so far has arrived, or after `timeoutMs` (the rest counted as lost). */
   async allDelivered(timeoutMs: number): Promise<void> {
-    const ticks = [...this.sentFor.keys()]
     const deadline = performance.now() + timeoutMs
-    for (const tick of ticks) await this.delivered(tick, Math.max(0, deadline - performance.now()))
+    for (let tick = 0; tick < this.sentFor.length; tick++) if (this.sentFor[tick]) await this.delivered(tick, Math.max(0, deadline - performance.now()))
   }
 
   /**
@@ -122,8 +154,8 @@ export class Mailbox {
    * missing then is counted as lost (and stays counted even if it arrives later).
    */
   async delivered(tick: number, timeoutMs: number): Promise<void> {
-    const want = this.sentFor.get(tick) ?? 0
-    if ((this.receivedFor.get(tick) ?? 0) < want) {
+    const want = this.sentFor[tick] ?? 0
+    if ((this.receivedFor[tick] ?? 0) < want) {
       let timer: NodeJS.Timeout | undefined
       await Promise.race([
         new Promise<void>((resolve) => {
@@ -136,38 +168,44 @@ export class Mailbox {
       clearTimeout(timer)
       this.waiter = undefined
     }
-    const missing = want - (this.receivedFor.get(tick) ?? 0)
+    const missing = want - (this.receivedFor[tick] ?? 0)
     if (missing > 0) this.stats.lost += missing
-    this.sentFor.delete(tick)
-    this.receivedFor.delete(tick)
+    this.sentFor[tick] = 0
+    this.receivedFor[tick] = 0
   }
 
   /** The inbox of `slot` for `tick` (taken: a second call gives nothing). */
-  take(tick: number, slot: number): Message[] {
-    const forTick = this.inboxes.get(tick)
-    const filed = forTick?.get(slot)
+  take(tick: number, slot: number): readonly Message[] {
+    const boxes = this.boxes[this.set(tick)]
+    const filed = boxes[slot]
     if (!filed) return NO_MESSAGES
-    forTick?.delete(slot)
-    if (filed.length > 1) filed.sort((a, b) => a.sender - b.sender || a.order - b.order)
-    return filed.map((f) => f.message)
+    boxes[slot] = undefined
+    if (filed.length > 1) filed.sort(byOrigin)
+    return filed
   }
 
   /** The slots with messages waiting for `tick`, in slot order. */
-  receivers(tick: number): number[] {
-    const forTick = this.inboxes.get(tick)
-    return forTick ? [...forTick.keys()].sort((a, b) => a - b) : []
+  receivers(tick: number): Int32Array {
+    const receiving = this.receiving[this.set(tick)]
+    return receiving.length > 0 ? Int32Array.from(receiving).sort() : NO_RECEIVERS
   }
 
   /**
    * What was filed for `tick` and not taken: messages to agents parked since they were sent. Each
-   * is a failed delivery, recorded in `errors` and counted, never dropped without a trace.
+   * is a failed delivery, recorded in `errors` and counted.
    */
   discard(tick: number, ts: number, why = 'which is parked'): number {
-    const forTick = this.inboxes.get(tick)
-    this.inboxes.delete(tick)
+    const set = this.set(tick)
+    const boxes = this.boxes[set]
+    const receiving = this.receiving[set]
+    this.receiving[set] = []
+    this.closed = Math.max(this.closed, tick)
     let n = 0
-    for (const [slot, filed] of forTick ?? []) {
-      for (const { message } of filed) {
+    for (const slot of receiving) {
+      const filed = boxes[slot]
+      if (!filed) continue
+      boxes[slot] = undefined
+      for (const message of filed) {
         n++
         this.recorder.add('errors', {
           exp_id: this.recorder.exp,
@@ -195,38 +233,86 @@ export class Mailbox {
     return sent
   }
 
+  /** Which of the two box sets holds `tick`'s inboxes. */
+  private set(tick: number): number {
+    return this.anyTick ? 0 : tick & 1
+  }
+
   private arrive(batch: BusMessage[]): void {
-    for (const m of batch) {
-      const slot = this.pop.index.get(m.agentId)
-      let envelope: Envelope
-      try {
-        envelope = JSON.parse(m.payload.toString('utf8')) as Envelope
-      } catch {
-        this.failure ??= new MyriadError('ERR_INTERNAL', `a message to ${m.agentId} from ${m.from} is not a Myriad envelope`)
-        continue
+    const { index, ids } = this.pop
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i]
+      const text = m.payload.toString('utf8')
+      // The header's five fields end at the fifth '|'; a foreign client's payload has no header.
+      const c0 = text.indexOf('|')
+      const c1 = c0 < 0 ? -1 : text.indexOf('|', c0 + 1)
+      const c2 = c1 < 0 ? -1 : text.indexOf('|', c1 + 1)
+      const c3 = c2 < 0 ? -1 : text.indexOf('|', c2 + 1)
+      const c4 = c3 < 0 ? -1 : text.indexOf('|', c3 + 1)
+      let sent: number
+      let order: number
+      let kind: string
+      let body: unknown
+      let sender: number
+      let slot: number | undefined
+      const foreign = c4 < 0
+      if (!foreign) {
+        sent = +text.slice(0, c0)
+        order = +text.slice(c0 + 1, c1)
+        sender = +text.slice(c1 + 1, c2)
+        slot = +text.slice(c2 + 1, c3)
+        if (ids[slot] !== m.agentId) slot = index.get(m.agentId)
+        kind = c4 > c3 + 1 ? text.slice(c3 + 1, c4) : m.kind
+        body = JSON.parse(text.slice(c4 + 1))
+      } else {
+        // A foreign client's message: for the next turn, after every agent's, its payload as JSON
+        // when it is JSON and as text otherwise.
+        slot = index.get(m.agentId)
+        sent = this.current
+        order = this.foreign++
+        sender = this.pop.size
+        kind = m.kind
+        try {
+          body = JSON.parse(text)
+        } catch {
+          body = text
+        }
       }
       if (slot === undefined) continue
-      const sender = this.pop.index.get(m.from) ?? -1
-      const tick = this.anyTick ? ANY_TICK : envelope.t + 1
-      let forTick = this.inboxes.get(tick)
-      if (!forTick) {
-        forTick = new Map()
-        this.inboxes.set(tick, forTick)
+      const tick = this.anyTick ? ANY_TICK : sent + 1
+      const message = new Delivered(m.from, m.agentId, kind, body, sent, m.msgId, sender, order)
+      if (!foreign) {
+        const received = (this.receivedFor[sent] ?? 0) + 1
+        this.receivedFor[sent] = received
+        if (this.waiter && this.waiter.tick === sent && received >= (this.sentFor[sent] ?? 0)) this.waiter.resolve()
       }
-      const message: Message = { from: m.from, to: m.agentId, kind: envelope.k ?? m.kind, body: envelope.b, tick: envelope.t, msgId: m.msgId }
-      const filed = forTick.get(slot)
-      const entry = { message, sender, order: envelope.s }
-      if (filed) filed.push(entry)
-      else forTick.set(slot, [entry])
+      if (!this.anyTick && tick <= this.closed) {
+        // Past its tick's delivery timeout (counted lost then): now it is a failed delivery, recorded.
+        this.stats.lost--
+        this.stats.failed++
+        this.recorder.add('errors', {
+          exp_id: this.recorder.exp,
+          ts: Date.now(),
+          tick,
+          agent_id: m.from,
+          comp: 'delivery',
+          detail: `ERR_UNDELIVERED: ${m.from}'s ${kind} message (${m.msgId}) to ${m.agentId} arrived after tick ${tick} had started`,
+        })
+        continue
+      }
+      const set = this.set(tick)
+      const boxes = this.boxes[set]
+      const filed = boxes[slot]
+      if (filed) filed.push(message)
+      else {
+        boxes[slot] = [message]
+        // The async clock asks no one for receivers: it would only grow.
+        if (!this.anyTick) this.receiving[set].push(slot)
+      }
       this.stats.delivered++
-      const received = (this.receivedFor.get(envelope.t) ?? 0) + 1
-      this.receivedFor.set(envelope.t, received)
-      if (this.waiter && this.waiter.tick === envelope.t && received >= (this.sentFor.get(envelope.t) ?? 0)) this.waiter.resolve()
     }
   }
 }
 
-/** Where the async clock files every arrival (see `anyTick`). */
-export const ANY_TICK = -1
-
-const NO_MESSAGES: Message[] = Object.freeze([]) as unknown as Message[]
+const NO_MESSAGES: readonly Message[] = Object.freeze([])
+const NO_RECEIVERS = new Int32Array(0)

@@ -35,9 +35,27 @@ export class Population {
   /** 1 for an agent that takes no more turns. */
   parked = new Uint8Array(0)
   random!: RandomStreams
+  /** Entries whose ids are the default `<name>-<i>`: their first slot and count, by name. */
+  private readonly defaultIds = new Map<string, { first: number; count: number }>()
 
   get size(): number {
     return this.ids.length
+  }
+
+  /**
+   * The slot of an id, or undefined. Default ids are read without the map: a lookup of a fresh
+   * string in a map of a million entries costs more than the rest of sending a message.
+   */
+  slotOf(id: string): number | undefined {
+    const dash = id.lastIndexOf('-')
+    if (dash > 0) {
+      const entry = this.defaultIds.get(id.slice(0, dash))
+      if (entry) {
+        const i = +id.slice(dash + 1)
+        if (i >= 0 && i < entry.count && this.ids[entry.first + i] === id) return entry.first + i
+      }
+    }
+    return this.index.get(id)
   }
 
   typeOfAgent(i: number): AnyAgentType {
@@ -73,6 +91,11 @@ export class Population {
     const draw = stream(seed ^ 0x5bd1e995)
     for (const [e, entry] of entries.entries()) {
       const type = typeIndex.get(entry.agent) as number
+      // A second entry of the same type continues its numbering, so it is not one range.
+      if (!entry.ids) {
+        if (pop.defaultIds.has(entry.agent.name)) pop.defaultIds.delete(entry.agent.name)
+        else pop.defaultIds.set(entry.agent.name, { first: pop.ids.length, count: entry.count })
+      }
       let i = 0
       for await (const profile of profilesOf(entry, draw)) {
         if (i >= entry.count) break
