@@ -52,9 +52,7 @@ export async function runFloor(c: Config): Promise<Result> {
   let delivered = 0
   const busExp = `floor${Date.now()}`
   const buses = await Promise.all(
-    Array.from({ length: groups }, (_, g) =>
-      Bus.connect({ exp: busExp, transport: 'local', group: `g${g}`, agents: ids.slice(g * size, (g + 1) * size) }),
-    ),
+    Array.from({ length: groups }, (_, g) => Bus.connect({ exp: busExp, transport: 'local', group: `g${g}`, agents: ids.slice(g * size, (g + 1) * size) })),
   )
   for (const bus of buses) {
     bus.onMessages((batch: BusMessage[]) => {

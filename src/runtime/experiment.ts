@@ -127,6 +127,7 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
       const matching = await openMatching(pop, specialties, o, this.expId)
       this.matching = matching
       const start = o.clock.start ?? Date.now()
+      const memory = new MemoryStore(matching.embedder)
       const run = new Run(
         {
           pop,
@@ -134,7 +135,7 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
           recorder,
           llms: new AgentLLMs(llm, recorder, o.llmBudget, pop.size),
           router: matching.router,
-          memory: new MemoryStore(matching.embedder),
+          memory,
           log: (agent, tick, args) => console.log(`[${o.name} t${tick}] ${agent}:`, ...args),
         },
         o,
@@ -172,6 +173,7 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
         refusals: recorder.stats.refusals,
         stopped: this.stopping.signal.aborted,
         routing: matching.router?.stats,
+        memory: { agents: memory.agents, texts: memory.texts, embedded: memory.embedded },
       })
     } finally {
       await Promise.allSettled(buses.map((b) => b.close()))

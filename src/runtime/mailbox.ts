@@ -94,7 +94,7 @@ export class Mailbox {
     const b = mix32(a ^ mix32(tick + 1))
     const c = mix32(b ^ mix32(n + 0x7f4a7c15))
     const d = mix32(c ^ a)
-    return `${hex8(a)}-${hex4(b >>> 16)}-${hex4(0x4000 | (b & 0x0fff))}-${hex4(0x8000 | (c >>> 16 & 0x3fff))}-${hex4(c)}${hex8(d)}`
+    return `${hex8(a)}-${hex4(b >>> 16)}-${hex4(0x4000 | (b & 0x0fff))}-${hex4(0x8000 | ((c >>> 16) & 0x3fff))}-${hex4(c)}${hex8(d)}`
   }
 
   /**

@@ -18,11 +18,20 @@ interface Memories {
 export class MemoryStore {
   private readonly bySlot = new Map<number, Memories>()
   private readonly vectors = new Map<string, Float32Array>()
-  private pending = new Map<string, { resolve: (v: Float32Array) => void; reject: (e: unknown) => void }[]>()
+  private pending = new Map<string, { resolve: (v: Float32Array) => void; reject: (e: unknown) => void }>()
+  private readonly inFlight = new Map<string, Promise<Float32Array>>()
   private scheduled = false
+  /** Texts embedded so far (each distinct text once while it is cached). */
   embedded = 0
+  /** Texts remembered, over all agents. */
+  texts = 0
 
   constructor(private readonly embedder: () => Promise<Embedder>) {}
+
+  /** Agents that remember anything. */
+  get agents(): number {
+    return this.bySlot.size
+  }
 
   size(slot: number): number {
     return this.bySlot.get(slot)?.texts.length ?? 0
@@ -38,6 +47,7 @@ export class MemoryStore {
     }
     const row = memories.texts.length
     memories.texts.push(text)
+    this.texts++
     memories.ticks.push(tick)
     await memories.index.upsert([String(row)], vector)
   }
@@ -55,15 +65,18 @@ export class MemoryStore {
   private vectorOf(text: string): Promise<Float32Array> {
     const known = this.vectors.get(text)
     if (known) return Promise.resolve(known)
-    return new Promise((resolve, reject) => {
-      const waiting = this.pending.get(text)
-      if (waiting) waiting.push({ resolve, reject })
-      else this.pending.set(text, [{ resolve, reject }])
+    // Asked for again while its batch is at the embedder: the same promise, not a second embedding.
+    const flying = this.inFlight.get(text)
+    if (flying) return flying
+    const promise = new Promise<Float32Array>((resolve, reject) => {
+      this.pending.set(text, { resolve, reject })
       if (!this.scheduled) {
         this.scheduled = true
         setImmediate(() => void this.embedPending())
       }
     })
+    this.inFlight.set(text, promise)
+    return promise
   }
 
   private async embedPending(): Promise<void> {
@@ -80,10 +93,14 @@ export class MemoryStore {
         const vector = flat.slice(i * dim, (i + 1) * dim)
         this.vectors.set(text, vector)
         if (this.vectors.size > CACHE_TEXTS) this.vectors.delete(this.vectors.keys().next().value as string)
-        for (const w of batch.get(text) ?? []) w.resolve(vector)
+        this.inFlight.delete(text)
+        batch.get(text)?.resolve(vector)
       })
     } catch (error) {
-      for (const waiters of batch.values()) for (const w of waiters) w.reject(error)
+      for (const [text, waiter] of batch) {
+        this.inFlight.delete(text)
+        waiter.reject(error)
+      }
     }
   }
 }

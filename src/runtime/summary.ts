@@ -49,6 +49,8 @@ export interface RunSummary {
   /** The run ended early through `stop()`. */
   stopped: boolean
   routing?: RoutingStats
+  /** Agents with memories, texts remembered, and texts embedded for them (a repeated text once). */
+  memory: { agents: number; texts: number; embedded: number }
 }
 
 export interface SummaryInput {
@@ -67,6 +69,7 @@ export interface SummaryInput {
   refusals: string[]
   stopped: boolean
   routing?: RoutingStats
+  memory: { agents: number; texts: number; embedded: number }
 }
 
 export function summarize(s: SummaryInput): RunSummary {
@@ -86,6 +89,7 @@ export function summarize(s: SummaryInput): RunSummary {
     records: s.records,
     refusals: s.refusals,
     stopped: s.stopped,
+    memory: s.memory,
     ...(s.routing ? { routing: { ...s.routing } } : {}),
   }
 }
