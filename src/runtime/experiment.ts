@@ -57,7 +57,10 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
     return `${this.options.name}/${this.runId}`
   }
 
-  /** Ends the run cleanly after the turns in flight: everything recorded is flushed. */
+  /**
+   * Ends the run cleanly: after the tick in flight (lockstep) or the turns in flight (async), with
+   * everything recorded flushed before `run` resolves.
+   */
   stop(): void {
     if (!this.stopping.signal.aborted) this.stopping.abort(new MyriadError('ERR_EXPERIMENT_STATE', 'the experiment was stopped'))
   }

@@ -8,6 +8,9 @@ import { runTurns } from './scheduler.js'
 import type { TickInfo } from './summary.js'
 import { TurnContext, runAgentTurn } from './turn.js'
 
+/** A signal that never fires. */
+const NEVER = new AbortController().signal
+
 export interface ClockHooks {
   stopping: AbortSignal
   /** Simulated time of a tick. */
@@ -60,7 +63,8 @@ export async function runLockstep(run: Run, ticks: number, hooks: ClockHooks): P
       () => (k < due.slots.length ? k++ : undefined),
       o.concurrency.steps,
       o.stepTimeoutMs,
-      hooks.stopping,
+      // stop() ends the run after the tick in flight: its turns all run.
+      NEVER,
       (k, signal) => {
         const slot = due.slots[k]
         const ctx = new TurnContext(run.services, slot, tick, now, mailbox.take(tick, slot), signal)

@@ -35,9 +35,10 @@ interface Pending {
 
 /**
  * Runs a turn for every item `next()` gives (`undefined`: none left) with at most `limit` in flight
- * and resolves when every one has finished, timed out or been cut short by `stopping`. `done(item,
+ * and resolves when every one has finished or timed out. `done(item,
  * outcome)` is called exactly once per started turn, and may make `next()` give more (the async
- * clock puts an agent back for its next turn). Items not started when `stopping` fires are not.
+ * clock puts an agent back for its next turn). Once `stopping` fires no item is started; the turns
+ * in flight finish (or time out) as they would.
  */
 export async function runTurns(
   next: () => number | undefined,
@@ -55,19 +56,17 @@ export async function runTurns(
   const pending = new Set<Pending>()
   let wake: (() => void) | undefined
 
-  const cut = (reason: unknown, now: number, all: boolean) => {
+  const cut = (reason: unknown, now: number) => {
     for (const p of pending) {
-      if (!all && p.at > now) continue
+      if (p.at > now) continue
       p.turn.abort(reason)
       p.settle({ ok: false, error: reason, timedOut: true })
     }
   }
-  const onStop = () => cut(new MyriadError('ERR_STEP_TIMEOUT', 'the experiment stopped during this turn'), 0, true)
-  stopping.addEventListener('abort', onStop, { once: true })
   const timed = Number.isFinite(timeoutMs) && timeoutMs > 0
   const sweep = timed
     ? setInterval(
-        () => cut(new MyriadError('ERR_STEP_TIMEOUT', `the turn ran past stepTimeoutMs (${timeoutMs} ms) and was aborted`), performance.now(), false),
+        () => cut(new MyriadError('ERR_STEP_TIMEOUT', `the turn ran past stepTimeoutMs (${timeoutMs} ms) and was aborted`), performance.now()),
         Math.max(1, Math.min(50, timeoutMs / 4)),
       )
     : undefined
@@ -140,6 +139,5 @@ export async function runTurns(
     await finished
   } finally {
     if (sweep) clearInterval(sweep)
-    stopping.removeEventListener('abort', onStop)
   }
 }
