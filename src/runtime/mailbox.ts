@@ -31,18 +31,43 @@ export interface DeliveryStats {
   lost: number
 }
 
-/** A delivered message, with what orders an inbox: the sender's slot and its send index. */
+/**
+ * A delivered message as the population holds it until its receiver's turn: slots and indexes, no
+ * strings of its own (a message in flight per agent is most of a large population's heap). The
+ * ids are read from the population and the message id is made again from its parts when asked.
+ */
+interface Parts {
+  readonly pop: Population
+  messageId(sender: number, tick: number, n: number): string
+}
+
 class Delivered implements Message {
   constructor(
-    readonly from: string,
-    readonly to: string,
+    private readonly parts: Parts,
+    /** The sender's slot (the population's size for a foreign client, whose id is kept in `origin`). */
+    readonly sender: number,
+    readonly receiver: number,
     readonly kind: string,
     readonly body: unknown,
     readonly tick: number,
-    readonly msgId: string,
-    readonly sender: number,
+    /** The sender's send index in its tick. */
     readonly order: number,
+    private readonly origin?: { from: string; msgId: string },
   ) {}
+
+  get from(): string {
+    return this.origin ? this.origin.from : this.parts.pop.ids[this.sender]
+  }
+  get to(): string {
+    return this.parts.pop.ids[this.receiver]
+  }
+  get msgId(): string {
+    return this.origin ? this.origin.msgId : this.parts.messageId(this.sender, this.tick, this.order)
+  }
+  /** What `JSON.stringify` gives: the message's fields, as a plain object would have them. */
+  toJSON(): Message {
+    return { from: this.from, to: this.to, kind: this.kind, body: this.body, tick: this.tick, msgId: this.msgId }
+  }
 }
 
 const byOrigin = (a: Delivered, b: Delivered) => a.sender - b.sender || a.order - b.order
@@ -52,7 +77,7 @@ const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'
 const hex8 = (w: number) => HEX[w >>> 24] + HEX[(w >>> 16) & 255] + HEX[(w >>> 8) & 255] + HEX[w & 255]
 const hex4 = (w: number) => HEX[(w >>> 8) & 255] + HEX[w & 255]
 
-export class Mailbox {
+export class Mailbox implements Parts {
   private readonly outboxes: OutboundMessage[][]
   private readonly sending: Promise<unknown>[] = []
   /**
@@ -60,7 +85,7 @@ export class Mailbox {
    * one): arrays indexed by slot look up faster than a map per tick, and hold nothing per agent
    * without mail but an empty slot.
    */
-  private readonly boxes: (Delivered[] | undefined)[][] = [[], []]
+  private readonly boxes: (Delivered | Delivered[] | undefined)[][] = [[], []]
   /** The slots with mail per box set, in the order they got their first message. */
   private readonly receiving: number[][] = [[], []]
   /** The newest tick whose inboxes were taken and closed: what arrives for it or before is late. */
@@ -76,7 +101,7 @@ export class Mailbox {
   readonly stats: DeliveryStats = { sent: 0, delivered: 0, failed: 0, lost: 0 }
 
   constructor(
-    private readonly pop: Population,
+    readonly pop: Population,
     private readonly buses: Bus[],
     private readonly groupOf: (slot: number) => number,
     private readonly recorder: Recorder,
@@ -180,8 +205,8 @@ export class Mailbox {
     const filed = boxes[slot]
     if (!filed) return NO_MESSAGES
     boxes[slot] = undefined
-    if (filed.length > 1) filed.sort(byOrigin)
-    return filed
+    if (!Array.isArray(filed)) return [filed]
+    return filed.sort(byOrigin)
   }
 
   /** The slots with messages waiting for `tick`, in slot order. */
@@ -205,7 +230,7 @@ export class Mailbox {
       const filed = boxes[slot]
       if (!filed) continue
       boxes[slot] = undefined
-      for (const message of filed) {
+      for (const message of Array.isArray(filed) ? filed : [filed]) {
         n++
         this.recorder.add('errors', {
           exp_id: this.recorder.exp,
@@ -239,7 +264,8 @@ export class Mailbox {
   }
 
   private arrive(batch: BusMessage[]): void {
-    const { index, ids } = this.pop
+    const pop = this.pop
+    const ids = pop.ids
     for (let i = 0; i < batch.length; i++) {
       const m = batch[i]
       const text = m.payload.toString('utf8')
@@ -261,13 +287,13 @@ export class Mailbox {
         order = +text.slice(c0 + 1, c1)
         sender = +text.slice(c1 + 1, c2)
         slot = +text.slice(c2 + 1, c3)
-        if (ids[slot] !== m.agentId) slot = index.get(m.agentId)
+        if (ids[slot] !== m.agentId) slot = pop.slotOf(m.agentId)
         kind = c4 > c3 + 1 ? text.slice(c3 + 1, c4) : m.kind
         body = JSON.parse(text.slice(c4 + 1))
       } else {
         // A foreign client's message: for the next turn, after every agent's, its payload as JSON
         // when it is JSON and as text otherwise.
-        slot = index.get(m.agentId)
+        slot = pop.slotOf(m.agentId)
         sent = this.current
         order = this.foreign++
         sender = this.pop.size
@@ -280,7 +306,7 @@ export class Mailbox {
       }
       if (slot === undefined) continue
       const tick = this.anyTick ? ANY_TICK : sent + 1
-      const message = new Delivered(m.from, m.agentId, kind, body, sent, m.msgId, sender, order)
+      const message = new Delivered(this, sender, slot, kind, body, sent, order, foreign ? { from: m.from, msgId: m.msgId } : undefined)
       if (!foreign) {
         const received = (this.receivedFor[sent] ?? 0) + 1
         this.receivedFor[sent] = received
@@ -303,9 +329,10 @@ export class Mailbox {
       const set = this.set(tick)
       const boxes = this.boxes[set]
       const filed = boxes[slot]
-      if (filed) filed.push(message)
+      if (Array.isArray(filed)) filed.push(message)
+      else if (filed) boxes[slot] = [filed, message]
       else {
-        boxes[slot] = [message]
+        boxes[slot] = message
         // The async clock asks no one for receivers: it would only grow.
         if (!this.anyTick) this.receiving[set].push(slot)
       }

@@ -29,7 +29,8 @@ export class Population {
   typeOf = new Uint16Array(0)
   readonly profiles: unknown[] = []
   readonly states: unknown[] = []
-  readonly index = new Map<string, number>()
+  /** Slots of the ids that are not `<name>-<i>` (those are read from the id itself, see `slotOf`). */
+  private readonly customIds = new Map<string, number>()
   /** Consecutive failed turns per agent. */
   failures = new Uint8Array(0)
   /** 1 for an agent that takes no more turns. */
@@ -55,7 +56,7 @@ export class Population {
         if (i >= 0 && i < entry.count && this.ids[entry.first + i] === id) return entry.first + i
       }
     }
-    return this.index.get(id)
+    return this.customIds.get(id)
   }
 
   typeOfAgent(i: number): AnyAgentType {
@@ -91,11 +92,9 @@ export class Population {
     const draw = stream(seed ^ 0x5bd1e995)
     for (const [e, entry] of entries.entries()) {
       const type = typeIndex.get(entry.agent) as number
-      // A second entry of the same type continues its numbering, so it is not one range.
-      if (!entry.ids) {
-        if (pop.defaultIds.has(entry.agent.name)) pop.defaultIds.delete(entry.agent.name)
-        else pop.defaultIds.set(entry.agent.name, { first: pop.ids.length, count: entry.count })
-      }
+      // Default ids of a type are one range (a second entry of the type without ids would repeat
+      // them, and is refused below as a taken id).
+      if (!entry.ids && !pop.defaultIds.has(entry.agent.name)) pop.defaultIds.set(entry.agent.name, { first: pop.ids.length, count: entry.count })
       let i = 0
       for await (const profile of profilesOf(entry, draw)) {
         if (i >= entry.count) break
@@ -107,8 +106,8 @@ export class Population {
         const id = entry.ids ? entry.ids(i) : `${entry.agent.name}-${i}`
         if (typeof id !== 'string' || id.length === 0) throw invalidArg(`population[${e}].ids(${i}) must return a non-empty string`)
         const slot = pop.ids.length
-        if (pop.index.has(id)) throw invalidArg(`agent id '${id}' (population[${e}], ${i}) is already taken: ids must be unique in the experiment`)
-        pop.index.set(id, slot)
+        if (pop.slotOf(id) !== undefined) throw invalidArg(`agent id '${id}' (population[${e}], ${i}) is already taken: ids must be unique in the experiment`)
+        if (entry.ids) pop.customIds.set(id, slot)
         pop.ids.push(id)
         pop.typeOf[slot] = type
         pop.profiles.push(parsed.data)
