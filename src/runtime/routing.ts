@@ -10,6 +10,12 @@ import type { Match, SemanticIndex } from '../matching/index.js'
 import { MAX_CANDIDATES, type Policy, STATE_DIM, buildState } from '../policy/index.js'
 import type { AgentInfo, Registry } from '../registry/index.js'
 
+/** The agents of each specialty row: `slots[offsets[r] .. offsets[r + 1]]`. */
+export interface RowAgents {
+  offsets: Int32Array
+  slots: Int32Array
+}
+
 interface Ask {
   asker: string
   query: string
@@ -53,7 +59,16 @@ export class Router {
     private readonly exp: string,
     /** The registry's trust window, a feature of the policy's state. */
     private readonly window: number,
-  ) {}
+    private readonly ids: string[],
+    /** The index's rows: distinct specialty texts (`s<row>`), each with its agents. */
+    private readonly texts: string[],
+    private readonly agentsOf: RowAgents,
+  ) {
+    this.cursors = new Uint32Array(texts.length)
+  }
+
+  /** Where each row's next look at its agents starts, so that agents sharing a specialty take turns. */
+  private readonly cursors: Uint32Array
 
   setTick(tick: number): void {
     this.tick = tick
@@ -121,8 +136,8 @@ export class Router {
     this.stats.batches++
     try {
       const queries = [...new Set(batch.map((a) => a.query))]
-      // A few more than asked: the asker itself and unavailable agents are filtered out after.
-      const kMax = Math.max(...batch.map((a) => a.k)) + 4
+      // Rows, not agents: a row may give several candidates; a few more in case its agents are busy.
+      const kMax = Math.min(this.texts.length, Math.max(...batch.map((a) => a.k)) + 4)
       const hitsByQuery = this.index.size === 0 ? queries.map(() => [] as Match[]) : await this.index.topKBatch(queries, kMax)
       const hits = new Map(queries.map((q, i) => [q, hitsByQuery[i]]))
       const candidates = batch.map((ask) => this.candidates(ask, hits.get(ask.query) ?? []))
@@ -166,15 +181,31 @@ export class Router {
     }
   }
 
+  /**
+   * Up to k available agents for the ask, best specialty first: each row's agents from its cursor
+   * on (a row's agents are equally similar; taking turns spreads the asks over them), leaving out
+   * the asker, offline agents, agents at capacity (`available`) and trust below `minTrust`.
+   */
   private candidates(ask: Ask, hits: Match[]): { agent: AgentInfo; score: number }[] {
     const out: { agent: AgentInfo; score: number }[] = []
+    const { offsets, slots } = this.agentsOf
     for (const hit of hits) {
-      if (hit.id === ask.asker) continue
-      const agent = this.registry.get(hit.id)
-      if (!agent || agent.status === 'offline') continue
-      if (ask.available && agent.load >= agent.capacity) continue
-      if (agent.trust < ask.minTrust) continue
-      out.push({ agent, score: hit.score })
+      const row = Number(hit.id.slice(1))
+      const first = offsets[row]
+      const count = offsets[row + 1] - first
+      // Look at a bounded number of a crowded row's agents: the policy picks among five anyway.
+      const looks = Math.min(count, 4 * ask.k)
+      const start = this.cursors[row] % count
+      for (let j = 0; j < looks && out.length < ask.k; j++) {
+        const id = this.ids[slots[first + ((start + j) % count)]]
+        if (id === ask.asker) continue
+        const agent = this.registry.get(id)
+        if (!agent || agent.status === 'offline') continue
+        if (ask.available && agent.load >= agent.capacity) continue
+        if (agent.trust < ask.minTrust) continue
+        out.push({ agent, score: hit.score })
+      }
+      this.cursors[row] = (start + looks) % count
       if (out.length >= ask.k) break
     }
     return out

@@ -1,17 +1,31 @@
 // The routing components of a run, made when its agent types have specialties: the embedder, the
 // specialty index (f16 by default), the registry with every such agent registered, and the policy.
-// Specialty texts repeat across a large population, so each distinct text is embedded once.
+// Specialty texts repeat across a large population, so the index holds each distinct text once
+// (embedded once), and a row's agents are found through `RowAgents`: a million agents with 10,000
+// specialties make an index of 10,000 rows, not a million.
 import { MyriadError } from '../errors/index.js'
 import { Embedder, SemanticIndex } from '../matching/index.js'
 import { Policy } from '../policy/index.js'
 import { Registry } from '../registry/index.js'
 import type { ResolvedExperimentOptions } from './options.js'
 import type { Population } from './population.js'
-import { Router } from './routing.js'
+import { type RowAgents, Router } from './routing.js'
 
-/** Distinct texts per embed call, and agents per upsert / registry batch, during setup. */
+/** Distinct texts per embed call, and agents per registry batch, during setup. */
 const EMBED_CHUNK = 256
 const AGENT_CHUNK = 8192
+
+function groupByRow(rows: Int32Array, count: number, slotsOf: number[]): RowAgents {
+  const offsets = new Int32Array(count + 1)
+  for (const row of rows) offsets[row + 1]++
+  for (let r = 0; r < count; r++) offsets[r + 1] += offsets[r]
+  const fill = offsets.slice(0, count)
+  const slots = new Int32Array(rows.length)
+  rows.forEach((row, j) => {
+    slots[fill[row]++] = slotsOf[j]
+  })
+  return { offsets, slots }
+}
 
 export interface Matching {
   router: Router | undefined
@@ -65,21 +79,30 @@ export async function openMatching(pop: Population, specialties: Specialties, o:
   const index = SemanticIndex.create({ embedder: model, storage: o.matching.storage })
   const registry = Registry.create(o.matching.registry)
   const policy = Policy.create({ ...o.matching.policy, seed: o.seed })
-  const distinct = [...new Set(texts)]
-  const rowOf = new Map(distinct.map((t, i) => [t, i]))
-  const dim = model.dim
-  const vectors = new Float32Array(distinct.length * dim)
-  for (let at = 0; at < distinct.length; at += EMBED_CHUNK) vectors.set(await model.embed(distinct.slice(at, at + EMBED_CHUNK)), at * dim)
+  // Each distinct text is one row of the index; its agents are a range of `agentsOf`.
+  const rowOf = new Map<string, number>()
+  const distinct: string[] = []
+  const rows = new Int32Array(texts.length)
+  texts.forEach((text, j) => {
+    let row = rowOf.get(text)
+    if (row === undefined) {
+      row = distinct.length
+      rowOf.set(text, row)
+      distinct.push(text)
+    }
+    rows[j] = row
+  })
+  const groups = groupByRow(rows, distinct.length, withSpecialty)
+  for (let at = 0; at < distinct.length; at += EMBED_CHUNK) {
+    const part = distinct.slice(at, at + EMBED_CHUNK)
+    await index.upsert(
+      part.map((_, j) => `s${at + j}`),
+      part,
+    )
+  }
   const ts = o.clock.start ?? Date.now()
   for (let at = 0; at < withSpecialty.length; at += AGENT_CHUNK) {
-    const slots = withSpecialty.slice(at, at + AGENT_CHUNK)
-    const ids = slots.map((s) => pop.ids[s])
-    const chunk = new Float32Array(slots.length * dim)
-    slots.forEach((_, j) => {
-      const row = rowOf.get(texts[at + j]) as number
-      chunk.set(vectors.subarray(row * dim, (row + 1) * dim), j * dim)
-    })
-    await index.upsert(ids, chunk)
+    const ids = withSpecialty.slice(at, at + AGENT_CHUNK).map((s) => pop.ids[s])
     const results = await registry.process(
       ids.map((id, j) => ({ v: 1, type: 'register', msgId: `${exp}/register/${id}`, from: id, ts, body: { specialty: texts[at + j] } })),
     )
@@ -87,5 +110,12 @@ export async function openMatching(pop: Population, specialties: Specialties, o:
     if (refused) throw new Error(`registering agents: ${refused.error?.code}: ${refused.error?.reason}`)
   }
   const window = o.matching.registry.window
-  return { router: new Router(index, registry, policy, exp, window), embedder, index, registry, policy, specialties: distinct.length }
+  return {
+    router: new Router(index, registry, policy, exp, window, pop.ids, distinct, groups),
+    embedder,
+    index,
+    registry,
+    policy,
+    specialties: distinct.length,
+  }
 }
