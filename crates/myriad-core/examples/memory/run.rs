@@ -4,7 +4,10 @@
 //! of 384 dimensions upserted into an f16 `SemanticIndex` in batches of 8,192 (ids `a-<i>`, or
 //! 36-character UUID-shaped ids with `uuid`), then N agents registered through PML `register`
 //! messages in batches of 8,192 (msgId `r-<id>`), specialty texts of ~60 characters taken from
-//! 10,000 distinct ones. RSS is read before and after each phase.
+//! 10,000 distinct ones. RSS is read before and after each phase (and two seconds later: mimalloc
+//! returns freed pages with a delay), with the peak (VmHWM, reset before each phase), the bytes
+//! the structures count as allocated (`SemanticIndex::memory`, `Registry::memory`), and at the end
+//! how much of the RSS sits in transparent huge pages (mimalloc 3 asks for them).
 
 use std::time::Instant;
 
@@ -20,6 +23,25 @@ fn rss() -> u64 {
     let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
     // SAFETY: sysconf has no preconditions.
     pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
+}
+
+/// Peak resident set size in bytes since the last [`reset_peak`]: VmHWM of /proc/self/status.
+fn peak() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status (Linux only)");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+/// Resident bytes in transparent huge pages (AnonHugePages of /proc/self/smaps_rollup).
+fn huge_pages() -> u64 {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    rollup.lines().find(|l| l.starts_with("AnonHugePages:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()).unwrap_or(0)
+        * 1024
+}
+
+/// Starts a new peak: writing 5 to /proc/self/clear_refs resets VmHWM to the current RSS.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn mb(bytes: u64) -> f64 {
@@ -51,8 +73,10 @@ fn agent_id(i: usize, uuid: bool) -> String {
 
 /// 10,000 distinct specialty texts of ~60 characters.
 fn specialties() -> Vec<String> {
-    const FIELDS: [&str; 10] = ["tax law", "rust systems", "oncology", "tort claims", "ml ops", "baking", "sailing", "opera", "chess", "geology"];
-    const ROLES: [&str; 10] = ["advisor", "engineer", "researcher", "teacher", "consultant", "analyst", "writer", "coach", "auditor", "curator"];
+    const FIELDS: [&str; 10] =
+        ["tax law", "rust systems", "oncology", "tort claims", "ml ops", "baking", "sailing", "opera", "chess", "geology"];
+    const ROLES: [&str; 10] =
+        ["advisor", "engineer", "researcher", "teacher", "consultant", "analyst", "writer", "coach", "auditor", "curator"];
     (0..TEXTS)
         .map(|i| {
             let (f, r) = (FIELDS[i % 10], ROLES[(i / 10) % 10]);
@@ -63,15 +87,34 @@ fn specialties() -> Vec<String> {
         .collect()
 }
 
+/// RSS after two idle seconds and a few allocations: mimalloc (v3) returns freed pages to the OS
+/// only after a delay (1 s by default), when it next allocates.
+fn settled() -> u64 {
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    for size in [1 << 10, 1 << 16, 1 << 20, 1 << 10] {
+        std::hint::black_box(vec![1u8; size]);
+    }
+    rss()
+}
+
 fn report(what: &str, before: u64, after: u64, n: usize, seconds: f64) {
     let delta = after.saturating_sub(before);
     println!(
-        "{what:<34} RSS {:>8.1} MB -> {:>8.1} MB: +{:>7.1} MB, {:>6.0} B per agent ({:.1} s)",
+        "{what:<36} RSS {:>7.1} MB -> {:>7.1} MB: +{:>7.1} MB, {:>5.0} B per agent; peak +{:>7.1} MB ({:.1} s)",
         mb(before),
         mb(after),
         mb(delta),
         delta as f64 / n as f64,
+        mb(peak().saturating_sub(before)),
         seconds
+    );
+    let settled = settled();
+    println!(
+        "{:<36} RSS {:>7.1} MB two seconds later: +{:>7.1} MB, {:>5.0} B per agent",
+        "",
+        mb(settled),
+        mb(settled.saturating_sub(before)),
+        settled.saturating_sub(before) as f64 / n as f64
     );
 }
 
@@ -88,10 +131,11 @@ pub fn main(allocator: &str) {
     println!("allocator: {allocator}; N = {n}; ids: {}", if uuid { "36-byte UUID-shaped" } else { "a-<i>" });
     let texts = specialties();
     let start = rss();
-    println!("{:<34} RSS {:>8.1} MB", "start", mb(start));
+    println!("{:<36} RSS {:>8.1} MB", "start", mb(start));
 
     let mut index = None;
     if do_index {
+        reset_peak();
         let before = rss();
         let t = Instant::now();
         let mut idx = SemanticIndex::new(IndexOptions { dim: DIM, storage: Storage::F16, ..Default::default() }).unwrap();
@@ -106,7 +150,19 @@ pub fn main(allocator: &str) {
         drop(vectors);
         let after = rss();
         report(&format!("index: {n} x {DIM} f16 upserted"), before, after, n, t.elapsed().as_secs_f64());
-        println!("{:<34} payload {:.1} MB (768 B per agent of f16 rows)", "", mb((n * DIM * 2) as u64));
+        println!("{:<36} payload {:.1} MB (768 B per agent of f16 rows)", "", mb((n * DIM * 2) as u64));
+        let m = idx.memory();
+        println!(
+            "{:<36} allocated: rows {:.1} MB, sketch {:.1} MB, ids {:.1} MB: {:.0} B per agent ({:.0} + {:.0} + {:.0})",
+            "",
+            mb(m.rows as u64),
+            mb(m.sketch as u64),
+            mb(m.ids as u64),
+            m.total() as f64 / n as f64,
+            m.rows as f64 / n as f64,
+            m.sketch as f64 / n as f64,
+            m.ids as f64 / n as f64
+        );
         // Single-query search time (the sketch's path), p50 of 21.
         let q: Vec<f32> = (0..DIM).map(|_| rng.unit()).collect();
         let mut times: Vec<f64> = (0..21)
@@ -117,11 +173,13 @@ pub fn main(allocator: &str) {
             })
             .collect();
         times.sort_by(f64::total_cmp);
-        println!("{:<34} top-5 of one query: p50 {:.2} ms, min {:.2} ms", "", times[10], times[0]);
+        println!("{:<36} top-5 of one query: p50 {:.2} ms, min {:.2} ms", "", times[10], times[0]);
         index = Some(idx);
     }
 
+    let mut registry = None;
     if do_registry {
+        reset_peak();
         let before = rss();
         let t = Instant::now();
         let mut reg = Registry::new(RegistryOptions::default());
@@ -140,11 +198,33 @@ pub fn main(allocator: &str) {
         let after = rss();
         report(&format!("registry: {n} agents registered"), before, after, n, t.elapsed().as_secs_f64());
         let text_bytes: usize = (0..n).map(|i| texts[i % TEXTS].len()).sum();
-        println!("{:<34} of which specialty text: {:.1} MB of characters ({:.0} B per agent)", "", mb(text_bytes as u64), text_bytes as f64 / n as f64);
+        println!(
+            "{:<36} of which specialty text: {:.1} MB of characters ({:.0} B per agent)",
+            "",
+            mb(text_bytes as u64),
+            text_bytes as f64 / n as f64
+        );
         assert_eq!(reg.len(), n);
-        std::hint::black_box(&reg);
+        let m = reg.memory();
+        println!(
+            "{:<36} allocated: {:.0} B per agent besides specialty texts (records {:.0}, ids {:.0}, msgId digests {:.0}); texts {:.1} MB",
+            "",
+            (m.total() - m.specialties) as f64 / n as f64,
+            m.agents as f64 / n as f64,
+            m.ids as f64 / n as f64,
+            m.dedupe as f64 / n as f64,
+            mb(m.specialties as u64)
+        );
+        registry = Some(reg);
     }
     let end = rss();
-    println!("{:<34} RSS {:>8.1} MB: +{:.1} MB in all, {:.0} B per agent", "end", mb(end), mb(end - start), (end - start) as f64 / n as f64);
-    std::hint::black_box(&index);
+    println!(
+        "{:<36} RSS {:>8.1} MB: +{:.1} MB in all, {:.0} B per agent ({:.1} MB of it in transparent huge pages)",
+        "end",
+        mb(end),
+        mb(end - start),
+        (end - start) as f64 / n as f64,
+        mb(huge_pages())
+    );
+    std::hint::black_box((&index, &registry));
 }

@@ -11,11 +11,14 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-use super::{IndexOptions, Rows, SemanticIndex, Sketch, Storage};
+use super::{IndexOptions, Rows, SemanticIndex, Storage};
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"MYRIADIX";
 const VERSION: u32 = 1;
+/// Vectors are read about this many bytes at a time, straight into the index's storage: loading
+/// holds one block beside the index, not a copy of the file.
+const LOAD_BLOCK_BYTES: usize = 4 << 20;
 
 impl SemanticIndex {
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -26,14 +29,19 @@ impl SemanticIndex {
             w.write_all(&VERSION.to_le_bytes())?;
             w.write_all(&(self.opts.dim as u32).to_le_bytes())?;
             w.write_all(&[matches!(self.rows, Rows::F16(_)) as u8, 0, 0, 0])?;
-            w.write_all(&(self.ids.len() as u64).to_le_bytes())?;
-            for id in &self.ids {
+            w.write_all(&(self.len() as u64).to_le_bytes())?;
+            for id in self.ids() {
                 w.write_all(&(id.len() as u32).to_le_bytes())?;
                 w.write_all(id.as_bytes())?;
             }
+            let all = 0..self.len();
             match &self.rows {
-                Rows::F32(v) => v.iter().try_for_each(|x| w.write_all(&x.to_le_bytes()))?,
-                Rows::F16(v) => v.iter().try_for_each(|x| w.write_all(&x.to_le_bytes()))?,
+                Rows::F32(v) => {
+                    v.blocks(all, usize::MAX).try_for_each(|(_, b)| b.iter().try_for_each(|x| w.write_all(&x.to_le_bytes())))?
+                }
+                Rows::F16(v) => {
+                    v.blocks(all, usize::MAX).try_for_each(|(_, b)| b.iter().try_for_each(|x| w.write_all(&x.to_le_bytes())))?
+                }
             }
             w.into_inner().map_err(|e| e.into_error())?.sync_all()
         };
@@ -75,47 +83,62 @@ impl SemanticIndex {
         if dim == 0 || vector_bytes.saturating_add(28 + count.saturating_mul(4)) > file_len {
             return Err(corrupt("header does not match the file size"));
         }
+        let count = count as usize;
         let mut index = SemanticIndex::new(IndexOptions { dim, storage, ..opts })?;
+        index.reserve(count);
         let mut len = [0u8; 4];
+        let mut id = Vec::new();
         for _ in 0..count {
             read(&mut len)?;
             let n = u32::from_le_bytes(len) as usize;
             if n == 0 || n > super::MAX_ID_BYTES {
                 return Err(corrupt("bad id length"));
             }
-            let mut id = vec![0u8; n];
+            id.resize(n, 0);
             read(&mut id)?;
-            let id = String::from_utf8(id).map_err(|_| corrupt("id is not UTF-8"))?;
-            if index.slots.insert(id.clone(), index.ids.len() as u32).is_some() {
+            let id = std::str::from_utf8(&id).map_err(|_| corrupt("id is not UTF-8"))?;
+            if index.names.find(id).is_some() {
                 return Err(corrupt("duplicate id"));
             }
-            index.ids.push(id);
+            index.names.push(id);
         }
-        let mut bytes = vec![0u8; vector_bytes as usize];
-        read(&mut bytes)?;
+        let width = width as usize;
+        let block_rows = (LOAD_BLOCK_BYTES / (dim * width)).max(1);
+        let mut bytes = vec![0u8; block_rows.min(count) * dim * width];
+        let mut values = Vec::with_capacity(dim);
+        for start in (0..count).step_by(block_rows) {
+            let block = &mut bytes[..block_rows.min(count - start) * dim * width];
+            read(block)?;
+            for row in block.chunks_exact(dim * width) {
+                match &mut index.rows {
+                    Rows::F32(v) => {
+                        let stored = v.push_row_of(0.0);
+                        for (x, b) in stored.iter_mut().zip(row.chunks_exact(4)) {
+                            *x = f32::from_le_bytes(b.try_into().unwrap());
+                        }
+                        if stored.iter().any(|x| !x.is_finite()) {
+                            return Err(corrupt("non-finite vector value"));
+                        }
+                        index.sketch.push(stored);
+                    }
+                    Rows::F16(v) => {
+                        let stored = v.push_row_of(0);
+                        for (x, b) in stored.iter_mut().zip(row.chunks_exact(2)) {
+                            *x = u16::from_le_bytes(b.try_into().unwrap());
+                        }
+                        let decoded = super::decode_f16_into(stored, &mut values);
+                        if decoded.iter().any(|x| !x.is_finite()) {
+                            return Err(corrupt("non-finite vector value"));
+                        }
+                        index.sketch.push(decoded);
+                    }
+                }
+            }
+        }
         let mut trailing = [0u8; 1];
         if r.read(&mut trailing).map_err(|e| Error::io(path, e))? != 0 {
             return Err(corrupt("trailing bytes after the vectors"));
         }
-        index.rows = match storage {
-            Storage::F32 => {
-                let v: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
-                if v.iter().any(|x| !x.is_finite()) {
-                    return Err(corrupt("non-finite vector value"));
-                }
-                index.sketch = Sketch::of_rows(dim, &v);
-                Rows::F32(v)
-            }
-            Storage::F16 => {
-                let v: Vec<u16> = bytes.chunks_exact(2).map(|b| u16::from_le_bytes(b.try_into().unwrap())).collect();
-                let values = super::decode_f16(&v);
-                if values.iter().any(|x| !x.is_finite()) {
-                    return Err(corrupt("non-finite vector value"));
-                }
-                index.sketch = Sketch::of_rows(dim, &values);
-                Rows::F16(v)
-            }
-        };
         Ok(index)
     }
 }

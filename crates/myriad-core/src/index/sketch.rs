@@ -17,71 +17,66 @@
 //! bound `>= t`: those few candidates are scored again on the stored rows (f32, or the f16 values
 //! the f16 scan scores), and the top-k of those scores is the answer the full scan would give.
 
+use std::ops::Range;
+
+use crate::chunked::Chunked;
+
 /// Codes of a row are in -127..=127 (symmetric, so the scale maps the largest |x| to 127 exactly).
 const CODE_MAX: f32 = 127.0;
 /// Unit roundoff of f32.
 const UNIT_ROUNDOFF: f64 = 1.0 / (1u64 << 24) as f64;
 
 pub struct Sketch {
-    dim: usize,
-    codes: Vec<i8>,
-    scales: Vec<f32>,
-    /// Per row: an upper bound on `||x - scale * codes||_2`.
-    slacks: Vec<f32>,
+    /// Per row: `dim` codes.
+    codes: Chunked<i8>,
+    /// Per row: its scale and an upper bound on `||x - scale * codes||_2` (its slack).
+    params: Chunked<[f32; 2]>,
 }
 
 impl Sketch {
-    pub fn new(dim: usize) -> Self {
-        Sketch { dim, codes: Vec::new(), scales: Vec::new(), slacks: Vec::new() }
+    /// An empty sketch of rows of `dim`, `1 << shift` rows to a chunk (as the stored rows, so that
+    /// a block of rows lies in one chunk of both).
+    pub fn new(dim: usize, shift: u32) -> Self {
+        Sketch { codes: Chunked::new(dim, shift), params: Chunked::new(1, shift) }
     }
 
-    /// The sketch of `rows` (`n * dim` floats, row-major).
-    pub fn of_rows(dim: usize, rows: &[f32]) -> Self {
-        let mut sketch = Sketch::new(dim);
-        sketch.codes.reserve(rows.len());
-        for row in rows.chunks_exact(dim) {
-            sketch.push(row);
-        }
-        sketch
+    pub fn reserve(&mut self, rows: usize) {
+        self.codes.reserve(rows);
+        self.params.reserve(rows);
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.codes.heap_bytes() + self.params.heap_bytes()
     }
 
     pub fn push(&mut self, row: &[f32]) {
-        let start = self.codes.len();
-        self.codes.resize(start + self.dim, 0);
-        let (scale, slack) = quantize(row, &mut self.codes[start..]);
-        self.scales.push(scale);
-        self.slacks.push(slack);
+        let params = quantize(row, self.codes.push_row_of(0));
+        self.params.push(params);
     }
 
     pub fn write(&mut self, slot: usize, row: &[f32]) {
-        let (scale, slack) = quantize(row, &mut self.codes[slot * self.dim..(slot + 1) * self.dim]);
-        self.scales[slot] = scale;
-        self.slacks[slot] = slack;
+        *self.params.get_mut(slot) = quantize(row, self.codes.row_mut(slot));
     }
 
     pub fn copy(&mut self, from: usize, to: usize) {
-        self.codes.copy_within(from * self.dim..(from + 1) * self.dim, to * self.dim);
-        self.scales[to] = self.scales[from];
-        self.slacks[to] = self.slacks[from];
+        self.codes.copy_row(from, to);
+        *self.params.get_mut(to) = *self.params.get(from);
     }
 
     pub fn truncate(&mut self, count: usize) {
-        self.codes.truncate(count * self.dim);
-        self.scales.truncate(count);
-        self.slacks.truncate(count);
+        self.codes.truncate(count);
+        self.params.truncate(count);
     }
 
-    /// Codes of rows `start..end`, row-major.
-    pub fn codes(&self, start: usize, end: usize) -> &[i8] {
-        &self.codes[start * self.dim..end * self.dim]
+    /// Rows `range` of the codes in blocks of at most `max_rows` rows, none crossing a chunk:
+    /// `(first row, codes)`.
+    pub fn blocks(&self, range: Range<usize>, max_rows: usize) -> impl Iterator<Item = (usize, &[i8])> + '_ {
+        self.codes.blocks(range, max_rows)
     }
 
-    pub fn scale(&self, slot: usize) -> f32 {
-        self.scales[slot]
-    }
-
-    pub fn slack(&self, slot: usize) -> f32 {
-        self.slacks[slot]
+    /// `[scale, slack]` of rows `start..start + count`, a block from [`Sketch::blocks`].
+    pub fn params(&self, start: usize, count: usize) -> &[[f32; 2]] {
+        self.params.rows_in_chunk(start, count)
     }
 }
 
@@ -141,12 +136,12 @@ fn rounding_bound(query: &[f32]) -> f32 {
     (2.0 * 1.01 * dim_u / (1.0 - dim_u) * l1 + 8.0 * UNIT_ROUNDOFF) as f32
 }
 
-/// Writes the codes of `row` and returns `(scale, slack)`; the slack is rounded up, never down.
-fn quantize(row: &[f32], codes: &mut [i8]) -> (f32, f32) {
+/// Writes the codes of `row` and returns `[scale, slack]`; the slack is rounded up, never down.
+fn quantize(row: &[f32], codes: &mut [i8]) -> [f32; 2] {
     let max = row.iter().fold(0f32, |m, &v| m.max(v.abs()));
     if max == 0.0 {
         codes.fill(0);
-        return (0.0, 0.0);
+        return [0.0, 0.0];
     }
     let scale = max / CODE_MAX;
     let mut residual = 0f64;
@@ -159,7 +154,7 @@ fn quantize(row: &[f32], codes: &mut [i8]) -> (f32, f32) {
     // f64 holds each term exactly enough that a relative margin of 1e-6 covers its own rounding;
     // the slack is also relative to ||q|| = 1 within f32 rounding.
     let slack = residual.sqrt() * (1.0 + 1e-6) + 1e-9;
-    (scale, next_up(slack as f32))
+    [scale, next_up(slack as f32)]
 }
 
 /// The smallest f32 above a positive finite `v` (so an f64 -> f32 cast can only round a bound up).
@@ -199,7 +194,7 @@ mod tests {
         for _ in 0..50 {
             let row = unit(dim, false);
             let mut codes = vec![0i8; dim];
-            let (scale, slack) = quantize(&row, &mut codes);
+            let [scale, slack] = quantize(&row, &mut codes);
             assert!(codes.iter().any(|&c| c.abs() == 127), "the largest |x| maps to 127");
             let lost: f64 = row.iter().zip(&codes).map(|(&v, &c)| (v as f64 - scale as f64 * c as f64).powi(2)).sum::<f64>().sqrt();
             assert!(slack as f64 >= lost && (slack as f64) < lost * 1.001 + 1e-6, "slack {slack} vs lost {lost}");
@@ -207,7 +202,7 @@ mod tests {
             assert!(lost <= scale as f64 * 0.5 * (dim as f64).sqrt());
         }
         let mut codes = vec![1i8; 4];
-        assert_eq!(quantize(&[0.0; 4], &mut codes), (0.0, 0.0));
+        assert_eq!(quantize(&[0.0; 4], &mut codes), [0.0, 0.0]);
         assert_eq!(codes, [0; 4]);
     }
 
@@ -222,7 +217,7 @@ mod tests {
                 let largest = coded.codes.iter().map(|c| c.unsigned_abs() as usize).max().unwrap();
                 assert!(largest * 127 * dim <= i32::MAX as usize, "dim {dim}: codes up to {largest} overflow");
                 let mut codes = vec![0i8; dim];
-                let (scale, slack) = quantize(&x, &mut codes);
+                let [scale, slack] = quantize(&x, &mut codes);
                 let dot: i64 = coded.codes.iter().zip(&codes).map(|(&a, &b)| a as i64 * b as i64).sum();
                 let (approx, bound) = coded.bounds(dot as i32, scale, slack);
                 let exact: f64 = q.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();

@@ -5,19 +5,22 @@
 pub mod ledger;
 pub mod pml;
 mod pml_scan;
+mod store;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 
 use foldhash::fast::RandomState as FastHash;
 use xxhash_rust::xxh3::xxh3_128_with_seed;
 
+use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorCode, Result};
 use ledger::Ledger;
 use pml::{Body, Message, PmlError, Status};
+use store::{Agents, Fifo, Record};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistryOptions {
@@ -33,6 +36,8 @@ impl Default for RegistryOptions {
     }
 }
 
+/// An agent as [`Registry::get`] returns it (a copy: the registry keeps its agents in a compact
+/// form, `store.rs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Agent {
     pub id: String,
@@ -51,6 +56,34 @@ impl Agent {
     }
 }
 
+/// So that an agent from [`Registry::get`] compares with one kept by reference.
+impl PartialEq<&Agent> for Agent {
+    fn eq(&self, other: &&Agent) -> bool {
+        self == *other
+    }
+}
+
+/// Bytes a registry has allocated, by part: capacities, allocator overhead not included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RegistryMemory {
+    /// Per-agent records (profile, load, status, trust ledger): 64 bytes each.
+    pub agents: usize,
+    /// The ids, each kept once, and the map from id to agent.
+    pub ids: usize,
+    /// The specialty texts, each distinct one kept once.
+    pub specialties: usize,
+    /// Digests of the remembered msgIds.
+    pub dedupe: usize,
+    /// Digests of the remembered requests (task and requester).
+    pub tasks: usize,
+}
+
+impl RegistryMemory {
+    pub fn total(&self) -> usize {
+        self.agents + self.ids + self.specialties + self.dedupe + self.tasks
+    }
+}
+
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -63,18 +96,15 @@ pub struct Outcome {
     pub error: Option<PmlError>,
 }
 
-#[derive(Serialize, Deserialize)]
 pub struct Registry {
     options: RegistryOptions,
-    agents: HashMap<String, Agent, FastHash>,
+    agents: Agents,
     /// Recent requests: task-id digest -> requester digest (feedback is checked against it).
-    /// Bounded like `seen`, oldest forgotten first.
-    tasks: HashMap<u128, u128, FastHash>,
-    task_order: VecDeque<u128>,
+    /// Bounded like `seen` (at least 1), oldest forgotten first.
+    tasks: Fifo<u128>,
     /// 128-bit digests of applied msgIds (seeded xxh3: no string kept, a collision has odds of
-    /// about 2^-128 per pair), in a set for lookups and a queue for eviction order.
-    seen: HashSet<u128, FastHash>,
-    seen_order: VecDeque<u128>,
+    /// about 2^-128 per pair), `dedupe_capacity` at most, oldest forgotten first.
+    seen: Fifo<()>,
     /// Per-registry seed of the digests (kept in snapshots so they stay comparable).
     digest_seed: u64,
     processed: u64,
@@ -83,21 +113,19 @@ pub struct Registry {
 
 const SNAPSHOT_VERSION: u32 = 1;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Snapshot {
     version: u32,
-    registry: Registry,
+    registry: RegistryIn,
 }
 
 impl Registry {
     pub fn new(options: RegistryOptions) -> Self {
         Registry {
             options: RegistryOptions { window: options.window.max(1), ..options },
-            agents: HashMap::default(),
-            tasks: HashMap::default(),
-            task_order: VecDeque::new(),
-            seen: HashSet::default(),
-            seen_order: VecDeque::new(),
+            agents: Agents::new(),
+            tasks: Fifo::new(options.dedupe_capacity.max(1)),
+            seen: Fifo::new(options.dedupe_capacity),
             digest_seed: std::collections::hash_map::RandomState::new().build_hasher().finish(),
             processed: 0,
             rejected: 0,
@@ -113,17 +141,29 @@ impl Registry {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.agents.is_empty()
+        self.agents.len() == 0
     }
 
-    pub fn get(&self, id: &str) -> Option<&Agent> {
-        self.agents.get(id)
+    /// A copy of the agent `id`.
+    pub fn get(&self, id: &str) -> Option<Agent> {
+        self.agents.find(id).map(|slot| self.agents.agent(slot))
     }
 
     pub fn ids_by_status(&self, status: Status) -> Vec<&str> {
-        let mut ids: Vec<&str> = self.agents.values().filter(|a| a.status == status).map(|a| a.id.as_str()).collect();
+        let mut ids: Vec<&str> = self.agents.iter().filter(|(_, a)| a.status == status).map(|(id, _)| id).collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// What the registry has allocated, by part.
+    pub fn memory(&self) -> RegistryMemory {
+        RegistryMemory {
+            agents: self.agents.record_bytes(),
+            ids: self.agents.id_bytes(),
+            specialties: self.agents.text_bytes(),
+            dedupe: self.seen.heap_bytes(),
+            tasks: self.tasks.heap_bytes(),
+        }
     }
 
     /// (messages applied, messages rejected) since creation.
@@ -149,7 +189,7 @@ impl Registry {
         };
         let kind = msg.body.kind();
         let digest = self.digest(&msg.msg_id);
-        if self.seen.contains(&digest) {
+        if self.seen.contains(digest) {
             return Outcome { ok: true, duplicate: true, kind: Some(kind), error: None };
         }
         match self.apply(&msg) {
@@ -168,25 +208,17 @@ impl Registry {
     }
 
     fn remember(&mut self, digest: u128) {
-        if self.options.dedupe_capacity == 0 {
-            return;
-        }
-        if self.seen_order.len() == self.options.dedupe_capacity {
-            if let Some(oldest) = self.seen_order.pop_front() {
-                self.seen.remove(&oldest);
-            }
-        }
-        self.seen.insert(digest);
-        self.seen_order.push_back(digest);
+        // Forgets the oldest once full; remembers nothing at capacity 0.
+        self.seen.insert(digest, ());
     }
 
     fn digest(&self, text: &str) -> u128 {
         xxh3_128_with_seed(text.as_bytes(), self.digest_seed)
     }
 
-    fn agent_mut(&mut self, id: &str, ts: f64) -> Result<&mut Agent, PmlError> {
-        let agent =
-            self.agents.get_mut(id).ok_or_else(|| PmlError::new(ErrorCode::UnknownAgent, format!("agent '{id}' is not registered")))?;
+    fn agent_mut(&mut self, id: &str, ts: f64) -> Result<&mut Record, PmlError> {
+        let slot = self.agents.find(id).ok_or_else(|| unknown_agent(id))?;
+        let agent = self.agents.record_mut(slot);
         agent.last_seen = agent.last_seen.max(ts);
         Ok(agent)
     }
@@ -194,18 +226,15 @@ impl Registry {
     fn apply(&mut self, msg: &Message<'_>) -> Result<(), PmlError> {
         match &msg.body {
             Body::Register { specialty, capacity } => {
-                let window = self.options.window;
-                let agent = self.agents.entry(msg.from.to_string()).or_insert_with(|| Agent {
-                    id: msg.from.to_string(),
-                    specialty: String::new(),
-                    capacity: 1,
-                    load: 0,
-                    status: Status::Idle,
-                    last_seen: msg.ts,
-                    ledger: Ledger::new(window),
-                });
                 // Re-registering updates the profile and keeps the earned trust.
-                agent.specialty = specialty.to_string();
+                let slot = match self.agents.find(&msg.from) {
+                    Some(slot) => {
+                        self.agents.set_specialty(slot, specialty);
+                        slot
+                    }
+                    None => self.agents.insert(&msg.from, specialty, Ledger::new(self.options.window), msg.ts),
+                };
+                let agent = self.agents.record_mut(slot);
                 agent.capacity = *capacity;
                 agent.status = if agent.load >= agent.capacity { Status::Busy } else { Status::Idle };
                 agent.last_seen = agent.last_seen.max(msg.ts);
@@ -219,15 +248,9 @@ impl Registry {
             }
             Body::Request { task_id, .. } => {
                 // Requesters need not be registered agents (users, the runtime).
+                // A new task forgets the oldest once full; a known one gets the new requester.
                 let (task, requester) = (self.digest(task_id), self.digest(&msg.from));
-                if self.tasks.insert(task, requester).is_none() {
-                    self.task_order.push_back(task);
-                    if self.task_order.len() > self.options.dedupe_capacity.max(1) {
-                        if let Some(oldest) = self.task_order.pop_front() {
-                            self.tasks.remove(&oldest);
-                        }
-                    }
-                }
+                self.tasks.insert(task, requester);
             }
             Body::Offer { .. } => {
                 self.agent_mut(&msg.from, msg.ts)?;
@@ -239,22 +262,18 @@ impl Registry {
             Body::Feedback { success, latency_ms, task_id } => {
                 let to = msg.to.as_deref().unwrap_or_default();
                 if let Some(task) = task_id {
-                    if let Some(&requester) = self.tasks.get(&self.digest(task)) {
+                    if let Some(&requester) = self.tasks.get(self.digest(task)) {
                         if requester != self.digest(&msg.from) {
                             return Err(PmlError::new(ErrorCode::PmlField, format!("task '{task}' was requested by someone else")));
                         }
                     }
                 }
-                let agent = self
-                    .agents
-                    .get_mut(to)
-                    .ok_or_else(|| PmlError::new(ErrorCode::UnknownAgent, format!("agent '{to}' is not registered")))?;
-                agent.ledger.record(*success, *latency_ms);
+                let slot = self.agents.find(to).ok_or_else(|| unknown_agent(to))?;
+                self.agents.record_mut(slot).ledger.record(*success, *latency_ms);
             }
             Body::Deregister => {
-                if self.agents.remove(msg.from.as_ref()).is_none() {
-                    return Err(PmlError::new(ErrorCode::UnknownAgent, format!("agent '{}' is not registered", msg.from)));
-                }
+                let slot = self.agents.find(&msg.from).ok_or_else(|| unknown_agent(&msg.from))?;
+                self.agents.remove(slot);
             }
         }
         Ok(())
@@ -284,16 +303,173 @@ impl Registry {
         if snapshot.version != SNAPSHOT_VERSION {
             return Err(Error::CorruptSnapshot { path: path.to_path_buf(), reason: format!("unsupported version {}", snapshot.version) });
         }
-        let reg = snapshot.registry;
-        if reg.seen.len() != reg.seen_order.len() || reg.tasks.len() != reg.task_order.len() {
-            return Err(Error::CorruptSnapshot { path: path.to_path_buf(), reason: "msgId set and order disagree".into() });
-        }
-        Ok(reg)
+        Registry::try_from(snapshot.registry).map_err(|reason| Error::CorruptSnapshot { path: path.to_path_buf(), reason })
     }
+}
+
+fn unknown_agent(id: &str) -> PmlError {
+    PmlError::new(ErrorCode::UnknownAgent, format!("agent '{id}' is not registered"))
 }
 
 #[derive(Serialize)]
 struct SnapshotRef<'a> {
     version: u32,
     registry: &'a Registry,
+}
+
+// Snapshots keep the JSON they had when the registry was a `HashMap<String, Agent>` beside a
+// `HashSet` and a `VecDeque` of digests (and a `HashMap` and a `VecDeque` of tasks), so that
+// snapshots written before load now and the other way round.
+
+/// An agent as snapshots write it: [`Agent`]'s fields, borrowed.
+#[derive(Serialize)]
+struct AgentOut<'a> {
+    id: &'a str,
+    specialty: &'a str,
+    capacity: u32,
+    load: u32,
+    status: Status,
+    last_seen: f64,
+    ledger: &'a Ledger,
+}
+
+struct AgentsOut<'a>(&'a Agents);
+
+impl Serialize for AgentsOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let agents = self.0;
+        serializer.collect_map(agents.iter().map(|(id, r)| {
+            let agent = AgentOut {
+                id,
+                specialty: agents.specialty(r),
+                capacity: r.capacity,
+                load: r.load,
+                status: r.status,
+                last_seen: r.last_seen,
+                ledger: &r.ledger,
+            };
+            (id, agent)
+        }))
+    }
+}
+
+/// A [`Fifo`]'s keys, oldest first.
+struct KeysOut<'a, V>(&'a Fifo<V>);
+
+impl<V: Copy> Serialize for KeysOut<'_, V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|(key, _)| key))
+    }
+}
+
+/// The tasks as a map from task digest to requester digest.
+struct TasksOut<'a>(&'a Fifo<u128>);
+
+impl Serialize for TasksOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(task, requester)| (task, requester)))
+    }
+}
+
+impl Serialize for Registry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut st = serializer.serialize_struct("Registry", 9)?;
+        st.serialize_field("options", &self.options)?;
+        st.serialize_field("agents", &AgentsOut(&self.agents))?;
+        st.serialize_field("tasks", &TasksOut(&self.tasks))?;
+        st.serialize_field("task_order", &KeysOut(&self.tasks))?;
+        // A set and its order held the same digests; both are still written.
+        st.serialize_field("seen", &KeysOut(&self.seen))?;
+        st.serialize_field("seen_order", &KeysOut(&self.seen))?;
+        st.serialize_field("digest_seed", &self.digest_seed)?;
+        st.serialize_field("processed", &self.processed)?;
+        st.serialize_field("rejected", &self.rejected)?;
+        st.end()
+    }
+}
+
+/// A registry as a snapshot holds it, before its checks.
+#[derive(Deserialize)]
+struct RegistryIn {
+    options: RegistryOptions,
+    agents: AgentsIn,
+    tasks: HashMap<u128, u128, FastHash>,
+    task_order: Vec<u128>,
+    seen: Vec<u128>,
+    seen_order: Vec<u128>,
+    digest_seed: u64,
+    processed: u64,
+    rejected: u64,
+}
+
+/// The agents of a snapshot, read one by one into the compact store.
+struct AgentsIn(std::result::Result<Agents, String>);
+
+impl<'de> Deserialize<'de> for AgentsIn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = AgentsIn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map from agent id to agent")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> std::result::Result<AgentsIn, M::Error> {
+                let mut agents = Agents::new();
+                while let Some((id, a)) = map.next_entry::<String, Agent>()? {
+                    if a.id != id || agents.find(&id).is_some() {
+                        return Ok(AgentsIn(Err(format!("agent '{id}' is listed twice or under another id"))));
+                    }
+                    if id.is_empty() || id.len() > pml::MAX_ID_BYTES {
+                        return Ok(AgentsIn(Err(format!("an agent id of {} bytes", id.len()))));
+                    }
+                    let slot = agents.insert(&id, &a.specialty, a.ledger, a.last_seen);
+                    let r = agents.record_mut(slot);
+                    (r.capacity, r.load, r.status) = (a.capacity, a.load, a.status);
+                }
+                Ok(AgentsIn(Ok(agents)))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
+impl TryFrom<RegistryIn> for Registry {
+    type Error = String;
+
+    fn try_from(r: RegistryIn) -> std::result::Result<Self, String> {
+        let disagree = || "msgId set and order disagree".to_string();
+        let mut seen = Fifo::new(r.options.dedupe_capacity);
+        let mut tasks = Fifo::new(r.options.dedupe_capacity.max(1));
+        if r.seen.len() != r.seen_order.len() || r.tasks.len() != r.task_order.len() {
+            return Err(disagree());
+        }
+        for &digest in &r.seen_order {
+            if !seen.insert(digest, ()) {
+                return Err(disagree());
+            }
+        }
+        for &task in &r.task_order {
+            if !tasks.insert(task, *r.tasks.get(&task).ok_or_else(disagree)?) {
+                return Err(disagree());
+            }
+        }
+        if seen.len() != r.seen_order.len() || tasks.len() != r.task_order.len() || !r.seen.iter().all(|&d| seen.contains(d)) {
+            return Err(disagree());
+        }
+        Ok(Registry {
+            options: r.options,
+            agents: r.agents.0?,
+            tasks,
+            seen,
+            digest_seed: r.digest_seed,
+            processed: r.processed,
+            rejected: r.rejected,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Registry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        Registry::try_from(RegistryIn::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
 }
