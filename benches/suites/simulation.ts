@@ -18,7 +18,7 @@ const SERVER_WORKERS = 2
 async function child(config: Omit<Config, 'dir'>): Promise<Result> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['--expose-gc', '--max-old-space-size=8192', '--import', 'tsx', 'benches/simulation/child.ts', JSON.stringify(config)],
+    ['--expose-gc', '--import', 'tsx', 'benches/simulation/child.ts', JSON.stringify(config)],
     {
       cwd: ROOT,
       maxBuffer: 16 << 20,

@@ -87,7 +87,7 @@ export async function runAsync(run: Run, ticks: number, hooks: ClockHooks): Prom
           head = 0
         }
       },
-      () => recorder.congested(),
+      () => recorder.congested() ?? mailbox.congested(),
     )
   } finally {
     clearInterval(flusher)

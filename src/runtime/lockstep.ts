@@ -74,7 +74,7 @@ export async function runLockstep(run: Run, ticks: number, hooks: ClockHooks): P
         turns++
         if (run.finish(due.slots[k], tick, now, outcome)) errors++
       },
-      () => recorder.congested(),
+      () => recorder.congested() ?? mailbox.congested(),
     )
     await mailbox.flush()
     await mailbox.delivered(tick, o.deliveryTimeoutMs)

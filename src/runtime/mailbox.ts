@@ -17,6 +17,12 @@ import type { Recorder } from './recording.js'
 
 /** Messages per group outbox before it is sent without waiting for the tick's end. */
 const OUTBOX_BATCH = 2048
+/**
+ * Batches being published at once, over all groups, before the scheduler holds turns back. Most
+ * turns do not await their sends, so without this a million of them would queue a tick's
+ * messages in the bus (and leave the arrivals untaken) before the event loop ever ran.
+ */
+const POSTS_IN_FLIGHT = 8
 
 /** Where the async clock files every arrival (see `anyTick`). */
 export const ANY_TICK = -1
@@ -96,6 +102,8 @@ export class Mailbox implements Parts {
   private readonly receivedFor: number[] = []
   private waiter: { tick: number; resolve: () => void } | undefined
   private failure: unknown
+  private posting = 0
+  private unblock: (() => void) | undefined
   /** Arrivals without a Myriad header (a foreign MQTT client): numbered after every sender's. */
   private foreign = 0
   readonly stats: DeliveryStats = { sent: 0, delivered: 0, failed: 0, lost: 0 }
@@ -154,6 +162,14 @@ export class Mailbox implements Parts {
     const outbox = this.outboxes[group]
     outbox.push({ to, kind: busKind, payload: `${tick}|${n}|${sender}|${receiver}|${ownKind ?? ''}|${json}`, from, msgId })
     return outbox.length >= OUTBOX_BATCH ? this.post(group).then(() => undefined) : Promise.resolve()
+  }
+
+  /** A promise while too many batches are being published: the scheduler waits on it before starting turns. */
+  congested(): Promise<void> | undefined {
+    if (this.posting < POSTS_IN_FLIGHT) return undefined
+    return new Promise((resolve) => {
+      this.unblock = resolve
+    })
   }
 
   /** A lockstep tick starts. */
@@ -251,9 +267,14 @@ export class Mailbox implements Parts {
     const batch = this.outboxes[group]
     if (batch.length === 0) return Promise.resolve()
     this.outboxes[group] = []
-    const sent = this.buses[group].publish(batch).catch((error: unknown) => {
-      this.failure ??= error
-    })
+    this.posting++
+    const sent = this.buses[group].publish(batch).then(
+      () => this.posted(),
+      (error: unknown) => {
+        this.failure ??= error
+        this.posted()
+      },
+    )
     this.sending.push(sent)
     return sent
   }
@@ -261,6 +282,15 @@ export class Mailbox implements Parts {
   /** Which of the two box sets holds `tick`'s inboxes. */
   private set(tick: number): number {
     return this.anyTick ? 0 : tick & 1
+  }
+
+  private posted(): void {
+    this.posting--
+    if (this.posting < POSTS_IN_FLIGHT && this.unblock) {
+      const resolve = this.unblock
+      this.unblock = undefined
+      resolve()
+    }
   }
 
   private arrive(batch: BusMessage[]): void {
