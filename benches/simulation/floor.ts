@@ -4,6 +4,7 @@
 // turn is its tick time minus this one's, over the turns.
 import { randomUUID } from 'node:crypto'
 import { availableParallelism } from 'node:os'
+import { setFlagsFromString } from 'node:v8'
 
 import { Bus, type BusMessage, Embedder, LLM, Policy, Registry, STATE_DIM, SemanticIndex, Sink, type SinkRows, buildState } from '../../src/index.js'
 import { mulberry32 } from '../../src/testing/index.js'
@@ -12,6 +13,8 @@ import { type Config, QUERY, type Result, SHARES, gc, prompt, rssSampler, specia
 const CHUNK = 4096
 
 export async function runFloor(c: Config): Promise<Result> {
+  // The young generation the runtime sets for large populations, so the comparison is of the code.
+  if (c.n >= 50_000) setFlagsFromString('--max-semi-space-size=64')
   const sampler = rssSampler()
   const heapBefore = (gc(), process.memoryUsage().heapUsed)
   const setupStarted = performance.now()

@@ -46,15 +46,23 @@ export class Sink {
    * Accepts many rows at once. Rows that cannot be stored are rejected with a reason and the rest
    * go on; waits while `maxPending` rows are queued (nothing is dropped).
    */
-  async write<T extends SinkTable>(table: T, rows: readonly SinkRows[T][]): Promise<WriteResult> {
-    if (!SINK_TABLES.includes(table)) throw invalidArg(`unknown table '${table}'; tables: ${SINK_TABLES.join(', ')}`)
-    if (!Array.isArray(rows)) throw invalidArg('rows must be an array of objects')
-    if (rows.length === 0) return { accepted: 0, rejected: [] }
-    const out = await this.send(table, rows)
-    return {
+  write<T extends SinkTable>(table: T, rows: readonly SinkRows[T][]): Promise<WriteResult> {
+    if (!SINK_TABLES.includes(table)) return Promise.reject(invalidArg(`unknown table '${table}'; tables: ${SINK_TABLES.join(', ')}`))
+    if (!Array.isArray(rows)) return Promise.reject(invalidArg('rows must be an array of objects'))
+    if (rows.length === 0) return Promise.resolve({ accepted: 0, rejected: [] })
+    // Not an async function: its suspended frame would hold `rows` (and what they reference) until
+    // the native side answers, long enough under backpressure for them all to be promoted to V8's
+    // old generation and to pile up there as garbage between full collections.
+    let sent: Promise<Binding.NativeWriteOutcome>
+    try {
+      sent = this.send(table, rows)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return sent.then((out) => ({
       accepted: out.accepted,
       rejected: out.rejectedIndexes.map((index, i) => ({ index, reason: out.rejectedReasons[i] })),
-    }
+    }))
   }
 
   /**
