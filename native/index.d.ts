@@ -451,13 +451,16 @@ export interface NativeSinkDefaults {
   closeTimeoutMs: number
 }
 
+/** The sink's counters since it opened (`Sink.stats()` in TypeScript is this type). */
 export interface NativeSinkStats {
   accepted: number
   written: number
   rejected: number
+  /** Accepted rows given up on (reported by `flush`/`close` as `ERR_SINK_WRITE`). */
   failed: number
   retries: number
   batches: number
+  /** Accepted rows not yet written. */
   lag: number
 }
 

@@ -14,8 +14,8 @@ import { DSN, archiveDir, cleanup } from './helpers.js'
 const root = join(import.meta.dirname, '..', '..')
 const run = promisify(execFile)
 
-async function example(name: string, env: Record<string, string>): Promise<string> {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', `examples/${name}.ts`], { cwd: root, env: { ...process.env, ...env }, timeout: 240_000 })
+async function example(file: string, env: Record<string, string>): Promise<string> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', file], { cwd: root, env: { ...process.env, ...env }, timeout: 240_000 })
   return stdout
 }
 
@@ -27,7 +27,7 @@ function runOf(runs: string, name: string): { dir: string; exp: string } {
 
 test('hello: 10 agents greet each other for 3 ticks', async (t) => {
   const runs = archiveDir('hello')
-  const out = await example('hello', { MYRIAD_RUNS_DIR: runs })
+  const out = await example('examples/hello.ts', { MYRIAD_RUNS_DIR: runs })
   t.regex(out, /tick 2:/)
   const { dir, exp } = runOf(runs, 'hello')
   const messages = await readArchive(dir, { table: 'messages', exp })
@@ -39,7 +39,7 @@ test('hello: 10 agents greet each other for 3 ticks', async (t) => {
 })
 
 test('mutual-aid: questions routed by findHelpers are answered with the LLM and judged (records in Postgres)', async (t) => {
-  await example('mutual-aid', { MYRIAD_AGENTS: '400', MYRIAD_TICKS: '6', MYRIAD_DSN: DSN })
+  await example('examples/mutual-aid.ts', { MYRIAD_AGENTS: '400', MYRIAD_TICKS: '6', MYRIAD_DSN: DSN })
   const client = new pg.Client({ connectionString: DSN })
   await client.connect()
   try {
@@ -58,7 +58,7 @@ test('mutual-aid: questions routed by findHelpers are answered with the LLM and 
 
 test('social: posts reach followers, users follow through the semantic index', async (t) => {
   const runs = archiveDir('social')
-  const out = await example('social', { MYRIAD_AGENTS: '2000', MYRIAD_TICKS: '3', MYRIAD_RUNS_DIR: runs })
+  const out = await example('examples/social.ts', { MYRIAD_AGENTS: '2000', MYRIAD_TICKS: '3', MYRIAD_RUNS_DIR: runs })
   t.regex(out, /posts, \d+ read/)
   const { dir, exp } = runOf(runs, 'social')
   const messages = await readArchive(dir, { table: 'messages', exp })

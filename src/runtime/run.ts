@@ -67,28 +67,18 @@ export class Run {
     const message = error instanceof Error ? error.message : String(error)
     const stack = error instanceof Error ? error.stack : undefined
     if (this.errors.length < ERRORS_LISTED) this.errors.push({ agent: pop.ids[slot], tick, code, message, stack })
-    this.recorder.add('errors', {
-      exp_id: this.exp,
-      ts: now,
-      tick,
-      agent_id: pop.ids[slot],
-      comp: 'turn',
-      detail: `${code}: ${message}${stack ? `\n${stack}` : ''}`,
-    })
+    this.recordError(slot, tick, now, 'turn', `${code}: ${message}${stack ? `\n${stack}` : ''}`)
     pop.failures[slot] = Math.min(255, pop.failures[slot] + 1)
     if (pop.failures[slot] >= this.options.maxConsecutiveFailures && !pop.parked[slot]) {
       pop.parked[slot] = 1
       this.parked.push(pop.ids[slot])
-      this.recorder.add('errors', {
-        exp_id: this.exp,
-        ts: now,
-        tick,
-        agent_id: pop.ids[slot],
-        comp: 'runtime',
-        detail: `ERR_AGENT_PARKED: ${pop.failures[slot]} failed turns in a row; the agent takes no more turns`,
-      })
+      this.recordError(slot, tick, now, 'runtime', `ERR_AGENT_PARKED: ${pop.failures[slot]} failed turns in a row; the agent takes no more turns`)
     }
     return true
+  }
+
+  private recordError(slot: number, tick: number, ts: number, comp: string, detail: string): void {
+    this.recorder.add('errors', { exp_id: this.exp, ts, tick, agent_id: this.pop.ids[slot], comp, detail })
   }
 
   /** The tick's metrics rows, and its entry in the summary. */

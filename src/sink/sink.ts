@@ -13,17 +13,8 @@ export interface WriteResult {
   rejected: { index: number; reason: string }[]
 }
 
-export interface SinkStats {
-  accepted: number
-  written: number
-  rejected: number
-  /** Accepted rows given up on (reported by `flush`/`close` as `ERR_SINK_WRITE`). */
-  failed: number
-  retries: number
-  batches: number
-  /** Accepted rows not yet written. */
-  lag: number
-}
+/** The sink's counters since it opened (the binding's own type, documented in crates/myriad-node/src/sink.rs). */
+export type SinkStats = Binding.NativeSinkStats
 
 /**
  * Records simulation output: rows are checked and batched in Rust and written with binary COPY to

@@ -53,14 +53,17 @@ pub struct NativeWriteOutcome {
     pub rejected_reasons: Vec<String>,
 }
 
+/// The sink's counters since it opened (`Sink.stats()` in TypeScript is this type).
 #[napi(object)]
 pub struct NativeSinkStats {
     pub accepted: f64,
     pub written: f64,
     pub rejected: f64,
+    /// Accepted rows given up on (reported by `flush`/`close` as `ERR_SINK_WRITE`).
     pub failed: f64,
     pub retries: f64,
     pub batches: f64,
+    /// Accepted rows not yet written.
     pub lag: f64,
 }
 
