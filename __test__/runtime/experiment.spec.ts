@@ -316,3 +316,40 @@ test('the async clock: no barrier, every agent takes its turns, messages reach t
   t.is(summary.messages.lost, 0)
   cleanup(dir)
 })
+
+test('what a turn starts without awaiting ends with the turn, and a bad send fails the turn, not the process', async (t) => {
+  const dir = archiveDir('unawaited')
+  const server = await startLLMServer({ latency: { fixedMs: 30 } })
+  const Agent = defineAgent({
+    name: 'a',
+    profile: z.object({ bad: z.boolean() }),
+    state: { replied: 0 },
+    messages: { ping: z.object({ n: z.number() }) },
+    step(ctx) {
+      // Neither call is awaited: the LLM call still finishes within the turn.
+      void ctx.llm.chat({ messages: [{ role: 'user', content: 'hi' }] }).then(() => {
+        ctx.state.replied++
+      })
+      if (ctx.profile.bad) void ctx.send('a-0', { n: 'x' } as never, { kind: 'ping' })
+    },
+  })
+  const summary = await new Experiment({
+    name: 'unawaited',
+    population: [{ agent: Agent, count: 2, profiles: [{ bad: false }, { bad: true }] }],
+    llm: { providers: [{ name: 'test', baseUrl: server.url, models: ['m'] }] },
+    sink: { archive: dir },
+  }).run({ ticks: 2 })
+  t.is(summary.errors.count, 2)
+  t.true(summary.errors.first.every((e) => e.agent === 'a-1' && e.code === 'ERR_MESSAGE_SCHEMA'))
+  const states = await recorded(summary, 'states')
+  t.deepEqual(
+    states.filter((s) => s.agent_id === 'a-0').map((s) => [s.tick, (s.state as { replied: number }).replied]),
+    [
+      [-1, 0],
+      [0, 1],
+      [1, 2],
+    ],
+  )
+  await server.close()
+  cleanup(dir)
+})

@@ -94,7 +94,8 @@ export class AgentLLMs {
 
   private call(site: CallSite, kind: Call, request: ChatRequest, cohort: string | undefined): Promise<unknown> {
     const client = this.llm
-    if (!client) return Promise.reject(new MyriadError('ERR_LLM_NO_PROVIDER', `agent ${site.agent} called the LLM, but the experiment has no llm configured`))
+    // Refusals before any I/O throw in the turn, awaited or not (see TurnContext.own).
+    if (!client) throw new MyriadError('ERR_LLM_NO_PROVIDER', `agent ${site.agent} called the LLM, but the experiment has no llm configured`)
     if (cohort !== undefined) {
       if (this.cohortTick !== site.tick) {
         this.cohorts = new Map()
@@ -109,10 +110,10 @@ export class AgentLLMs {
     }
     const index = site.calls++
     if (this.budget.callsPerTick !== undefined && index >= this.budget.callsPerTick) {
-      return Promise.reject(new LLMError('budget', `agent ${site.agent} made more than ${this.budget.callsPerTick} LLM calls in tick ${site.tick}`))
+      throw new LLMError('budget', `agent ${site.agent} made more than ${this.budget.callsPerTick} LLM calls in tick ${site.tick}`)
     }
     if (this.tokensSpent && (this.tokensSpent[site.slot] ?? 0) >= (this.budget.tokens ?? Infinity)) {
-      return Promise.reject(new LLMError('budget', `agent ${site.agent} spent its budget of ${this.budget.tokens} tokens`))
+      throw new LLMError('budget', `agent ${site.agent} spent its budget of ${this.budget.tokens} tokens`)
     }
     const tagged = { ...request, signal: request.signal ?? site.signal }
     const started = performance.now()

@@ -24,6 +24,9 @@ const OUTBOX_BATCH = 2048
  */
 const POSTS_IN_FLIGHT = 8
 
+/** What `send` gives when the message is queued and the bus is not pushing back. */
+export const SENT: Promise<void> = Promise.resolve()
+
 /** Where the async clock files every arrival (see `anyTick`). */
 export const ANY_TICK = -1
 
@@ -150,7 +153,7 @@ export class Mailbox implements Parts {
         comp: 'delivery',
         detail: `ERR_UNKNOWN_AGENT: ${from} sent a ${kind} message (${msgId}) to '${to}', which is not an agent of this experiment`,
       })
-      return Promise.resolve()
+      return SENT
     }
     const json = JSON.stringify(body) ?? 'null'
     this.stats.sent++
@@ -161,7 +164,7 @@ export class Mailbox implements Parts {
     const group = this.groupOf(sender)
     const outbox = this.outboxes[group]
     outbox.push({ to, kind: busKind, payload: `${tick}|${n}|${sender}|${receiver}|${ownKind ?? ''}|${json}`, from, msgId })
-    return outbox.length >= OUTBOX_BATCH ? this.post(group).then(() => undefined) : Promise.resolve()
+    return outbox.length >= OUTBOX_BATCH ? this.post(group).then(() => undefined) : SENT
   }
 
   /** A promise while too many batches are being published: the scheduler waits on it before starting turns. */

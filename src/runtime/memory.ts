@@ -37,8 +37,12 @@ export class MemoryStore {
     return this.bySlot.get(slot)?.texts.length ?? 0
   }
 
-  async add(slot: number, text: string, tick: number): Promise<void> {
+  add(slot: number, text: string, tick: number): Promise<void> {
     if (typeof text !== 'string' || text.length === 0) throw invalidArg('memory.add needs a non-empty text')
+    return this.remember(slot, text, tick)
+  }
+
+  private async remember(slot: number, text: string, tick: number): Promise<void> {
     const vector = await this.vectorOf(text)
     let memories = this.bySlot.get(slot)
     if (!memories) {
@@ -52,9 +56,13 @@ export class MemoryStore {
     await memories.index.upsert([String(row)], vector)
   }
 
-  async recall(slot: number, query: string, k = 5): Promise<Recollection[]> {
+  recall(slot: number, query: string, k = 5): Promise<Recollection[]> {
     if (typeof query !== 'string' || query.length === 0) throw invalidArg('memory.recall needs a non-empty query')
     if (!Number.isInteger(k) || k < 1) throw invalidArg(`memory.recall: k must be a positive integer, got ${String(k)}`)
+    return this.search(slot, query, k)
+  }
+
+  private async search(slot: number, query: string, k: number): Promise<Recollection[]> {
     const memories = this.bySlot.get(slot)
     if (!memories || memories.texts.length === 0) return []
     const vector = await this.vectorOf(query)

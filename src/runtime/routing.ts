@@ -75,9 +75,9 @@ export class Router {
   }
 
   findHelpers(asker: string, query: string, options: FindHelpersOptions = {}): Promise<Helper[]> {
-    if (typeof query !== 'string' || query.length === 0) return Promise.reject(invalidArg('findHelpers needs a non-empty query text'))
+    if (typeof query !== 'string' || query.length === 0) throw invalidArg('findHelpers needs a non-empty query text')
     const k = options.k ?? MAX_CANDIDATES
-    if (!Number.isInteger(k) || k < 1) return Promise.reject(invalidArg(`findHelpers: k must be a positive integer, got ${String(k)}`))
+    if (!Number.isInteger(k) || k < 1) throw invalidArg(`findHelpers: k must be a positive integer, got ${String(k)}`)
     this.stats.asks++
     return new Promise<Helper[]>((resolve, reject) => {
       this.queue.push({ asker, query, k, available: options.available ?? true, minTrust: options.minTrust ?? 0, resolve, reject })

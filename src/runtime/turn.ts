@@ -5,7 +5,7 @@ import type { AgentContext, AgentLLM, AgentMemory, FindHelpersOptions, Helper, M
 import { BUILTIN_KINDS, type BuiltinKind } from '../agents/index.js'
 import { MyriadError, invalidArg } from '../errors/index.js'
 import type { AgentLLMs, CallSite } from './agent-llm.js'
-import type { Mailbox } from './mailbox.js'
+import { type Mailbox, SENT } from './mailbox.js'
 import type { MemoryStore } from './memory.js'
 import type { AnyAgentType, Population } from './population.js'
 import type { Recorder } from './recording.js'
@@ -29,6 +29,12 @@ export class TurnContext implements AgentContext, CallSite {
   readonly agent: string
   calls = 0
   private sent = 0
+  /**
+   * The operations the turn started that are still open (LLM calls, searches, memory, sends the
+   * bus pushed back on). The turn ends when they have settled, and none of their failures can be
+   * an unhandled rejection that takes the process down when the agent did not await it.
+   */
+  open: Promise<unknown>[] | undefined
   private llmView: AgentLLM | undefined
   private memoryView: AgentMemory | undefined
 
@@ -66,34 +72,56 @@ export class TurnContext implements AgentContext, CallSite {
     return this.services.pop.random.next(this.slot)
   }
 
+  /** Keeps `operation` with the turn (see `open`) and hands it back. */
+  own<T>(operation: Promise<T>): Promise<T> {
+    operation.catch(ignore)
+    ;(this.open ??= []).push(operation)
+    return operation
+  }
+
+  /** A bad message throws here, in the turn, whether or not the agent awaits the send. */
   send(to: string, body: unknown, options?: { kind?: string }): Promise<void> {
     const kind = options?.kind ?? 'agent-chat'
-    if (typeof to !== 'string') return Promise.reject(invalidArg(`send: 'to' must be an agent id, got ${typeof to}`))
+    if (typeof to !== 'string') throw invalidArg(`send: 'to' must be an agent id, got ${typeof to}`)
     let checked = body
     if (!isBuiltin(kind)) {
       const schema = this.services.pop.typeOfAgent(this.slot).messages[kind]
-      if (!schema)
-        return Promise.reject(new MyriadError('ERR_MESSAGE_SCHEMA', `${this.agent} sent a message of kind '${kind}', which its agent type does not declare`))
+      if (!schema) throw new MyriadError('ERR_MESSAGE_SCHEMA', `${this.agent} sent a message of kind '${kind}', which its agent type does not declare`)
       const parsed = schema.safeParse(body)
       if (!parsed.success) {
         const issues = parsed.error.issues.map((i: { path: PropertyKey[]; message: string }) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')
-        return Promise.reject(new MyriadError('ERR_MESSAGE_SCHEMA', `${this.agent}: a '${kind}' message to ${to} does not fit its schema: ${issues}`))
+        throw new MyriadError('ERR_MESSAGE_SCHEMA', `${this.agent}: a '${kind}' message to ${to} does not fit its schema: ${issues}`)
       }
       checked = parsed.data
     }
     const busKind = isBuiltin(kind) ? kind : 'agent-chat'
-    return this.services.mailbox.send(this.slot, to, busKind, isBuiltin(kind) ? undefined : kind, checked, this.tick, this.now, this.sent++)
+    const sent = this.services.mailbox.send(this.slot, to, busKind, isBuiltin(kind) ? undefined : kind, checked, this.tick, this.now, this.sent++)
+    return sent === SENT ? sent : this.own(sent)
   }
 
-  async sendMany(messages: readonly Outgoing<Record<string, never>>[]): Promise<void> {
+  sendMany(messages: readonly Outgoing<Record<string, never>>[]): Promise<void> {
     if (!Array.isArray(messages)) throw invalidArg('sendMany takes an array of { to, kind?, body }')
-    const waits: Promise<void>[] = []
-    for (const m of messages) waits.push(this.send(m.to, m.body, { kind: m.kind }))
-    await Promise.all(waits)
+    let waits: Promise<void>[] | undefined
+    for (const m of messages) {
+      const sent = this.send(m.to, m.body, { kind: m.kind })
+      if (sent !== SENT) (waits ??= []).push(sent)
+    }
+    return waits ? Promise.all(waits).then(ignore) : SENT
   }
 
   get llm(): AgentLLM {
-    this.llmView ??= this.services.llms.forTurn(this)
+    if (!this.llmView) {
+      const calls = this.services.llms.forTurn(this)
+      const own = <T>(p: Promise<T>) => this.own(p)
+      this.llmView = {
+        chat: (request) => own(calls.chat(request)),
+        json: (request) => own(calls.json(request)),
+        cohort: (key) => {
+          const shared = calls.cohort(key)
+          return { chat: (request) => own(shared.chat(request)), json: (request) => own(shared.json(request)) }
+        },
+      }
+    }
     return this.llmView
   }
 
@@ -103,8 +131,8 @@ export class TurnContext implements AgentContext, CallSite {
       const { slot, tick } = this
       if (!store) throw new MyriadError('ERR_INTERNAL', 'memory is not available in this experiment')
       this.memoryView = {
-        add: (text) => store.add(slot, text, tick),
-        recall: (query, k) => store.recall(slot, query, k),
+        add: (text) => this.own(store.add(slot, text, tick)),
+        recall: (query, k) => this.own(store.recall(slot, query, k)),
         get size() {
           return store.size(slot)
         },
@@ -115,11 +143,8 @@ export class TurnContext implements AgentContext, CallSite {
 
   findHelpers(query: string, options?: FindHelpersOptions): Promise<Helper[]> {
     const router = this.services.router
-    if (!router)
-      return Promise.reject(
-        new MyriadError('ERR_NO_EMBEDDER', 'findHelpers needs agents with a specialty in the experiment (none of its agent types defines one)'),
-      )
-    return router.findHelpers(this.agent, query, options)
+    if (!router) throw new MyriadError('ERR_NO_EMBEDDER', 'findHelpers needs agents with a specialty in the experiment (none of its agent types defines one)')
+    return this.own(router.findHelpers(this.agent, query, options))
   }
 
   feedback(helper: string, outcome: Outcome): void {
@@ -160,8 +185,21 @@ export function runAgentTurn(ctx: TurnContext, type: AnyAgentType, stepDue: bool
     const result = handler(ctx, messages[i])
     if (result instanceof Promise) return finishAsync(ctx, result, i + 1, handlers, stepDue ? type.step : undefined)
   }
-  if (stepDue && type.step) return type.step(ctx as AgentContext) as void | Promise<void>
+  const result = stepDue && type.step ? type.step(ctx as AgentContext) : undefined
+  if (result instanceof Promise) return result.then(() => settleOpen(ctx))
+  if (ctx.open) return settleOpen(ctx)
 }
+
+/** Waits for what the turn started and did not await: the turn ends with its work. */
+async function settleOpen(ctx: TurnContext): Promise<void> {
+  while (ctx.open && ctx.open.length > 0) {
+    const open = ctx.open
+    ctx.open = []
+    await Promise.allSettled(open)
+  }
+}
+
+const ignore = () => {}
 
 async function finishAsync(
   ctx: TurnContext,
@@ -173,4 +211,5 @@ async function finishAsync(
   await pending
   for (let i = from; i < ctx.inbox.length; i++) await handlers[ctx.inbox[i].kind]?.(ctx, ctx.inbox[i])
   if (step) await step(ctx)
+  await settleOpen(ctx)
 }
