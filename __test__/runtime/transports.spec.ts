@@ -109,7 +109,9 @@ test.serial("a foreign MQTT client's message reaches the agent's next turn as it
   })
   // Long enough for the outside message to arrive between ticks.
   const summary = await exp.run({ ticks: 25 })
-  const heard = (exp.states().find((s) => s.id === 'listener-1')?.state as { heard: unknown[] }).heard
+  const listener = exp.states().find((s) => s.id === 'listener-1')
+  if (!listener) return t.fail('no listener-1')
+  const heard = (listener.state as { heard: unknown[] }).heard
   t.deepEqual(heard, [{ kind: 'user-chat', body: { question: 'how are you?' } }])
   t.is(summary.errors.count, 0)
   cleanup(dir)

@@ -16,15 +16,11 @@ const CONCURRENCY = 1024
 const SERVER_WORKERS = 2
 
 async function child(config: Omit<Config, 'dir'>): Promise<Result> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ['--expose-gc', '--import', 'tsx', 'benches/simulation/child.ts', JSON.stringify(config)],
-    {
-      cwd: ROOT,
-      maxBuffer: 16 << 20,
-      timeout: 30 * 60_000,
-    },
-  )
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', 'benches/simulation/child.ts', JSON.stringify(config)], {
+    cwd: ROOT,
+    maxBuffer: 16 << 20,
+    timeout: 30 * 60_000,
+  })
   return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Result
 }
 
