@@ -1,4 +1,4 @@
-// Every code block of README.md and docs/ is a file under examples/ (synced by `npm run
+// Every code block of README.md and docs/ is a file under examples/ or templates/ (synced by `npm run
 // generate`), and every example file runs: as a user runs it, `node --import tsx FILE`, importing
 // the package by name. Shell blocks may only name commands that exist.
 import { execFile } from 'node:child_process'
@@ -24,8 +24,8 @@ test('every TypeScript block in README.md and docs/ comes from an example file',
   for (const file of markdown) {
     const lines = readFileSync(join(ROOT, file), 'utf8').split('\n')
     lines.forEach((line, i) => {
-      if (/^```(ts|typescript|js|javascript)\b/.test(line)) t.regex(lines[i - 1] ?? '', /^<!-- example: \S+ -->$/, `${file}:${i + 1}`)
-      else if (/^```./.test(line)) t.regex(line, /^```(sh|text)$/, `${file}:${i + 1}: only ts (from a file), sh and text blocks`)
+      if (/^```(ts|typescript|js|javascript|yaml)\b/.test(line)) t.regex(lines[i - 1] ?? '', /^<!-- example: \S+ -->$/, `${file}:${i + 1}`)
+      else if (/^```./.test(line)) t.regex(line, /^```(sh|text)$/, `${file}:${i + 1}: only ts and yaml (from a file), sh and text blocks`)
     })
   }
 })

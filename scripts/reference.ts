@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 
 import { BusOptionsSchema } from '../src/bus/index.js'
+import { COMMANDS } from '../src/cli/all-commands.js'
+import { EXIT } from '../src/cli/command.js'
+import { ENV_VARS, ExperimentConfigSchema } from '../src/config/index.js'
 import {
   AdaptiveOptionsSchema,
   BackoffOptionsSchema,
@@ -156,6 +159,83 @@ option is an \`ERR_INVALID_ARG\` (\`ERR_LLM_CONFIG\` for the LLM client) naming 
 ${sections.join('\n')}`
 }
 
+function configMd(): string {
+  const env = ENV_VARS.map((v) => `| \`${v.name}\` | ${escapeCell(v.describe)} |${v.secret ? ' yes' : ''} |`)
+  const template = readFileSync(join(ROOT, 'templates', 'init', 'experiment.yaml'), 'utf8').replace(/\n$/, '')
+  return `<!-- ${HEADER} -->
+# The experiment file
+
+\`myriad run [experiment.yaml]\` runs what an experiment file describes (YAML, or JSON with the
+same keys). Its sections are the \`Experiment\` options' own schemas (see [options](options.md)),
+plus what only a file needs: the agents module and its population by name, the ticks to run, and
+the test server. One zod schema (\`ExperimentConfigSchema\`, src/config/schema.ts) checks the file,
+types the options and is printed as JSON Schema by \`myriad config schema\` (\`myriad init\` writes
+it beside the file, so editors complete and check it). Unknown keys are errors, with the key the
+file most likely meant.
+
+This is the file \`myriad init\` writes:
+
+<!-- example: templates/init/experiment.yaml -->
+\`\`\`yaml
+${template}
+\`\`\`
+
+## Precedence
+
+defaults < the file < \`MYRIAD_*\` environment variables < command-line flags (\`--set path=value\`,
+\`--ticks\`, \`--seed\`, \`--name\`). \`myriad config show\` prints the merged configuration with the
+source of every value (\`default\`, \`file\`, \`env MYRIAD_…\`, the flag).
+
+| variable | sets | secret |
+|---|---|---|
+${env.join('\n')}
+
+\`MYRIAD_RUNS_DIR\` (default \`./runs\`) is where the archive of a run without a \`sink\` goes:
+\`<dir>/<name>/<run id>/\`.
+
+## Secrets
+
+An API key or a password is never written in the file: \`apiKey\` and \`password\` values, and the
+password part of a URL, must be \`\${ENV_VAR}\` references (any string may hold them; they are read
+from the environment at load time), or the provider takes \`apiKeyEnv: NAME\` or \`apiKeyFile: path\`.
+A literal secret is refused (\`ERR_CONFIG\`, without repeating it). \`config show\`, the run's
+summary and its records show secrets as \`***\`.
+
+## Paths
+
+Paths in the file (\`agents.module\`, profile files, \`apiKeyFile\`, \`sink.archive\`) are relative to
+the file. A population entry's \`profiles\` is the name of an export of the agents module (an array,
+a function \`(i, rand) => profile\` or an iterable), or a \`.json\` array / \`.jsonl\` file; without
+it, the module's \`profiles\` export is used (an object keyed by agent name, or a function
+\`(i, rand, agentName)\`), else \`{}\`.
+
+## Keys
+
+${optionsTable(ExperimentConfigSchema)}`
+}
+
+function cliMd(): string {
+  const sections = COMMANDS.map((c) => `## \`myriad ${c.name}\`\n\n${c.summary[0].toUpperCase()}${c.summary.slice(1)}.\n\n\`\`\`text\n${c.usage}\n\`\`\`\n`)
+  const codes = Object.entries(EXIT).map(([name, code]) => `| ${code} | ${name} |`)
+  return `<!-- ${HEADER} -->
+# The \`myriad\` command
+
+Installed as the package's bin (\`npx myriad\`, or \`myriad\` on the PATH of an npm script). Every
+command answers \`--help\` with its usage and examples, as below; \`myriad --version\` prints the
+package version. Errors print \`myriad: <ERR_CODE>: <message>\` on stderr.
+
+| exit code | meaning |
+|---|---|
+${codes.join('\n')}
+
+\`usage\` (2): the input was refused before anything started (the file, the agents module, a
+profile, an unreachable LLM, a run directory that holds records); nothing was written.
+\`failed\` (1): the run failed after it started. \`interrupted\` (130): Ctrl-C stopped the run
+after the tick in flight, with every record flushed.
+
+${sections.join('\n')}`
+}
+
 const EXAMPLE_MARKER = /^<!-- example: (\S+) -->$/
 
 /** Markdown files whose code blocks come from example files. */
@@ -214,6 +294,8 @@ export function generatedFiles(): Map<string, string> {
     ['src/errors/codes.ts', errorCodesTs(codes)],
     ['docs/reference/errors.md', errorsMd(codes)],
     ['docs/reference/options.md', optionsMd()],
+    ['docs/reference/config.md', configMd()],
+    ['docs/reference/cli.md', cliMd()],
   ])
   const read = (path: string) => readFileSync(join(ROOT, path), 'utf8')
   // Not the reference pages generated above (they are under docs/ too): their content is the

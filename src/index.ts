@@ -13,4 +13,6 @@ export * from './bus/index.js'
 export * from './sink/index.js'
 export * from './llm/index.js'
 export { MyriadError, ERROR_CODES, type ErrorCode, type ErrorComponent } from './errors/index.js'
+/** zod, as the package uses it: agent profiles and message kinds are zod schemas. */
+export { z } from 'zod'
 export { initRuntime, onnxRuntimePath, type RuntimeInfo } from './native/index.js'

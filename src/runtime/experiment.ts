@@ -34,6 +34,24 @@ export interface RunOptions {
 
 type Phase = 'idle' | 'running' | 'done'
 
+/** Where a run is, read at any moment (for progress displays): cheap, a few counters. */
+export interface Progress {
+  phase: 'idle' | 'setup' | 'running' | 'done'
+  /** Agents in the population (0 before setup has built it). */
+  agents: number
+  /** Ticks finished. */
+  ticks: number
+  /** Turns finished, over the run. */
+  turns: number
+  /** Failed turns, over the run. */
+  errors: number
+  /** Messages sent, over the run. */
+  messages: number
+  /** LLM calls made, and in flight now. */
+  llmCalls: number
+  llmInFlight: number
+}
+
 /** From this many agents a run widens V8's young generation (see `widenYoungGeneration`). */
 const LARGE_POPULATION = 50_000
 const YOUNG_GENERATION_MB = 64
@@ -58,6 +76,7 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
   private readonly stopping = new AbortController()
   private pop: Population | undefined
   private matching: Matching | undefined
+  private current: { run: Run; llm: LLM | undefined; mailbox: Mailbox } | undefined
 
   constructor(options: ExperimentOptions) {
     super()
@@ -91,6 +110,22 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
   }
   get index(): SemanticIndex | undefined {
     return this.matching?.index
+  }
+
+  /** Where the run is now: for a progress display, read as often as you like. */
+  progress(): Progress {
+    const c = this.current
+    const phase = this.phase === 'running' ? (c ? 'running' : 'setup') : this.phase
+    return {
+      phase,
+      agents: this.pop?.size ?? 0,
+      ticks: c?.run.ticks.length ?? 0,
+      turns: c?.run.turns ?? 0,
+      errors: c?.run.errorCount ?? 0,
+      messages: c?.mailbox.stats.sent ?? 0,
+      llmCalls: c?.run.services.llms.totals.calls ?? 0,
+      llmInFlight: c?.llm?.metrics().inflight ?? 0,
+    }
   }
 
   /** `{ id, state }` of the population (of one agent type), between and after ticks. */
@@ -165,6 +200,7 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
       )
       this.recordStart(pop, recorder, start)
       await recorder.flush()
+      this.current = { run, llm, mailbox }
       const setupS = (performance.now() - started) / 1000
       const hooks = {
         stopping: this.stopping.signal,

@@ -9,7 +9,7 @@ export interface TickInfo {
   llmCalls: number
   llmP50Ms: number
   llmP99Ms: number
-  /** Counts so far in the run (sent, delivered, failed, lost). */
+  /** This tick's messages (sent, delivered, failed, lost). */
   messages: DeliveryStats
   /** Agents parked so far. */
   parked: number

@@ -148,6 +148,12 @@ error_codes! {
         "A message reached an agent that takes no more turns (parked, or past its last turn): a failed delivery, recorded";
     ExperimentState = "ERR_EXPERIMENT_STATE", "experiment",
         "run() was called on an experiment that is running or has run, or on a stopped run";
+    Config = "ERR_CONFIG", "config",
+        "An experiment file is not valid: broken YAML or JSON, an unknown key, a wrong type, a secret written in the file, or a run directory that exists";
+    AgentsModule = "ERR_AGENTS_MODULE", "config",
+        "The experiment's agents module is missing, fails to load, exports no agent type, or lacks a type or profiles export that the file names";
+    LlmUnreachable = "ERR_LLM_UNREACHABLE", "config",
+        "An LLM provider's URL does not answer when the run starts (checked before tick 0)";
     InvalidArg = "ERR_INVALID_ARG", "general",
         "An argument or option is invalid: wrong type, out of range, or inconsistent with another";
     Io = "ERR_IO", "general",
@@ -278,7 +284,8 @@ mod tests {
 
     #[test]
     fn codes_are_unique_prefixed_and_explained() {
-        let components = ["runtime", "matching", "registry", "pml", "policy", "bus", "sink", "llm", "agents", "experiment", "general"];
+        let components =
+            ["runtime", "matching", "registry", "pml", "policy", "bus", "sink", "llm", "agents", "experiment", "config", "general"];
         let mut seen = std::collections::HashSet::new();
         for &code in ErrorCode::ALL {
             assert!(seen.insert(code.as_str()), "{code} is listed twice");

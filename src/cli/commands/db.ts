@@ -3,15 +3,27 @@ import { parseArgs } from 'node:util'
 
 import { MyriadError } from '../../errors/index.js'
 import { importArchive, migrate } from '../../sink/index.js'
+import type { Command } from '../command.js'
 
-export const DB_USAGE = `usage:
+const DB_USAGE = `usage:
   myriad db migrate [--dsn URL] [--schema NAME]        create or upgrade the recording schema
   myriad db import <dir> [--dsn URL] [--schema NAME]   load an Avro archive with COPY (each row once)
 
---dsn defaults to $MYRIAD_DSN, then $DATABASE_URL; --schema to 'myriad'.`
+--dsn defaults to $MYRIAD_DSN, then $DATABASE_URL; --schema to 'myriad'.
+
+examples:
+  MYRIAD_DSN=postgres://127.0.0.1/test myriad db migrate
+  myriad db import runs/mutual-aid/20261207T120000Z-abc123 --dsn postgres://127.0.0.1/test`
+
+export const db: Command = {
+  name: 'db',
+  summary: 'the recording database: migrate, import an archive',
+  usage: DB_USAGE,
+  run: dbCommand,
+}
 
 /** Runs `myriad db ...` (argv after `db`); resolves with the exit code. */
-export async function db(argv: string[]): Promise<number> {
+async function dbCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -1,0 +1,153 @@
+// `myriad run [experiment.yaml]`: loads the file and its agents module (TypeScript directly),
+// refuses what would fail before anything is written (bad file, missing module or agent, an LLM
+// that does not answer, a run directory that exists), then runs with live progress. Ctrl-C stops
+// after the tick in flight with every record flushed; a second Ctrl-C quits at once.
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { connect } from 'node:net'
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+
+import { parse as parseYaml } from 'yaml'
+
+import { ExperimentConfigSchema, type LoadedConfig, experimentOptions, loadConfig } from '../../config/index.js'
+import { MyriadError } from '../../errors/index.js'
+import { Experiment } from '../../runtime/index.js'
+import { type LLMServer, startLLMServer } from '../../testing/index.js'
+import { type Command, EXIT } from '../command.js'
+import { OVERRIDE_FLAGS, OVERRIDE_USAGE, overridesOf } from '../overrides.js'
+import { type Display, jsonLines, livePanel, plainLines } from '../progress.js'
+
+export const run: Command = {
+  name: 'run',
+  summary: 'run an experiment file with live progress',
+  usage: `usage: myriad run [file] [--json] [--overwrite] [overrides]
+
+Runs the experiment that file describes (default: experiment.yaml). The agents module it names is
+loaded as it is, TypeScript included. Progress is a live panel on a terminal, a line per tick
+otherwise, and one JSON object per line with --json. Ctrl-C stops after the tick in flight with
+every record flushed (exit code 130); a second Ctrl-C quits at once.
+
+  --json        JSON lines: {"type":"tick",...} per tick, then {"type":"summary",...}
+  --overwrite   replace the records of sink.archive when that directory holds some already
+${OVERRIDE_USAGE}
+
+exit codes: 0 done, 1 the run failed, 2 refused before it started (file, agents module, LLM, run
+directory), 130 stopped by Ctrl-C (records flushed).
+
+examples:
+  myriad run
+  myriad run experiment.yaml --ticks 20 --set concurrency.steps=512
+  MYRIAD_LLM_URL=http://127.0.0.1:8080/v1 MYRIAD_LLM_MODEL=smollm2 myriad run --json > run.jsonl`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { ...OVERRIDE_FLAGS, json: { type: 'boolean' }, overwrite: { type: 'boolean' } },
+    })
+    const file = positionals[0] ?? 'experiment.yaml'
+    const env = { ...process.env }
+    const server = await startTestServer(file, env)
+    try {
+      const loaded = loadConfig(file, { env, overrides: overridesOf(values) })
+      const { options, ticks } = await experimentOptions(loaded)
+      await checkLLMReachable(loaded)
+      // Last, since --overwrite removes the old records.
+      claimRunDirectory(loaded, values.overwrite === true)
+      const exp = new Experiment(options)
+      const name = loaded.config.experiment.name
+      const display: Display = values.json ? jsonLines() : process.stdout.isTTY ? livePanel(name, ticks) : plainLines(name, ticks)
+      return await runWithProgress(exp, ticks, display)
+    } finally {
+      await server?.close()
+    }
+  },
+}
+
+async function runWithProgress(exp: Experiment, ticks: number, display: Display): Promise<number> {
+  let interrupts = 0
+  const onInterrupt = () => {
+    interrupts++
+    if (interrupts > 1) process.exit(EXIT.interrupted)
+    const p = exp.progress()
+    display.note(`stopping after tick ${p.ticks + 1}: flushing every record (Ctrl-C again quits at once, losing what is not flushed)`)
+    exp.stop()
+  }
+  process.on('SIGINT', onInterrupt)
+  exp.on('tick', (info) => display.tick(info))
+  const timer = setInterval(() => display.live(exp.progress()), 250)
+  try {
+    display.live(exp.progress())
+    const summary = await exp.run({ ticks })
+    display.done(summary)
+    if (summary.stopped) {
+      display.note(
+        `stopped after ${summary.ticks} of ${ticks} ticks; the records above are complete. To go on, run again (a new run), e.g. with --ticks ${ticks - summary.ticks}.`,
+      )
+      return EXIT.interrupted
+    }
+    return EXIT.ok
+  } finally {
+    clearInterval(timer)
+    process.off('SIGINT', onInterrupt)
+  }
+}
+
+/** The file's `testServer`, started unless MYRIAD_LLM_URL names another endpoint: its URL becomes MYRIAD_LLM_URL. */
+async function startTestServer(file: string, env: NodeJS.ProcessEnv): Promise<LLMServer | undefined> {
+  if (env.MYRIAD_LLM_URL || !existsSync(file)) return undefined
+  let raw: unknown
+  try {
+    raw = parseYaml(readFileSync(file, 'utf8'))
+  } catch {
+    return undefined // loadConfig reports it, with the line and column
+  }
+  const parsed = ExperimentConfigSchema.shape.testServer.safeParse((raw as { testServer?: unknown } | null)?.testServer)
+  if (!parsed.success || !parsed.data) return undefined
+  const { latencyMs, jitterMs, seed } = parsed.data
+  const server = await startLLMServer({
+    seed,
+    latency: jitterMs > 0 ? { uniformMs: [Math.max(0, latencyMs - jitterMs), latencyMs + jitterMs] } : { fixedMs: latencyMs },
+  })
+  env.MYRIAD_LLM_URL = server.url
+  return server
+}
+
+/** An archive directory that holds records already is refused, or emptied with --overwrite. */
+function claimRunDirectory(loaded: LoadedConfig, overwrite: boolean): void {
+  const sink = loaded.config.sink
+  if (!sink || !('archive' in sink)) return
+  const dir = resolve(loaded.dir, sink.archive)
+  if (!existsSync(dir) || readdirSync(dir).length === 0) return
+  if (!overwrite)
+    throw new MyriadError(
+      'ERR_CONFIG',
+      `the run directory ${dir} holds records already: nothing written (--overwrite replaces them, or choose another sink.archive)`,
+    )
+  rmSync(dir, { recursive: true, force: true })
+}
+
+/** Every provider's host answers a TCP connect within 3 s, before tick 0. */
+async function checkLLMReachable(loaded: LoadedConfig): Promise<void> {
+  for (const p of loaded.config.llm?.providers ?? []) {
+    const url = new URL(p.baseUrl)
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80))
+    const error = await new Promise<string | undefined>((done) => {
+      const socket = connect({ host: url.hostname, port, timeout: 3000 })
+      socket.once('connect', () => {
+        socket.destroy()
+        done(undefined)
+      })
+      socket.once('timeout', () => {
+        socket.destroy()
+        done('no answer within 3 s')
+      })
+      socket.once('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message))
+    })
+    if (error) {
+      throw new MyriadError(
+        'ERR_LLM_UNREACHABLE',
+        `LLM provider '${p.name}' at ${url.origin} does not answer (${error}): start it, fix llm.providers (or MYRIAD_LLM_URL), or use the file's testServer`,
+      )
+    }
+  }
+}
