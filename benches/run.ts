@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join, relative } from 'node:path'
 
 import { ROOT, USAGE, describeMachine, markdownTable, parseArgs, prng, progress, type Machine, type Row, type Suite } from './harness.js'
+import { type ResultsFile, reportHead, writeReport } from './report/index.js'
 import { async } from './suites/async.js'
 import { bus } from './suites/bus.js'
 import { matching } from './suites/matching.js'
@@ -63,10 +64,21 @@ function writeResults(results: Results) {
   renameSync(tmp, RESULTS)
 }
 
+/** Writes bench/results/report.md from the results file and prints its head. */
+async function report(): Promise<void> {
+  if (!existsSync(RESULTS)) return
+  const text = await writeReport(JSON.parse(readFileSync(RESULTS, 'utf8')) as ResultsFile, dirname(RESULTS))
+  console.log(`${reportHead(text)}\n\nreport: ${relative(process.cwd(), join(dirname(RESULTS), 'report.md'))} (with its charts in bench/results/charts/)`)
+}
+
 async function main(): Promise<number> {
   const argv = process.argv.slice(2)
   if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(`${USAGE}\nsuites: ${SUITES.map((s) => s.name).join(', ')}`)
+    console.log(`${USAGE}\n  --report         only write bench/results/report.md from the results file\nsuites: ${SUITES.map((s) => s.name).join(', ')}`)
+    return 0
+  }
+  if (argv.includes('--report')) {
+    await report()
     return 0
   }
   const opts = parseArgs(argv)
@@ -101,7 +113,8 @@ async function main(): Promise<number> {
     console.log('')
   }
   const ran = chosen.length - failed
-  console.log(`${ran} suite(s) merged into ${relative(process.cwd(), RESULTS) || RESULTS}${failed ? `; ${failed} failed (their previous rows kept)` : ''}`)
+  console.log(`${ran} suite(s) merged into ${relative(process.cwd(), RESULTS) || RESULTS}${failed ? `; ${failed} failed (their previous rows kept)` : ''}\n`)
+  await report()
   return failed ? 1 : 0
 }
 
