@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 import { MyriadError } from '../errors/index.js'
 import { native } from './binding.js'
@@ -19,31 +20,44 @@ const LIBRARY_NAMES: Partial<Record<NodeJS.Platform, string>> = {
   win32: 'onnxruntime.dll',
 }
 
+/** The platform package this platform's binary comes in (napi-rs naming). */
+function platformPackage(): string {
+  const abi = process.platform === 'linux' ? '-gnu' : process.platform === 'win32' ? '-msvc' : ''
+  return `@myriad-agents/core-${process.platform}-${process.arch}${abi}`
+}
+
 /**
- * Where the ONNX Runtime shared library is: `ORT_DYLIB_PATH` if set, otherwise the copy that the
- * npm package `onnxruntime-node` ships for this platform.
+ * Where the ONNX Runtime shared library is: `ORT_DYLIB_PATH` if set; else the copy that travels
+ * with Myriad's binary (in `native/` of a source build, or in the platform package an install
+ * brings); else the one of the npm package `onnxruntime-node`, if the project has it.
  */
 export function onnxRuntimePath(): string {
   const fromEnv = process.env.ORT_DYLIB_PATH
   if (fromEnv) return fromEnv
   const name = LIBRARY_NAMES[process.platform]
   if (!name) {
-    throw new MyriadError('ERR_ORT_NOT_FOUND', `no ONNX Runtime build is known for platform ${process.platform}`)
+    throw new MyriadError('ERR_ORT_NOT_FOUND', `no ONNX Runtime build is known for platform ${process.platform}; set ORT_DYLIB_PATH`)
   }
-  let pkgDir: string
-  try {
-    pkgDir = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'))
-  } catch (cause) {
-    throw new MyriadError('ERR_ORT_NOT_FOUND', 'the npm package onnxruntime-node is not installed; install it or set ORT_DYLIB_PATH', { cause })
+  const require = createRequire(import.meta.url)
+  const candidates = [fileURLToPath(new URL(`../../native/${name}`, import.meta.url))]
+  for (const [pkg, sub] of [
+    [platformPackage(), ''],
+    ['onnxruntime-node', join('bin', 'napi-v6', process.platform, process.arch)],
+  ]) {
+    try {
+      candidates.push(join(dirname(require.resolve(`${pkg}/package.json`)), sub, name))
+    } catch {
+      // not installed: the next place
+    }
   }
-  const path = join(pkgDir, 'bin', 'napi-v6', process.platform, process.arch, name)
-  if (!existsSync(path)) {
+  const found = candidates.find((path) => existsSync(path))
+  if (!found) {
     throw new MyriadError(
       'ERR_ORT_NOT_FOUND',
-      `onnxruntime-node ships no ONNX Runtime for ${process.platform}/${process.arch} (looked for ${path}); set ORT_DYLIB_PATH`,
+      `no ONNX Runtime library found (looked for ${candidates.join(', ')}): reinstall ${platformPackage()}, or set ORT_DYLIB_PATH`,
     )
   }
-  return path
+  return found
 }
 
 let loaded: RuntimeInfo | undefined
