@@ -1,9 +1,8 @@
-// A small mutual-aid population, written by `myriad init`: citizens with a specialty ask for help;
-// findHelpers routes each question (embedding, semantic top-k, registry, policy), the helper
-// answers with the LLM, and the asker's feedback teaches trust and the policy. Run: myriad run
+// Citizens ask for help: findHelpers routes a question (embedding, top-k, registry, policy), the
+// helper answers with the LLM, the asker's feedback teaches trust and the policy. myriad run
 import { defineAgent, z } from '@myriad-agents/core'
 
-const TOPICS = ['income tax returns', 'tenancy law', 'family medicine', 'home cooking', 'car repair', 'gardening'] as const
+const TOPICS = ['income tax returns', 'tenancy law', 'family medicine', 'home cooking', 'car repair'] as const
 
 export const citizen = defineAgent({
   name: 'citizen',
@@ -20,17 +19,17 @@ export const citizen = defineAgent({
     await ctx.send(helper.id, { text: `A question about ${topic}` }, { kind: 'question' })
   },
   on: {
-    async question(ctx, message) {
-      const reply = await ctx.llm.chat({ messages: [{ role: 'user', content: message.body.text }], maxTokens: 32 })
+    async question(ctx, { from, body }) {
+      const reply = await ctx.llm.chat({ messages: [{ role: 'user', content: body.text }], maxTokens: 32 })
       ctx.state.answered++
-      await ctx.send(message.from, { text: reply.text }, { kind: 'answer' })
+      await ctx.send(from, { text: reply.text }, { kind: 'answer' })
     },
-    answer(ctx, message) {
-      ctx.feedback(message.from, { success: message.body.text.length > 0 })
+    answer(ctx, { from, body }) {
+      ctx.feedback(from, { success: body.text.length > 0 })
       ctx.state.helped++
     },
   },
 })
 
-/** Profiles of the population entries (the file's `profiles: citizens`): one per agent index. */
+/** The profiles (`profiles: citizens` in experiment.yaml): one per agent index. */
 export const citizens = (i: number, rand: () => number) => ({ topic: TOPICS[i % TOPICS.length], years: Math.floor(rand() * 30) })
