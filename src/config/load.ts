@@ -112,8 +112,8 @@ export function loadConfig(file: string, options: LoadConfigOptions = {}): Loade
   const merged = structuredClone(data) as Record<string, unknown>
   for (const o of overrides) setIn(merged, o.path, structuredClone(o.value))
   completeEnvProvider(merged, overrides)
-  // The file's testServer gets its URL when `myriad run` starts it (as MYRIAD_LLM_URL); until then
-  // the first provider points at a placeholder, so `config show` and `check` can read the file.
+  // The file's testServer gets its URL when `myriad run` starts it; until then the first provider
+  // points at a placeholder, so `config show` and `check` can read the file.
   const first = getIn(merged, ['llm', 'providers', 0]) as Record<string, unknown> | undefined
   if (merged.testServer && first && first.baseUrl === undefined) {
     first.baseUrl = TEST_SERVER_PLACEHOLDER

@@ -70,7 +70,7 @@ export const ExperimentConfigSchema = z
       })
       .optional()
       .describe(
-        "Myriad's OpenAI-compatible test server (deterministic replies, no key, no network), started by `myriad run` for the run unless MYRIAD_LLM_URL is set: it becomes the first provider's baseUrl.",
+        "Myriad's OpenAI-compatible test server (deterministic replies, no key, no network), started by `myriad run` for the run when the first provider has no baseUrl (nor MYRIAD_LLM_URL): it becomes that baseUrl.",
       ),
     bus: O.bus,
     sink: O.sink,

@@ -2,16 +2,15 @@
 // refuses what would fail before anything is written (bad file, missing module or agent, an LLM
 // that does not answer, a run directory that exists), then runs with live progress. Ctrl-C stops
 // after the tick in flight with every record flushed; a second Ctrl-C quits at once.
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 
-import { parse as parseYaml } from 'yaml'
-
-import { ExperimentConfigSchema, type LoadedConfig, experimentOptions, loadConfig } from '../../config/index.js'
+import { type LoadedConfig, TEST_SERVER_PLACEHOLDER, experimentOptions, loadConfig } from '../../config/index.js'
 import { MyriadError } from '../../errors/index.js'
-import { Experiment } from '../../runtime/index.js'
+import { LLM } from '../../llm/index.js'
+import { Experiment, type ExperimentOptions } from '../../runtime/index.js'
 import { type LLMServer, startLLMServer } from '../../testing/index.js'
 import { type Command, EXIT } from '../command.js'
 import { OVERRIDE_FLAGS, OVERRIDE_USAGE, overridesOf } from '../overrides.js'
@@ -45,12 +44,11 @@ examples:
       options: { ...OVERRIDE_FLAGS, json: { type: 'boolean' }, overwrite: { type: 'boolean' } },
     })
     const file = positionals[0] ?? 'experiment.yaml'
-    const env = { ...process.env }
-    const server = await startTestServer(file, env)
+    const loaded = loadConfig(file, { overrides: overridesOf(values) })
+    const { options, ticks } = await experimentOptions(loaded)
+    const server = await startTestServer(loaded, options)
     try {
-      const loaded = loadConfig(file, { env, overrides: overridesOf(values) })
-      const { options, ticks } = await experimentOptions(loaded)
-      await checkLLMReachable(loaded)
+      await checkLLMReachable(options)
       // Last, since --overwrite removes the old records.
       claimRunDirectory(loaded, values.overwrite === true)
       const exp = new Experiment(options)
@@ -92,23 +90,20 @@ async function runWithProgress(exp: Experiment, ticks: number, display: Display)
   }
 }
 
-/** The file's `testServer`, started unless MYRIAD_LLM_URL names another endpoint: its URL becomes MYRIAD_LLM_URL. */
-async function startTestServer(file: string, env: NodeJS.ProcessEnv): Promise<LLMServer | undefined> {
-  if (env.MYRIAD_LLM_URL || !existsSync(file)) return undefined
-  let raw: unknown
-  try {
-    raw = parseYaml(readFileSync(file, 'utf8'))
-  } catch {
-    return undefined // loadConfig reports it, with the line and column
-  }
-  const parsed = ExperimentConfigSchema.shape.testServer.safeParse((raw as { testServer?: unknown } | null)?.testServer)
-  if (!parsed.success || !parsed.data) return undefined
-  const { latencyMs, jitterMs, seed } = parsed.data
+/**
+ * The file's `testServer`, started for the run when the first provider still points at its
+ * placeholder (MYRIAD_LLM_URL or a baseUrl in the file name another endpoint): its URL goes there.
+ */
+async function startTestServer(loaded: LoadedConfig, options: ExperimentOptions): Promise<LLMServer | undefined> {
+  const wanted = loaded.config.testServer
+  const first = options.llm && !(options.llm instanceof LLM) ? options.llm.providers[0] : undefined
+  if (!wanted || !first || first.baseUrl !== TEST_SERVER_PLACEHOLDER) return undefined
+  const { latencyMs, jitterMs, seed } = wanted
   const server = await startLLMServer({
     seed,
     latency: jitterMs > 0 ? { uniformMs: [Math.max(0, latencyMs - jitterMs), latencyMs + jitterMs] } : { fixedMs: latencyMs },
   })
-  env.MYRIAD_LLM_URL = server.url
+  first.baseUrl = server.url
   return server
 }
 
@@ -127,8 +122,9 @@ function claimRunDirectory(loaded: LoadedConfig, overwrite: boolean): void {
 }
 
 /** Every provider's host answers a TCP connect within 3 s, before tick 0. */
-async function checkLLMReachable(loaded: LoadedConfig): Promise<void> {
-  for (const p of loaded.config.llm?.providers ?? []) {
+async function checkLLMReachable(options: ExperimentOptions): Promise<void> {
+  const providers = options.llm && !(options.llm instanceof LLM) ? options.llm.providers : []
+  for (const p of providers) {
     const url = new URL(p.baseUrl)
     const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80))
     const error = await new Promise<string | undefined>((done) => {
