@@ -14,7 +14,8 @@ export interface Chart {
 
 type Suites = Record<string, { rows: Row[] } | undefined>
 
-const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
+/** A finite number, or undefined (rows hold null where a run measured nothing). */
+export const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
 
 const lines = (title: string, x: string, y: string, values: object[], logY = false): TopLevelSpec => ({
   $schema: 'https://vega.github.io/schema/vega-lite/v6.json',

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import type { Machine, Row } from '../harness.js'
-import { charts, renderSvg } from './charts.js'
+import { charts, num, renderSvg } from './charts.js'
 import { ASYNC_DOCUMENT, MAMA } from './published.js'
 
 export interface SuiteEntry {
@@ -27,7 +27,6 @@ export interface ResultsFile {
 
 const n0 = (x: number) => Math.round(x).toLocaleString('en')
 const f = (x: number, digits = 2) => x.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits })
-const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
 const machineLine = (m: Machine) => `${m.cpu}, ${m.cores} cores, ${m.memory_gib} GiB, ${m.os}, Node ${m.node}, ONNX Runtime ${m.onnxruntime}, SIMD ${m.simd}`
 const ratio = (x: number | undefined, unit = 'x') => (x === undefined ? '—' : `${f(x, x >= 10 ? 0 : 1)}${unit}`)
 

@@ -71,7 +71,8 @@ export function didYouMean(key: string, known: string[]): string | undefined {
 
 const typeName = (value: unknown): string => (value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value)
 
-function valueAt(data: unknown, path: Path): unknown {
+/** The value at `path` in plain data, or undefined. */
+export function getIn(data: unknown, path: Path): unknown {
   let v = data
   for (const p of path) v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[p] : undefined
   return v
@@ -100,7 +101,7 @@ export function describeIssues(
         })
       }
     } else if (issue.code === 'invalid_type') {
-      const got = valueAt(data, at)
+      const got = getIn(data, at)
       paths.push({ path: at, message: `expected ${issue.expected}, got ${got === undefined ? 'nothing' : `${typeName(got)} ${JSON.stringify(got)}`}` })
     } else {
       paths.push({ path: at, message: issue.message })

@@ -22,7 +22,7 @@ import {
 
 import { MyriadError } from '../errors/index.js'
 import { ENV_VARS } from './env.js'
-import { type Locate, type Path, describeIssues, showPath } from './issues.js'
+import { type Locate, type Path, describeIssues, getIn, showPath } from './issues.js'
 import { type ExperimentConfig, ExperimentConfigSchema } from './schema.js'
 
 /** One command-line override: `path` set to `value`, as the flag that said it. */
@@ -187,12 +187,6 @@ function completeEnvProvider(merged: Record<string, unknown>, overrides: Overrid
 }
 
 const isPrefix = (prefix: Path, path: Path) => prefix.length <= path.length && prefix.every((p, i) => String(p) === String(path[i]))
-
-function getIn(data: unknown, path: Path): unknown {
-  let v = data
-  for (const p of path) v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[p] : undefined
-  return v
-}
 
 function setIn(data: Record<string | number, unknown>, path: Path, value: unknown): void {
   let at: Record<string | number, unknown> = data

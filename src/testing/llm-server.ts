@@ -23,6 +23,11 @@ export type LatencyDistribution =
   /** Log-normal: median and the sigma of its logarithm (0.5 gives p99 ~ 3.2 x median). */
   | { medianMs: number; sigma: number }
 
+/** A fixed latency, or uniform within ± `jitterMs` of it (never below 0): what the CLIs take as flags. */
+export function latencyOf(latencyMs: number, jitterMs = 0): LatencyDistribution {
+  return jitterMs > 0 ? { uniformMs: [Math.max(0, latencyMs - jitterMs), latencyMs + jitterMs] } : { fixedMs: latencyMs }
+}
+
 /** What the server does with one request. Unset fields take the server's defaults. */
 export interface Behaviour {
   /** Answer with this status and an OpenAI-style error body. */
@@ -339,7 +344,7 @@ function parseCli(argv: string[]): LLMServerOptions & { workers: number } {
   return {
     port: get('--port') ?? 8089,
     seed: get('--seed') ?? 42,
-    latency: jitter > 0 ? { uniformMs: [Math.max(0, latency - jitter), latency + jitter] } : { fixedMs: latency },
+    latency: latencyOf(latency, jitter),
     faults: { rate429: get('--rate-429'), rate500: get('--rate-500'), rateReset: get('--rate-reset'), rateHang: get('--rate-hang') },
     workers: get('--workers') ?? 1,
   }

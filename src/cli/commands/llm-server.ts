@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util'
 
 import { MyriadError } from '../../errors/index.js'
-import { type LLMServerOptions, startLLMServer } from '../../testing/index.js'
+import { type LLMServerOptions, latencyOf, startLLMServer } from '../../testing/index.js'
 import type { Command } from '../command.js'
 
 const FLAGS = {
@@ -61,7 +61,7 @@ examples:
       port: num('port'),
       host: values.host,
       seed: num('seed'),
-      latency: jitter > 0 ? { uniformMs: [Math.max(0, latency - jitter), latency + jitter] } : { fixedMs: latency },
+      latency: latencyOf(latency, jitter),
       faults: { rate429: num('rate-429'), rate500: num('rate-500'), rateReset: num('rate-reset'), rateHang: num('rate-hang') },
       rules: json === undefined ? [] : [{ then: { json, fenced: values.fenced === true } }],
     }

@@ -11,7 +11,7 @@ import { type LoadedConfig, TEST_SERVER_PLACEHOLDER, experimentOptions, loadConf
 import { MyriadError } from '../../errors/index.js'
 import { LLM } from '../../llm/index.js'
 import { Experiment, type ExperimentOptions } from '../../runtime/index.js'
-import { type LLMServer, startLLMServer } from '../../testing/index.js'
+import { type LLMServer, latencyOf, startLLMServer } from '../../testing/index.js'
 import { type Command, EXIT } from '../command.js'
 import { OVERRIDE_FLAGS, OVERRIDE_USAGE, overridesOf } from '../overrides.js'
 import { type Display, jsonLines, livePanel, plainLines } from '../progress.js'
@@ -99,10 +99,7 @@ async function startTestServer(loaded: LoadedConfig, options: ExperimentOptions)
   const first = options.llm && !(options.llm instanceof LLM) ? options.llm.providers[0] : undefined
   if (!wanted || !first || first.baseUrl !== TEST_SERVER_PLACEHOLDER) return undefined
   const { latencyMs, jitterMs, seed } = wanted
-  const server = await startLLMServer({
-    seed,
-    latency: jitterMs > 0 ? { uniformMs: [Math.max(0, latencyMs - jitterMs), latencyMs + jitterMs] } : { fixedMs: latencyMs },
-  })
+  const server = await startLLMServer({ seed, latency: latencyOf(latencyMs, jitterMs) })
   first.baseUrl = server.url
   return server
 }
