@@ -6,6 +6,7 @@
  */
 export * from './agents/index.js'
 export * from './runtime/index.js'
+export * from './surveys/index.js'
 export * from './matching/index.js'
 export * from './registry/index.js'
 export * from './policy/index.js'

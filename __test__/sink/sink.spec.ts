@@ -67,14 +67,26 @@ test('without a dsn rows go to the Avro archive, which imports into Postgres onc
   const dir = mkdtempSync(join(tmpdir(), 'myriad-archive-'))
   const sink = await Sink.open({ dir })
   t.is((await sink.write('messages', messages('exp-a', 2500))).accepted, 2500)
-  t.is((await sink.write('surveys', [{ exp_id: 'exp-a', agent_id: 'a1', ts: 0, form_id: 'f1', answers: { q1: 3 } }])).accepted, 1)
+  const answer = { exp_id: 'exp-a', agent_id: 'a1', ts: 0, tick: 4, form_id: 'f1', question: 'q1', latency_ms: 12.5 }
+  const surveys = [
+    { ...answer, answers: 3, raw: '3', valid: true },
+    { ...answer, question: 'q2', answers: null, raw: 'eleven', valid: false },
+    // Keyed (a time as an ISO string): the boolean is checked there too.
+    { ...answer, ts: '2026-11-29T08:00:00Z', question: 'q3', answers: 'yes', raw: null, valid: true },
+    { ...answer, question: 'q4', answers: 1, valid: 'yes' },
+  ]
+  const wrote = await sink.write('surveys', surveys as SinkRows['surveys'][])
+  t.is(wrote.accepted, 3)
+  t.deepEqual(wrote.rejected, [{ index: 3, reason: '`valid`: expected true or false, got "yes"' }])
   await sink.close()
-  t.like(sink.stats(), { accepted: 2501, written: 2501, lag: 0 })
+  t.like(sink.stats(), { accepted: 2503, written: 2503, lag: 0 })
   const schema = freshSchema('imp')
-  t.deepEqual(await importArchive(dir, { dsn: DSN, schema }), { files: 2, rows: 2501 })
+  t.deepEqual(await importArchive(dir, { dsn: DSN, schema }), { files: 2, rows: 2503 })
   await importArchive(dir, { dsn: DSN, schema })
   t.is(await scalar(`SELECT count(*) FROM ${schema}.messages`), 2500)
-  t.is(await scalar(`SELECT (answers->>'q1')::int FROM ${schema}.surveys`), 3)
+  t.is(await scalar(`SELECT (answers #>> '{}')::int FROM ${schema}.surveys WHERE question = 'q1' AND valid`), 3)
+  t.is(await scalar(`SELECT count(*) FROM ${schema}.surveys WHERE NOT valid AND raw = 'eleven' AND answers IS NULL`), 1)
+  t.is(await scalar(`SELECT count(*) FROM ${schema}.surveys WHERE valid`), 2)
 })
 
 test('misuse gets typed errors', async (t) => {
@@ -100,13 +112,13 @@ test('myriad db migrate creates the schema once', async (t) => {
   const schema = freshSchema('cli')
   const cli = (...args: string[]) =>
     promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], { cwd: join(import.meta.dirname, '..', '..') })
-  t.regex((await cli('db', 'migrate', '--dsn', DSN, '--schema', schema)).stdout, /applied migrations 1, 2/)
+  t.regex((await cli('db', 'migrate', '--dsn', DSN, '--schema', schema)).stdout, /applied migrations 1, 2, 3/)
   t.regex((await cli('db', 'migrate', '--dsn', DSN, '--schema', schema)).stdout, /up to date/)
   t.is(
     await scalar(
-      `SELECT count(*) FROM information_schema.tables WHERE table_schema = '${schema}' AND table_name IN ('agents','states','messages','surveys','errors','metrics','llm_calls')`,
+      `SELECT count(*) FROM information_schema.tables WHERE table_schema = '${schema}' AND table_name IN ('agents','states','messages','surveys','errors','metrics','llm_calls','events')`,
     ),
-    7,
+    8,
   )
   const failed = await t.throwsAsync(cli('db', 'import', join(tmpdir(), 'no-such-archive'), '--dsn', DSN, '--schema', schema))
   t.regex((failed as Error & { stderr: string }).stderr, /myriad: ERR_IO/)

@@ -80,6 +80,8 @@ export interface AgentContext<P = unknown, S = unknown, M extends MessageSchemas
   readonly inbox: readonly Message[]
   /** Aborted when the turn runs past `stepTimeoutMs` or the experiment stops. */
   readonly signal: AbortSignal
+  /** The experiment's parameters (`params` option; an intervention's `world.setParam` changes them between ticks). */
+  readonly params: Readonly<Record<string, unknown>>
   /**
    * Sends a message, delivered at the start of the next tick. Resolves at once unless the bus is
    * pushing back. A body that fails its kind's schema throws `ERR_MESSAGE_SCHEMA`; a recipient that

@@ -3,10 +3,20 @@
 import { z } from 'zod'
 
 import { invalidArg } from '../errors/index.js'
+import type { Answers } from '../surveys/define.js'
 import type { AgentContext } from './context.js'
 import { BUILTIN_KINDS, type BodyOf, type BuiltinKind, type Message, type MessageSchemas } from './messages.js'
 
-export type Handler<P, S, M extends MessageSchemas, K extends string> = (ctx: AgentContext<P, S, M>, message: Message<BodyOf<M, K>, K>) => void | Promise<void>
+/**
+ * What a handler may give back: a `user-survey` handler the answers (by question id), a `user-chat`
+ * handler the reply to an interview; returning nothing lets the LLM answer as the agent.
+ */
+export type Reply<K> = K extends 'user-survey' ? Answers | undefined : K extends 'user-chat' ? string | undefined : undefined
+
+export type Handler<P, S, M extends MessageSchemas, K extends string> = (
+  ctx: AgentContext<P, S, M>,
+  message: Message<BodyOf<M, K>, K>,
+) => Reply<K> | void | Promise<Reply<K> | void>
 
 export type Handlers<P, S, M extends MessageSchemas> = { [K in BuiltinKind | (keyof M & string)]?: Handler<P, S, M, K> }
 

@@ -1,6 +1,8 @@
 // Message kinds and messages as agents see them.
 import type { z } from 'zod'
 
+import type { SurveyRequest } from '../surveys/define.js'
+
 /** The bus's own kinds; an agent's `messages` add kinds of its own beside them. */
 export const BUILTIN_KINDS = ['agent-chat', 'user-chat', 'user-survey'] as const
 export type BuiltinKind = (typeof BUILTIN_KINDS)[number]
@@ -8,8 +10,18 @@ export type BuiltinKind = (typeof BUILTIN_KINDS)[number]
 /** The zod schemas of an agent's own message kinds, by kind. */
 export type MessageSchemas = Record<string, z.ZodType>
 
-/** The body type of a kind: its schema's output for the agent's own kinds, `unknown` for the bus's. */
-export type BodyOf<M extends MessageSchemas, K> = K extends keyof M ? z.output<M[K]> : unknown
+/**
+ * The body type of a kind: its schema's output for the agent's own kinds; for the bus's, a survey
+ * form (`user-survey`), an interview question (`user-chat`: the experiment's is `{ text }`, a
+ * foreign client's anything), or `unknown`.
+ */
+export type BodyOf<M extends MessageSchemas, K> = K extends keyof M
+  ? z.output<M[K]>
+  : K extends 'user-survey'
+    ? SurveyRequest
+    : K extends 'user-chat'
+      ? { text: string }
+      : unknown
 
 /** A message as a handler sees it, delivered at the start of the tick after it was sent. */
 export interface Message<Body = unknown, Kind extends string = string> {

@@ -71,12 +71,17 @@ export class AgentLLMs {
   private readonly tokensSpent: Float64Array | undefined
 
   constructor(
-    private readonly llm: LLM | undefined,
+    private llm: LLM | undefined,
     private readonly recorder: Recorder,
     private readonly budget: AgentBudget,
     agents: number,
   ) {
     this.tokensSpent = budget.tokens === undefined ? undefined : new Float64Array(agents)
+  }
+
+  /** Calls from now on go to `llm` (an intervention's `world.setLLM`). */
+  replace(llm: LLM): void {
+    this.llm = llm
   }
 
   /** The `ctx.llm` of one turn. */

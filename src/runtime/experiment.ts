@@ -26,6 +26,10 @@ import { Recorder } from './recording.js'
 import { Run } from './run.js'
 import { type Matching, collectSpecialties, openMatching } from './setup.js'
 import { type RecordsAt, type RunSummary, type TickInfo, summarize } from './summary.js'
+import { InterviewDesk } from './interviews.js'
+import { type ScheduledSurvey, SurveyDesk, type SurveyTarget } from './surveys.js'
+import { type Intervention, World } from './world.js'
+import type { Survey, SurveyResults } from '../surveys/index.js'
 
 export interface RunOptions {
   /** Ticks to run (lockstep), or turns per agent (async). */
@@ -77,6 +81,11 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
   private pop: Population | undefined
   private matching: Matching | undefined
   private current: { run: Run; llm: LLM | undefined; mailbox: Mailbox } | undefined
+  /** The first tick that has not started: what surveys, interviews and interventions can still be for. */
+  private nextTick = 0
+  private readonly surveys: SurveyDesk
+  private readonly interviews = new InterviewDesk(() => this.expId)
+  private readonly interventions: { at?: number; every?: number; fn: Intervention }[] = []
 
   constructor(options: ExperimentOptions) {
     super()
@@ -86,6 +95,76 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
       .replace(/[-:]/g, '')
       .replace(/\.\d+Z$/, 'Z')
     this.runId = `${stamp}-${(mix32(hash32(`${process.pid}:${performance.now()}`)) >>> 0).toString(36).slice(0, 6)}`
+    this.surveys = new SurveyDesk(() => this.expId, this.options.seed)
+  }
+
+  /** Steering (surveys, interviews, interventions) needs ticks that every agent shares. */
+  private steerable(what: string): void {
+    if (this.options.clock.mode !== 'lockstep') throw new MyriadError('ERR_EXPERIMENT_STATE', `${what} needs the lockstep clock (this experiment runs async)`)
+    if (this.phase === 'done') throw new MyriadError('ERR_EXPERIMENT_STATE', `${what}: this experiment has run`)
+  }
+
+  /**
+   * Runs `fn(world)` at the start of `tick`, before its turns (see World). A tick the run has
+   * started or passed is `ERR_TICK_PAST`.
+   */
+  at(tick: number, fn: Intervention): this {
+    this.steerable('at(tick, fn)')
+    if (!Number.isInteger(tick) || tick < 0) throw new MyriadError('ERR_INVALID_ARG', `at(tick, fn): tick must be a non-negative integer, got ${String(tick)}`)
+    if (typeof fn !== 'function') throw new MyriadError('ERR_INVALID_ARG', 'at(tick, fn): fn must be a function of the world')
+    if (tick < this.nextTick) throw new MyriadError('ERR_TICK_PAST', `at(${tick}, fn): the run is past tick ${tick} (the next tick is ${this.nextTick})`)
+    this.interventions.push({ at: tick, fn })
+    return this
+  }
+
+  /** Runs `fn(world)` at the start of every tick that is a multiple of `n` (0, n, 2n, ...) from the next one on. */
+  every(n: number, fn: Intervention): this {
+    this.steerable('every(n, fn)')
+    if (!Number.isInteger(n) || n < 1) throw new MyriadError('ERR_INVALID_ARG', `every(n, fn): n must be a positive integer, got ${String(n)}`)
+    if (typeof fn !== 'function') throw new MyriadError('ERR_INVALID_ARG', 'every(n, fn): fn must be a function of the world')
+    this.interventions.push({ every: n, at: this.nextTick, fn })
+    return this
+  }
+
+  /**
+   * Sends `survey` to the agents `target` names at the start of its tick (default: the next).
+   * Each agent answers in that tick's turn; `done` resolves once all have (or the run ended).
+   */
+  survey(survey: Survey, target: SurveyTarget = {}): ScheduledSurvey {
+    this.steerable('survey(...)')
+    if (this.pop) {
+      const unknown = (target.agents ?? []).filter((id) => this.pop?.slotOf(id) === undefined)
+      if (unknown.length > 0) throw new MyriadError('ERR_UNKNOWN_AGENT', `survey '${survey?.name}': ${unknown.slice(0, 5).join(', ')} ${unknown.length === 1 ? 'is not an agent' : 'are not agents'} of this experiment`)
+      if (!this.current?.llm && this.pop.types.some((t) => !t.on['user-survey'])) {
+        throw new MyriadError('ERR_LLM_NO_PROVIDER', `survey '${survey?.name}': agents without a user-survey handler answer through the LLM, and the experiment has none`)
+      }
+    }
+    const scheduled = this.surveys.schedule(survey, target, this.nextTick)
+    return scheduled
+  }
+
+  /** The aggregates of the latest delivery of survey `name`, as far as its answers are in. */
+  surveyResults(name: string): SurveyResults | undefined {
+    return this.surveys.results(name)
+  }
+
+  /**
+   * Asks one agent `text` on `user-chat` at the start of the next tick; resolves with its reply
+   * (its handler's, or the LLM's as the agent). An unknown agent is `ERR_UNKNOWN_AGENT`, a parked
+   * one `ERR_AGENT_PARKED`.
+   */
+  interview(agentId: string, text: string): Promise<string> {
+    try {
+      this.steerable('interview(...)')
+      if (typeof agentId !== 'string') throw new MyriadError('ERR_INVALID_ARG', 'interview(agentId, text): agentId must be a string')
+      if (typeof text !== 'string' || text.length === 0) throw new MyriadError('ERR_INVALID_ARG', 'interview(agentId, text): text must be a non-empty string')
+      const slot = this.pop?.slotOf(agentId)
+      if (this.pop && slot === undefined) throw new MyriadError('ERR_UNKNOWN_AGENT', `interview: '${agentId}' is not an agent of this experiment`)
+      if (this.pop && slot !== undefined && this.pop.parked[slot]) throw new MyriadError('ERR_AGENT_PARKED', `interview: ${agentId} is parked and takes no more turns`)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return this.interviews.ask(agentId, text)
   }
 
   /** The record's experiment id: `<name>/<runId>`. */
@@ -173,6 +252,8 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
     const groups = Math.max(1, Math.min(o.groups ?? availableParallelism(), pop.size || 1))
     const groupSize = Math.ceil(pop.size / groups) || 1
     const buses: Bus[] = []
+    /** LLM clients that interventions made from a configuration: the run closes them. */
+    const madeLLMs: LLM[] = []
     try {
       for (let g = 0; g < groups; g++) {
         const agents = pop.ids.slice(g * groupSize, (g + 1) * groupSize)
@@ -184,20 +265,34 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
       this.matching = matching
       const start = o.clock.start ?? Date.now()
       const memory = new MemoryStore(matching.embedder)
+      const llms = new AgentLLMs(llm, recorder, o.llmBudget, pop.size)
+      const unknown = this.surveys.unknownIds(pop)
+      if (unknown.length > 0) throw new MyriadError('ERR_UNKNOWN_AGENT', `a survey names ${unknown.slice(0, 5).join(', ')}, not agents of this experiment`)
+      if (!llm && this.surveys.needsLLM(pop)) {
+        throw new MyriadError('ERR_LLM_NO_PROVIDER', 'a survey is scheduled, agents without a user-survey handler answer through the LLM, and the experiment has none')
+      }
+      const host = { run: undefined as unknown as Run, params: Object.freeze({ ...o.params }), setLLM: (next: LLM) => {
+        llms.replace(next)
+        madeLLMs.push(next)
+      } }
       const run = new Run(
         {
           pop,
           mailbox,
           recorder,
-          llms: new AgentLLMs(llm, recorder, o.llmBudget, pop.size),
+          llms,
           router: matching.router,
           memory,
           log: (agent, tick, args) => console.log(`[${o.name} t${tick}] ${agent}:`, ...args),
+          surveys: this.surveys,
+          interviews: this.interviews,
+          params: () => host.params,
         },
         o,
         this.expId,
         !lockstep,
       )
+      host.run = run
       this.recordStart(pop, recorder, start)
       await recorder.flush()
       this.current = { run, llm, mailbox }
@@ -206,6 +301,7 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
         stopping: this.stopping.signal,
         timeOf: (tick: number) => start + tick * o.clock.tickMs,
         onTick: (info: TickInfo) => this.emit('tick', info),
+        beforeTick: (tick: number, now: number) => this.steer(host, tick, now),
       }
       await (lockstep ? runLockstep(run, ticks, hooks) : runAsync(run, ticks, hooks))
       if (run.failure !== undefined) throw run.failure
@@ -233,10 +329,27 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
         memory: { agents: memory.agents, texts: memory.texts, embedded: memory.embedded },
       })
     } finally {
+      this.surveys.close()
+      this.interviews.close()
       await Promise.allSettled(buses.map((b) => b.close()))
       if (ownsLLM) await llm?.close()
+      await Promise.allSettled(madeLLMs.map((l) => l.close()))
       await sink.close()
     }
+  }
+
+  /** The start of a lockstep tick: its interventions in the order they were added, then its surveys and interviews. */
+  private async steer(host: { run: Run; params: Readonly<Record<string, unknown>>; setLLM: (llm: LLM) => void }, tick: number, now: number): Promise<void> {
+    const { pop, mailbox, recorder } = host.run.services
+    for (const i of this.interventions) {
+      const due = i.every !== undefined ? tick >= (i.at ?? 0) && tick % i.every === 0 : i.at === tick
+      if (due) await i.fn(new World(host, tick, now))
+    }
+    for (const d of this.surveys.deliver(tick, pop, mailbox)) {
+      recorder.add('events', { exp_id: this.expId, ts: now, tick, kind: 'survey', what: { survey: d.survey, asked: d.asked }, who: d.asked === 0 ? null : { count: d.asked, ids: d.ids, ...(d.asked > d.ids.length ? { truncated: true } : {}) } })
+    }
+    this.interviews.deliver(tick, now, pop, mailbox, recorder)
+    this.nextTick = tick + 1
   }
 
   private recordStart(pop: Population, recorder: Recorder, ts: number): void {

@@ -16,6 +16,8 @@ export interface ClockHooks {
   /** Simulated time of a tick. */
   timeOf: (tick: number) => number
   onTick: (info: TickInfo) => void
+  /** At the start of a tick, before its turns: interventions, surveys and interviews (lockstep only). */
+  beforeTick?: (tick: number, now: number) => Promise<void>
 }
 
 /** The slots that take a turn in `tick`: due to step, or with messages waiting; parked ones never. */
@@ -53,6 +55,15 @@ export async function runLockstep(run: Run, ticks: number, hooks: ClockHooks): P
     const now = hooks.timeOf(tick)
     const before = { ...mailbox.stats }
     mailbox.begin(tick)
+    if (hooks.beforeTick) {
+      try {
+        await hooks.beforeTick(tick, now)
+      } catch (error) {
+        // An intervention that throws ends the run with its error, what was recorded flushed.
+        await recorder.flush()
+        throw error
+      }
+    }
     router?.setTick(tick)
     llms.stats.reset()
     const due = dueSlots(pop, mailbox.receivers(tick), tick)

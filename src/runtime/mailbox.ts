@@ -359,17 +359,30 @@ export class Mailbox implements Parts {
         })
         continue
       }
-      const set = this.set(tick)
-      const boxes = this.boxes[set]
-      const filed = boxes[slot]
-      if (Array.isArray(filed)) filed.push(message)
-      else if (filed) boxes[slot] = [filed, message]
-      else {
-        boxes[slot] = message
-        // The async clock asks no one for receivers: it would only grow.
-        if (!this.anyTick) this.receiving[set].push(slot)
-      }
+      this.fileAt(tick, slot, message)
       this.stats.delivered++
+    }
+  }
+
+  /**
+   * Files a message from the experimenter (a survey, an interview, a broadcast) straight into
+   * `slot`'s inbox for `tick`, after every agent's message to it: it does not travel the bus, and
+   * is not counted among the agents' messages.
+   */
+  file(tick: number, slot: number, kind: string, body: unknown, origin: { from: string; msgId: string }): void {
+    this.fileAt(this.anyTick ? ANY_TICK : tick, slot, new Delivered(this, this.pop.size, slot, kind, body, tick - 1, this.foreign++, origin))
+  }
+
+  private fileAt(tick: number, slot: number, message: Delivered): void {
+    const set = this.set(tick)
+    const boxes = this.boxes[set]
+    const filed = boxes[slot]
+    if (Array.isArray(filed)) filed.push(message)
+    else if (filed) boxes[slot] = [filed, message]
+    else {
+      boxes[slot] = message
+      // The async clock asks no one for receivers: it would only grow.
+      if (!this.anyTick) this.receiving[set].push(slot)
     }
   }
 }

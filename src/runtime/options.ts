@@ -31,6 +31,10 @@ export const ExperimentOptionsSchema = z
       .union([z.instanceof(LLM), LLMConfigSchema])
       .optional()
       .describe('An `LLM` client, or its configuration (the experiment then owns and closes it). Without one, LLM calls fail with ERR_LLM_NO_PROVIDER.'),
+    params: z
+      .record(z.string(), z.unknown())
+      .default({})
+      .describe("The experiment's parameters, read by agents as ctx.params (JSON values); an intervention can change them between ticks."),
     llmBudget: z
       .strictObject({
         callsPerTick: positiveInt.optional().describe('LLM calls one agent may make per tick.'),

@@ -52,13 +52,7 @@ export class Run {
     this.turns++
     if (outcome.ok) {
       pop.failures[slot] = 0
-      const json = JSON.stringify(pop.states[slot]) ?? 'null'
-      const h = hash32(json)
-      if (h !== this.hashes[slot]) {
-        this.hashes[slot] = h
-        const state = this.copyStates ? JSON.parse(json) : (pop.states[slot] ?? null)
-        this.recorder.add('states', { exp_id: this.exp, agent_id: pop.ids[slot], ts: now, tick, state })
-      }
+      this.recordState(slot, tick, now)
       return false
     }
     this.errorCount++
@@ -70,11 +64,33 @@ export class Run {
     this.recordError(slot, tick, now, 'turn', `${code}: ${message}${stack ? `\n${stack}` : ''}`)
     pop.failures[slot] = Math.min(255, pop.failures[slot] + 1)
     if (pop.failures[slot] >= this.options.maxConsecutiveFailures && !pop.parked[slot]) {
-      pop.parked[slot] = 1
-      this.parked.push(pop.ids[slot])
-      this.recordError(slot, tick, now, 'runtime', `ERR_AGENT_PARKED: ${pop.failures[slot]} failed turns in a row; the agent takes no more turns`)
+      this.park(slot, tick, now, `${pop.failures[slot]} failed turns in a row`)
     }
     return true
+  }
+
+  /**
+   * Records the state of `slot` if it changed since it was last recorded; `copy` when the state
+   * may change again before the row is written (an intervention's, before the tick's turns).
+   */
+  recordState(slot: number, tick: number, now: number, copy = this.copyStates): void {
+    const pop = this.pop
+    const json = JSON.stringify(pop.states[slot]) ?? 'null'
+    const h = hash32(json)
+    if (h !== this.hashes[slot]) {
+      this.hashes[slot] = h
+      const state = copy ? JSON.parse(json) : (pop.states[slot] ?? null)
+      this.recorder.add('states', { exp_id: this.exp, agent_id: pop.ids[slot], ts: now, tick, state })
+    }
+  }
+
+  /** The agent takes no more turns: listed in the summary, recorded in `errors`. */
+  park(slot: number, tick: number, now: number, why: string): void {
+    const pop = this.pop
+    if (pop.parked[slot]) return
+    pop.parked[slot] = 1
+    this.parked.push(pop.ids[slot])
+    this.recordError(slot, tick, now, 'runtime', `ERR_AGENT_PARKED: ${why}; the agent takes no more turns`)
   }
 
   private recordError(slot: number, tick: number, ts: number, comp: string, detail: string): void {

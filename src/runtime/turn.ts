@@ -8,9 +8,11 @@ import type { AgentLLMs, CallSite } from './agent-llm.js'
 import { type Mailbox, SENT } from './mailbox.js'
 import type { MemoryStore } from './memory.js'
 import type { AnyAgentType, Population } from './population.js'
+import type { InterviewDesk } from './interviews.js'
 import type { Recorder } from './recording.js'
 import type { Router } from './routing.js'
 import type { TurnSignal } from './scheduler.js'
+import type { SurveyDesk } from './surveys.js'
 
 /** What every turn of a run shares. */
 export interface TurnServices {
@@ -21,6 +23,10 @@ export interface TurnServices {
   router: Router | undefined
   memory: MemoryStore | undefined
   log: (agent: string, tick: number, args: unknown[]) => void
+  surveys: SurveyDesk
+  interviews: InterviewDesk
+  /** The experiment's parameters now (an intervention may replace them between ticks). */
+  params: () => Readonly<Record<string, unknown>>
 }
 
 const isBuiltin = (kind: string): kind is BuiltinKind => (BUILTIN_KINDS as readonly string[]).includes(kind)
@@ -39,7 +45,8 @@ export class TurnContext implements AgentContext, CallSite {
   private memoryView: AgentMemory | undefined
 
   constructor(
-    private readonly services: TurnServices,
+    /** The run's services (the `AgentContext` type that agents see leaves them out). */
+    readonly services: TurnServices,
     readonly slot: number,
     readonly tick: number,
     readonly now: number,
@@ -66,6 +73,9 @@ export class TurnContext implements AgentContext, CallSite {
   }
   get signal(): AbortSignal {
     return this.turn.signal
+  }
+  get params(): Readonly<Record<string, unknown>> {
+    return this.services.params()
   }
 
   rand(): number {
@@ -172,17 +182,35 @@ export class TurnContext implements AgentContext, CallSite {
   }
 }
 
+type AnyHandler = (c: AgentContext, m: Message) => unknown
+
 /**
- * Runs the turn: a handler per inbox message (by kind; messages of a kind without a handler are
+ * One inbox message: a survey or an interview the experiment sent is answered through its desk
+ * (the handler's answer, or the LLM's); any other message goes to its kind's handler, if any.
+ */
+function dispatch(ctx: TurnContext, handlers: Record<string, AnyHandler | undefined>, message: Message, i: number): unknown {
+  const handler = handlers[message.kind]
+  const services = ctx.services
+  if (message.kind === 'user-survey' && services.surveys.owns(message)) return services.surveys.answer(ctx, message, handler, services.recorder)
+  if (message.kind === 'user-chat' && services.interviews.owns(message)) {
+    const replyId = services.mailbox.messageId(ctx.slot, ctx.tick, REPLY_INDEX + i)
+    return services.interviews.answer(ctx, message, handler, services.recorder, replyId)
+  }
+  return handler?.(ctx, message)
+}
+
+/** Send indexes of interview replies: above any agent's own sends in a tick. */
+const REPLY_INDEX = 0x40000000
+
+/**
+ * Runs the turn: each inbox message (see `dispatch`; messages of a kind without a handler are
  * only in `ctx.inbox`), then `step` if it is due. Synchronous while the agent's code is.
  */
 export function runAgentTurn(ctx: TurnContext, type: AnyAgentType, stepDue: boolean): void | Promise<void> {
-  const handlers = type.on as Record<string, ((c: AgentContext, m: Message) => void | Promise<void>) | undefined>
+  const handlers = type.on as Record<string, AnyHandler | undefined>
   const messages = ctx.inbox
   for (let i = 0; i < messages.length; i++) {
-    const handler = handlers[messages[i].kind]
-    if (!handler) continue
-    const result = handler(ctx, messages[i])
+    const result = dispatch(ctx, handlers, messages[i], i)
     if (result instanceof Promise) return finishAsync(ctx, result, i + 1, handlers, stepDue ? type.step : undefined)
   }
   const result = stepDue && type.step ? type.step(ctx as AgentContext) : undefined
@@ -203,13 +231,13 @@ const ignore = () => {}
 
 async function finishAsync(
   ctx: TurnContext,
-  pending: Promise<void>,
+  pending: Promise<unknown>,
   from: number,
-  handlers: Record<string, ((c: AgentContext, m: Message) => void | Promise<void>) | undefined>,
+  handlers: Record<string, AnyHandler | undefined>,
   step: ((c: AgentContext) => void | Promise<void>) | undefined,
 ): Promise<void> {
   await pending
-  for (let i = from; i < ctx.inbox.length; i++) await handlers[ctx.inbox[i].kind]?.(ctx, ctx.inbox[i])
+  for (let i = from; i < ctx.inbox.length; i++) await dispatch(ctx, handlers, ctx.inbox[i], i)
   if (step) await step(ctx)
   await settleOpen(ctx)
 }

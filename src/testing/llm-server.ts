@@ -100,6 +100,7 @@ interface ChatBody {
   messages?: { role: string; content: string | null }[]
   stream?: boolean
   input?: string | string[]
+  response_format?: { type: string; json_schema?: { schema?: JsonSchema } }
 }
 
 export class LLMServer {
@@ -227,6 +228,10 @@ export class LLMServer {
     if (behaviour.json !== undefined) {
       text = JSON.stringify(behaviour.json)
       if (behaviour.broken) text = text.slice(0, Math.max(1, text.length - 3))
+    } else if (behaviour.reply === undefined && this.opts.replies?.[lastUserMessage(body)] === undefined && body.response_format?.json_schema?.schema) {
+      // Asked for JSON of a schema with no canned reply: a value that fits it, drawn from the
+      // request itself, so that the same request gets the same answer and different agents differ.
+      text = JSON.stringify(instanceOf(body.response_format.json_schema.schema, mulberry32(fnv(JSON.stringify(body.messages ?? [])))))
     } else {
       text = behaviour.reply ?? this.opts.replies?.[lastUserMessage(body)] ?? `reply to: ${lastUserMessage(body)}`
     }
@@ -268,6 +273,63 @@ export class LLMServer {
     this.stats.byStatus[status] = (this.stats.byStatus[status] ?? 0) + 1
     res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(text) })
     res.end(text)
+  }
+}
+
+/** The JSON Schema subset zod's toJSONSchema writes for objects, enums, numbers, strings and arrays. */
+interface JsonSchema {
+  type?: string | string[]
+  properties?: Record<string, JsonSchema>
+  enum?: unknown[]
+  const?: unknown
+  items?: JsonSchema
+  minItems?: number
+  maxItems?: number
+  minimum?: number
+  maximum?: number
+  exclusiveMinimum?: number
+  exclusiveMaximum?: number
+  maxLength?: number
+  anyOf?: JsonSchema[]
+}
+
+function fnv(text: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
+  return h >>> 0
+}
+
+/** A value that fits `schema`, drawn with `rand`. */
+function instanceOf(schema: JsonSchema, rand: () => number): unknown {
+  if (schema.const !== undefined) return schema.const
+  if (schema.enum) return schema.enum[Math.floor(rand() * schema.enum.length)]
+  if (schema.anyOf?.length) return instanceOf(schema.anyOf[0], rand)
+  const type = Array.isArray(schema.type) ? schema.type[0] : schema.type
+  switch (type) {
+    case 'object':
+      return Object.fromEntries(Object.entries(schema.properties ?? {}).map(([k, v]) => [k, instanceOf(v, rand)]))
+    case 'array': {
+      const min = schema.minItems ?? 0
+      const max = Math.max(min, schema.maxItems ?? min + 2)
+      const items = schema.items ?? {}
+      const n = min + Math.floor(rand() * (max - min + 1))
+      // Distinct picks from an enum (a multiple-choice answer takes each option once).
+      if (items.enum) return [...items.enum].sort(() => rand() - 0.5).slice(0, Math.min(n, items.enum.length))
+      return Array.from({ length: n }, () => instanceOf(items, rand))
+    }
+    case 'integer':
+    case 'number': {
+      const lo = schema.minimum ?? (schema.exclusiveMinimum !== undefined ? schema.exclusiveMinimum + 1 : 0)
+      const hi = schema.maximum ?? (schema.exclusiveMaximum !== undefined ? schema.exclusiveMaximum - 1 : lo + 100)
+      const v = lo + rand() * (hi - lo)
+      return type === 'integer' ? Math.min(Math.floor(hi), Math.max(Math.ceil(lo), Math.round(v))) : Math.round(v * 100) / 100
+    }
+    case 'boolean':
+      return rand() < 0.5
+    case 'string':
+      return 'an answer'.slice(0, schema.maxLength ?? 9)
+    default:
+      return null
   }
 }
 

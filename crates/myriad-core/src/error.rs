@@ -143,11 +143,17 @@ error_codes! {
     StepTimeout = "ERR_STEP_TIMEOUT", "agents",
         "A turn ran past stepTimeoutMs and was aborted";
     AgentParked = "ERR_AGENT_PARKED", "agents",
-        "An agent failed maxConsecutiveFailures turns in a row and takes no more turns";
+        "An agent failed maxConsecutiveFailures turns in a row, or an intervention removed it: it takes no more turns";
     Undelivered = "ERR_UNDELIVERED", "agents",
         "A message reached an agent that takes no more turns (parked, or past its last turn): a failed delivery, recorded";
     ExperimentState = "ERR_EXPERIMENT_STATE", "experiment",
         "run() was called on an experiment that is running or has run, or on a stopped run";
+    Survey = "ERR_SURVEY", "steering",
+        "A survey is not valid: no questions, a question of an unknown kind, duplicate ids, options or a range that cannot be answered";
+    TickPast = "ERR_TICK_PAST", "steering",
+        "A survey, interview or intervention was scheduled for a tick the run has already started or passed";
+    ReplayMismatch = "ERR_REPLAY_MISMATCH", "steering",
+        "A replayed LLM call has no recorded call at its (agent, tick, call index), or the recorded request differs from this one";
     Config = "ERR_CONFIG", "config",
         "An experiment file is not valid: broken YAML or JSON, an unknown key, a wrong type, a secret written in the file, or a run directory that exists";
     AgentsModule = "ERR_AGENTS_MODULE", "config",
@@ -285,7 +291,7 @@ mod tests {
     #[test]
     fn codes_are_unique_prefixed_and_explained() {
         let components =
-            ["runtime", "matching", "registry", "pml", "policy", "bus", "sink", "llm", "agents", "experiment", "config", "general"];
+            ["runtime", "matching", "registry", "pml", "policy", "bus", "sink", "llm", "agents", "experiment", "steering", "config", "general"];
         let mut seen = std::collections::HashSet::new();
         for &code in ErrorCode::ALL {
             assert!(seen.insert(code.as_str()), "{code} is listed twice");

@@ -33,6 +33,7 @@ pub fn schema_json(table: Table) -> String {
                 ColType::Jsonb => serde_json::json!({"type": "string", "sqlType": "jsonb"}),
                 ColType::Float8 => serde_json::json!("double"),
                 ColType::Int8 => serde_json::json!("long"),
+                ColType::Bool => serde_json::json!("boolean"),
             };
             if c.nullable {
                 serde_json::json!({"name": c.name, "type": ["null", ty], "default": null})
@@ -56,6 +57,7 @@ pub fn encode_row(out: &mut Vec<u8>, table: Table, cells: &[Cell]) {
             Cell::Uuid(u) => bytes(out, uuid::Uuid::from_bytes(*u).hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).as_bytes()),
             Cell::Timestamp(us) | Cell::Int(us) => long(out, *us),
             Cell::Float(v) => out.extend_from_slice(&v.to_le_bytes()),
+            Cell::Bool(v) => out.push(u8::from(*v)),
         }
     }
 }

@@ -43,7 +43,7 @@ pub fn check_columns<'a>(table: Table, rows: &Columns<'a>, accept: impl FnMut(us
     let per_row = |pick: fn(ColType) -> bool| columns.iter().filter(|c| pick(c.ty)).count();
     let column_rows = rows.keyed.iter().filter(|&&k| !k).count();
     let texts = per_row(|t| matches!(t, ColType::Text | ColType::Uuid));
-    let numbers = per_row(|t| matches!(t, ColType::Timestamptz | ColType::Float8 | ColType::Int8));
+    let numbers = per_row(|t| matches!(t, ColType::Timestamptz | ColType::Float8 | ColType::Int8 | ColType::Bool));
     if rows.pieces.len() != column_rows * texts || rows.numbers.len() != column_rows * numbers {
         return Err(Error::InvalidArg(format!(
             "rows in column form: {column_rows} rows of table {} need {} text and {} number values, got {} and {}",
@@ -101,10 +101,13 @@ impl<'a, F: FnMut(usize, &[Cell<'a>])> Visitor<'a> for &mut Checker<'_, 'a, F> {
                                 }
                             }
                         }
-                        ColType::Timestamptz | ColType::Float8 | ColType::Int8 => {
+                        ColType::Timestamptz | ColType::Float8 | ColType::Int8 | ColType::Bool => {
                             number += 1;
                             match self.rows.numbers[number - 1] {
                                 v if !v.is_finite() => null_cell(column),
+                                // A boolean crosses as 1 or 0 (rows.ts).
+                                v if column.ty == ColType::Bool && (v == 1.0 || v == 0.0) => Ok(Cell::Bool(v == 1.0)),
+                                v if column.ty == ColType::Bool => Err(format!("`{}`: expected true or false, got {v}", column.name)),
                                 ms if column.ty == ColType::Timestamptz => {
                                     micros_from_ms(ms).map(Cell::Timestamp).map_err(|e| format!("`{}`: {e}", column.name))
                                 }
@@ -183,6 +186,7 @@ mod tests {
                             }
                             ColType::Float8 => [json!(1.5), json!(-0.0), json!("x")],
                             ColType::Int8 => [json!(-1 - i as i64), json!(2.5), json!(9_007_199_254_740_992u64)],
+                            ColType::Bool => [json!(true), json!(false), json!(1)],
                             ColType::Jsonb => [json!({"text": "m", "tags": ["a"]}), json!("\u{0}"), json!([1, {"b": null}])],
                         };
                         let value = match next(9) {
@@ -226,7 +230,8 @@ mod tests {
         let (mut keyed, mut texts, mut numbers, mut json) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let fits = |ty: ColType, v: &V| match (ty, v) {
             (_, V::Absent) | (_, V::Json(Value::Null)) | (ColType::Jsonb, _) => true,
-            (ColType::Timestamptz | ColType::Float8 | ColType::Int8, V::NonFinite(_)) => true,
+            (ColType::Timestamptz | ColType::Float8 | ColType::Int8 | ColType::Bool, V::NonFinite(_)) => true,
+            (ColType::Bool, V::Json(v)) => v.is_boolean(),
             (ColType::Text | ColType::Uuid, V::Json(v)) => v.is_string(),
             (ColType::Timestamptz | ColType::Float8 | ColType::Int8, V::Json(v)) => v.is_number(),
             _ => false,
@@ -246,8 +251,9 @@ mod tests {
                     (ColType::Timestamptz | ColType::Float8 | ColType::Int8, V::Json(v)) if v.is_number() => {
                         numbers.push(v.as_f64().unwrap())
                     }
-                    (ColType::Timestamptz | ColType::Float8 | ColType::Int8, V::NonFinite(v)) => numbers.push(*v),
-                    (ColType::Timestamptz | ColType::Float8 | ColType::Int8, _) => numbers.push(f64::NAN),
+                    (ColType::Bool, V::Json(Value::Bool(b))) => numbers.push(if *b { 1.0 } else { 0.0 }),
+                    (ColType::Timestamptz | ColType::Float8 | ColType::Int8 | ColType::Bool, V::NonFinite(v)) => numbers.push(*v),
+                    (ColType::Timestamptz | ColType::Float8 | ColType::Int8 | ColType::Bool, _) => numbers.push(f64::NAN),
                     (ColType::Jsonb, V::Json(v)) => json.push(v.clone()),
                     (ColType::Jsonb, _) => json.push(Value::Null),
                 }

@@ -36,6 +36,8 @@ impl CopyRows {
                 Cell::Float(v) => field(b, &v.to_be_bytes()),
                 // int8's binary form: 8 bytes, big-endian.
                 Cell::Int(v) => field(b, &v.to_be_bytes()),
+                // boolean's binary form: one byte, 0 or 1.
+                Cell::Bool(v) => field(b, &[u8::from(*v)]),
             }
         }
         self.ends.push(b.len());

@@ -83,6 +83,7 @@ fn cell(ty: ColType, value: Value) -> std::result::Result<Cell<'static>, String>
         (ColType::Timestamptz, Value::TimestampMicros(us) | Value::Long(us)) => Cell::Timestamp(us),
         (ColType::Float8, Value::Double(v)) => Cell::Float(v),
         (ColType::Int8, Value::Long(v)) => Cell::Int(v),
+        (ColType::Bool, Value::Boolean(v)) => Cell::Bool(v),
         (ty, v) => return Err(format!("expected {ty:?}, found {v:?}")),
     })
 }
@@ -178,6 +179,7 @@ fn push_row(out: &mut Vec<u8>, table: Table, cells: &[Cell]) -> std::result::Res
             }
             Cell::Float(v) => serde_json::to_writer(&mut *out, v).map_err(std::io::Error::other),
             Cell::Int(v) => write!(out, "{v}"),
+            Cell::Bool(v) => write!(out, "{v}"),
         };
     }
     out.push(b'}');

@@ -27,6 +27,7 @@ pub enum Cell<'a> {
     Json(Cow<'a, str>),
     Float(f64),
     Int(i64),
+    Bool(bool),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -211,6 +212,11 @@ fn cell(ty: ColType, raw: &str) -> std::result::Result<Cell<'_>, String> {
         ColType::Int8 => match serde_json::from_str::<f64>(raw) {
             Ok(v) => int_cell(v),
             Err(_) => Err(format!("expected an integer, got {}", preview(raw))),
+        },
+        ColType::Bool => match raw {
+            "true" => Ok(Cell::Bool(true)),
+            "false" => Ok(Cell::Bool(false)),
+            _ => Err(format!("expected true or false, got {}", preview(raw))),
         },
     }
 }

@@ -1,4 +1,4 @@
-//! The recording schema: seven tables, their columns and the migrations that create them.
+//! The recording schema: eight tables, their columns and the migrations that create them.
 //!
 //! It is a contract users query, so it changes only by new migrations appended to [`MIGRATIONS`].
 //! Every table carries `exp_id` and is partitioned by it (`PARTITION BY LIST (exp_id)`): an
@@ -18,6 +18,8 @@ pub enum ColType {
     /// A 64-bit integer (Postgres `bigint`); from JS a number that is an integer of at most
     /// 2^53 - 1 in magnitude (what a JS number holds exactly).
     Int8,
+    /// A JS boolean (Postgres `boolean`).
+    Bool,
 }
 
 impl ColType {
@@ -30,6 +32,7 @@ impl ColType {
             Jsonb => "jsonb",
             Float8 => "float8",
             Int8 => "int8",
+            Bool => "boolean",
         }
     }
 }
@@ -60,10 +63,11 @@ pub enum Table {
     Errors,
     Metrics,
     LlmCalls,
+    Events,
 }
 
-pub const TABLES: [Table; 7] =
-    [Table::Agents, Table::States, Table::Messages, Table::Surveys, Table::Errors, Table::Metrics, Table::LlmCalls];
+pub const TABLES: [Table; 8] =
+    [Table::Agents, Table::States, Table::Messages, Table::Surveys, Table::Errors, Table::Metrics, Table::LlmCalls, Table::Events];
 
 /// The tick a row belongs to (-1 for what is recorded before tick 0). Added by migration 2, so
 /// it is the last column of the tables of migration 1, and nullable: their older rows have none.
@@ -82,8 +86,22 @@ static MESSAGES: [Column; 8] = [
     col("payload", Jsonb),
     TICK,
 ];
-static SURVEYS: [Column; 6] =
-    [col("exp_id", Text), col("agent_id", Text), col("ts", Timestamptz), col("form_id", Text), col("answers", Jsonb), TICK];
+/// One row per answered question (migration 3 added `question` to `valid`; older rows have one
+/// row per form, its answers in `answers`). `form_id` is the survey's name, `answers` the answer
+/// (null when it is invalid).
+static SURVEYS: [Column; 10] = [
+    col("exp_id", Text),
+    col("agent_id", Text),
+    col("ts", Timestamptz),
+    col("form_id", Text),
+    // Nullable since migration 3: an invalid answer has none.
+    opt("answers", Jsonb),
+    TICK,
+    opt("question", Text),
+    opt("raw", Text),
+    opt("latency_ms", Float8),
+    opt("valid", Bool),
+];
 static ERRORS: [Column; 6] =
     [col("exp_id", Text), col("ts", Timestamptz), opt("agent_id", Text), col("comp", Text), col("detail", Text), TICK];
 static METRICS: [Column; 7] = [
@@ -112,6 +130,11 @@ static LLM_CALLS: [Column; 13] = [
     col("outcome", Text),
 ];
 
+/// What an experimenter did to a running population (an intervention, a survey sent, a resume):
+/// what happened when, in the run's own records.
+static EVENTS: [Column; 6] =
+    [col("exp_id", Text), col("ts", Timestamptz), col("tick", Int8), col("kind", Text), col("what", Jsonb), opt("who", Jsonb)];
+
 impl Table {
     pub fn name(self) -> &'static str {
         match self {
@@ -122,6 +145,7 @@ impl Table {
             Table::Errors => "errors",
             Table::Metrics => "metrics",
             Table::LlmCalls => "llm_calls",
+            Table::Events => "events",
         }
     }
 
@@ -141,6 +165,7 @@ impl Table {
             Table::Errors => &ERRORS,
             Table::Metrics => &METRICS,
             Table::LlmCalls => &LLM_CALLS,
+            Table::Events => &EVENTS,
         }
     }
 
@@ -217,6 +242,20 @@ pub const MIGRATIONS: &[Migration] = &[
             r#"CREATE INDEX IF NOT EXISTS llm_calls_exp_ts ON {s}.llm_calls (exp_id, ts)"#,
             // Replay looks a call up by agent, tick and call index.
             r#"CREATE INDEX IF NOT EXISTS llm_calls_agent_tick ON {s}.llm_calls (exp_id, agent_id, tick, call_index)"#,
+        ],
+    },
+    Migration {
+        version: 3,
+        name: "survey answers per question, and events",
+        statements: &[
+            r#"ALTER TABLE {s}.surveys ALTER COLUMN answers DROP NOT NULL"#,
+            r#"ALTER TABLE {s}.surveys ADD COLUMN IF NOT EXISTS question text"#,
+            r#"ALTER TABLE {s}.surveys ADD COLUMN IF NOT EXISTS raw text"#,
+            r#"ALTER TABLE {s}.surveys ADD COLUMN IF NOT EXISTS latency_ms double precision"#,
+            r#"ALTER TABLE {s}.surveys ADD COLUMN IF NOT EXISTS valid boolean"#,
+            r#"CREATE INDEX IF NOT EXISTS surveys_form_question ON {s}.surveys (exp_id, form_id, question)"#,
+            r#"CREATE TABLE IF NOT EXISTS {s}.events (exp_id text NOT NULL, ts timestamptz NOT NULL, tick bigint NOT NULL, kind text NOT NULL, what jsonb NOT NULL, who jsonb) PARTITION BY LIST (exp_id)"#,
+            r#"CREATE INDEX IF NOT EXISTS events_exp_tick ON {s}.events (exp_id, tick)"#,
         ],
     },
 ];
