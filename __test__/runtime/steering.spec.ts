@@ -4,7 +4,7 @@
 import test from 'ava'
 import { z } from 'zod'
 
-import { Experiment, MyriadError, defineAgent, defineSurvey } from '../../src/index.js'
+import { Experiment, type MyriadError, defineAgent, defineSurvey } from '../../src/index.js'
 import { startLLMServer } from '../../src/testing/index.js'
 import { archiveDir, cleanup, recorded } from './helpers.js'
 
@@ -81,7 +81,10 @@ test('a survey is answered once per agent and question, by handlers and by the L
   const bad = rows.find((r) => r.agent_id === 'citizen-0' && r.question === 'happy')
   t.like(bad, { valid: false, answers: null, raw: '9' })
   const viaLLM = rows.filter((r) => r.agent_id === 'citizen-1')
-  t.true(viaLLM.every((r) => r.valid === true), JSON.stringify(viaLLM))
+  t.true(
+    viaLLM.every((r) => r.valid === true),
+    JSON.stringify(viaLLM),
+  )
   t.is((await recorded(summary, 'llm_calls')).length, 20, 'the odd agents asked the LLM, once each')
 
   t.like(results, { survey: 'mood', tick: 1, asked: 40, responded: 40, responseRate: 1, complete: true })
@@ -151,7 +154,10 @@ test('interventions change states, profiles, parameters and the population at th
     sink: { archive: dir },
   })
   exp.at(1, (world) => {
-    t.is(world.setState((a) => a.id !== 'citizen-3', { level: 100 }), 3)
+    t.is(
+      world.setState((a) => a.id !== 'citizen-3', { level: 100 }),
+      3,
+    )
     t.is(world.setProfile('citizen-2', { age: 99 }), 1)
     const bad = t.throws(() => world.setProfile('citizen-2', { age: 'old' }))
     t.is((bad as MyriadError).code, 'ERR_AGENT_PROFILE')
@@ -178,7 +184,10 @@ test('interventions change states, profiles, parameters and the population at th
     [10, 10, 10, 10],
   )
   t.deepEqual(seen.find((s) => s.tick === 2 && s.id === 'citizen-1')?.inbox, ['news:experimenter'])
-  t.false(seen.some((s) => s.tick >= 2 && s.id === 'citizen-0'), 'a removed agent takes no more turns')
+  t.false(
+    seen.some((s) => s.tick >= 2 && s.id === 'citizen-0'),
+    'a removed agent takes no more turns',
+  )
   const states = await recorded(summary, 'states')
   t.like(
     states.find((r) => r.agent_id === 'citizen-3' && r.tick === 1),
@@ -235,7 +244,10 @@ test('an interview is answered by the handler or by the LLM as the agent, and bo
   const summary = await exp.run({ ticks: 4 })
   t.is(await before, 'I am p0; you asked: How are you?')
   t.is(await during, 'reply to: What do you do all day?')
-  t.regex(String(server.received.at(-1)?.messages?.[0].content), /^You are citizen-2\. Your profile: \{"name":"p2","age":22\}\. Your current state: \{"mood":"calm"\}\./)
+  t.regex(
+    String(server.received.at(-1)?.messages?.[0].content),
+    /^You are citizen-2\. Your profile: \{"name":"p2","age":22\}\. Your current state: \{"mood":"calm"\}\./,
+  )
   t.is(((await t.throwsAsync(unknown)) as MyriadError).code, 'ERR_UNKNOWN_AGENT')
   const chat = (await recorded(summary, 'messages')).filter((m) => m.kind === 'user-chat')
   t.deepEqual(

@@ -16,7 +16,10 @@ export type Reply<K> = K extends 'user-survey' ? Answers | undefined : K extends
 export type Handler<P, S, M extends MessageSchemas, K extends string> = (
   ctx: AgentContext<P, S, M>,
   message: Message<BodyOf<M, K>, K>,
-) => Reply<K> | void | Promise<Reply<K> | void>
+) => HandlerResult<K>
+
+// biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing returns void, an async one Promise<void>.
+type HandlerResult<K> = Reply<K> | void | Promise<Reply<K> | void>
 
 export type Handlers<P, S, M extends MessageSchemas> = { [K in BuiltinKind | (keyof M & string)]?: Handler<P, S, M, K> }
 

@@ -28,7 +28,7 @@ import { type Matching, collectSpecialties, openMatching } from './setup.js'
 import { type RecordsAt, type RunSummary, type TickInfo, summarize } from './summary.js'
 import { InterviewDesk } from './interviews.js'
 import { type ScheduledSurvey, SurveyDesk, type SurveyTarget } from './surveys.js'
-import { type Intervention, World } from './world.js'
+import { type Intervention, World, whoColumn } from './world.js'
 import type { Survey, SurveyResults } from '../surveys/index.js'
 
 export interface RunOptions {
@@ -134,9 +134,16 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
     this.steerable('survey(...)')
     if (this.pop) {
       const unknown = (target.agents ?? []).filter((id) => this.pop?.slotOf(id) === undefined)
-      if (unknown.length > 0) throw new MyriadError('ERR_UNKNOWN_AGENT', `survey '${survey?.name}': ${unknown.slice(0, 5).join(', ')} ${unknown.length === 1 ? 'is not an agent' : 'are not agents'} of this experiment`)
+      if (unknown.length > 0)
+        throw new MyriadError(
+          'ERR_UNKNOWN_AGENT',
+          `survey '${survey?.name}': ${unknown.slice(0, 5).join(', ')} ${unknown.length === 1 ? 'is not an agent' : 'are not agents'} of this experiment`,
+        )
       if (!this.current?.llm && this.pop.types.some((t) => !t.on['user-survey'])) {
-        throw new MyriadError('ERR_LLM_NO_PROVIDER', `survey '${survey?.name}': agents without a user-survey handler answer through the LLM, and the experiment has none`)
+        throw new MyriadError(
+          'ERR_LLM_NO_PROVIDER',
+          `survey '${survey?.name}': agents without a user-survey handler answer through the LLM, and the experiment has none`,
+        )
       }
     }
     const scheduled = this.surveys.schedule(survey, target, this.nextTick)
@@ -160,7 +167,8 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
       if (typeof text !== 'string' || text.length === 0) throw new MyriadError('ERR_INVALID_ARG', 'interview(agentId, text): text must be a non-empty string')
       const slot = this.pop?.slotOf(agentId)
       if (this.pop && slot === undefined) throw new MyriadError('ERR_UNKNOWN_AGENT', `interview: '${agentId}' is not an agent of this experiment`)
-      if (this.pop && slot !== undefined && this.pop.parked[slot]) throw new MyriadError('ERR_AGENT_PARKED', `interview: ${agentId} is parked and takes no more turns`)
+      if (this.pop && slot !== undefined && this.pop.parked[slot])
+        throw new MyriadError('ERR_AGENT_PARKED', `interview: ${agentId} is parked and takes no more turns`)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -269,12 +277,19 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
       const unknown = this.surveys.unknownIds(pop)
       if (unknown.length > 0) throw new MyriadError('ERR_UNKNOWN_AGENT', `a survey names ${unknown.slice(0, 5).join(', ')}, not agents of this experiment`)
       if (!llm && this.surveys.needsLLM(pop)) {
-        throw new MyriadError('ERR_LLM_NO_PROVIDER', 'a survey is scheduled, agents without a user-survey handler answer through the LLM, and the experiment has none')
+        throw new MyriadError(
+          'ERR_LLM_NO_PROVIDER',
+          'a survey is scheduled, agents without a user-survey handler answer through the LLM, and the experiment has none',
+        )
       }
-      const host = { run: undefined as unknown as Run, params: Object.freeze({ ...o.params }), setLLM: (next: LLM) => {
-        llms.replace(next)
-        madeLLMs.push(next)
-      } }
+      const host = {
+        run: undefined as unknown as Run,
+        params: Object.freeze({ ...o.params }),
+        setLLM: (next: LLM) => {
+          llms.replace(next)
+          madeLLMs.push(next)
+        },
+      }
       const run = new Run(
         {
           pop,
@@ -346,7 +361,7 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
       if (due) await i.fn(new World(host, tick, now))
     }
     for (const d of this.surveys.deliver(tick, pop, mailbox)) {
-      recorder.add('events', { exp_id: this.expId, ts: now, tick, kind: 'survey', what: { survey: d.survey, asked: d.asked }, who: d.asked === 0 ? null : { count: d.asked, ids: d.ids, ...(d.asked > d.ids.length ? { truncated: true } : {}) } })
+      recorder.add('events', { exp_id: this.expId, ts: now, tick, kind: 'survey', what: { survey: d.survey, asked: d.asked }, who: whoColumn(d.ids, d.asked) })
     }
     this.interviews.deliver(tick, now, pop, mailbox, recorder)
     this.nextTick = tick + 1

@@ -69,12 +69,22 @@ export class InterviewDesk {
   answer(ctx: AgentContext, message: Message, handler: ChatHandler | undefined, recorder: Recorder, replyId: string): void | Promise<void> {
     const p = this.byBody.get(message.body as object) as Pending
     const reply = (text: string) => {
-      recorder.add('messages', { exp_id: this.exp(), msg_id: replyId, src: ctx.id, dst: INTERVIEWER, kind: 'user-chat', ts: ctx.now, tick: ctx.tick, payload: { text } })
+      recorder.add('messages', {
+        exp_id: this.exp(),
+        msg_id: replyId,
+        src: ctx.id,
+        dst: INTERVIEWER,
+        kind: 'user-chat',
+        ts: ctx.now,
+        tick: ctx.tick,
+        payload: { text },
+      })
       p.resolve(text)
     }
     const settle = (given: unknown): void | Promise<void> => {
       if (given === undefined) return this.fromLLM(ctx, p.text).then(reply)
-      if (typeof given !== 'string') throw new MyriadError('ERR_INVALID_ARG', `${ctx.id}'s user-chat handler answered an interview with a ${typeof given}; return the reply text`)
+      if (typeof given !== 'string')
+        throw new MyriadError('ERR_INVALID_ARG', `${ctx.id}'s user-chat handler answered an interview with a ${typeof given}; return the reply text`)
       reply(given)
     }
     const fail = (error: unknown) => {

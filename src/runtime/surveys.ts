@@ -70,7 +70,8 @@ export class SurveyDesk {
     if (typeof t !== 'object') throw invalidArg('survey(survey, target): target must be an object')
     const tick = t.atTick ?? nextTick
     if (!Number.isInteger(tick) || tick < 0) throw invalidArg(`survey '${survey.name}': atTick must be a non-negative integer, got ${String(tick)}`)
-    if (tick < nextTick) throw new MyriadError('ERR_TICK_PAST', `survey '${survey.name}' is for tick ${tick}, but the run is past it (the next tick is ${nextTick})`)
+    if (tick < nextTick)
+      throw new MyriadError('ERR_TICK_PAST', `survey '${survey.name}' is for tick ${tick}, but the run is past it (the next tick is ${nextTick})`)
     if (t.agents !== undefined && (!Array.isArray(t.agents) || t.agents.some((a) => typeof a !== 'string'))) {
       throw invalidArg(`survey '${survey.name}': agents must be an array of agent ids`)
     }
@@ -140,7 +141,11 @@ export class SurveyDesk {
     const d = this.byBody.get(message.body as object) as Delivery
     const started = performance.now()
     const finish = (values: readonly unknown[], raws: readonly (string | null)[]) => this.record(ctx, d, values, raws, performance.now() - started, recorder)
-    const failed = (error: unknown) => finish([], d.survey.questions.map(() => (error instanceof MyriadError ? `${error.code}: ${error.message}` : String(error))))
+    const failed = (error: unknown) =>
+      finish(
+        [],
+        d.survey.questions.map(() => (error instanceof MyriadError ? `${error.code}: ${error.message}` : String(error))),
+      )
     const fromLLM = () => {
       let call: ReturnType<AgentContext['llm']['json']>
       try {
@@ -158,7 +163,10 @@ export class SurveyDesk {
           if (raw !== undefined) {
             const json = extractJson(raw)
             if (json !== NOT_FOUND && typeof json === 'object' && json !== null) return finish(...this.check(d.survey, json as Answers))
-            return finish([], d.survey.questions.map(() => raw))
+            return finish(
+              [],
+              d.survey.questions.map(() => raw),
+            )
           }
           failed(error)
         },

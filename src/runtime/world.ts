@@ -7,7 +7,7 @@ import { z } from 'zod'
 
 import { BUILTIN_KINDS } from '../agents/index.js'
 import { MyriadError, invalidArg } from '../errors/index.js'
-import { LLM, LLMConfigSchema } from '../llm/index.js'
+import { LLM, type LLMConfigSchema } from '../llm/index.js'
 import type { Run } from './run.js'
 import { type AgentView, EXPERIMENTER, viewOf } from './surveys.js'
 
@@ -129,7 +129,11 @@ export class World {
       const schema = pop.types[type].messages[kind] as z.ZodType | undefined
       if (!schema) throw new MyriadError('ERR_MESSAGE_SCHEMA', `broadcast: agent type '${pop.types[type].name}' does not declare the kind '${kind}'`)
       const parsed = schema.safeParse(body)
-      if (!parsed.success) throw new MyriadError('ERR_MESSAGE_SCHEMA', `broadcast: the '${kind}' body does not fit ${pop.types[type].name}'s schema: ${z.prettifyError(parsed.error)}`)
+      if (!parsed.success)
+        throw new MyriadError(
+          'ERR_MESSAGE_SCHEMA',
+          `broadcast: the '${kind}' body does not fit ${pop.types[type].name}'s schema: ${z.prettifyError(parsed.error)}`,
+        )
       checked.set(type, parsed.data)
     }
     const n = this.broadcasts++
@@ -177,8 +181,17 @@ export class World {
   }
 
   private event(kind: string, what: unknown, slots: readonly number[]): void {
-    const ids = slots.slice(0, IDS_RECORDED).map((s) => this.run.pop.ids[s])
-    const who = slots.length === 0 ? null : { count: slots.length, ids, ...(slots.length > IDS_RECORDED ? { truncated: true } : {}) }
+    const who = whoColumn(
+      slots.slice(0, IDS_RECORDED).map((s) => this.run.pop.ids[s]),
+      slots.length,
+    )
     this.run.recorder.add('events', { exp_id: this.run.exp, ts: this.now, tick: this.tick, kind, what: what ?? null, who })
   }
+}
+
+/** The `who` of an `events` row: how many agents, and the first of their ids. */
+export function whoColumn(ids: readonly string[], count: number): { count: number; ids: string[]; truncated?: true } | null {
+  if (count === 0) return null
+  const listed = ids.slice(0, IDS_RECORDED)
+  return { count, ids: listed, ...(count > listed.length ? { truncated: true as const } : {}) }
 }

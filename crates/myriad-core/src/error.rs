@@ -290,8 +290,21 @@ mod tests {
 
     #[test]
     fn codes_are_unique_prefixed_and_explained() {
-        let components =
-            ["runtime", "matching", "registry", "pml", "policy", "bus", "sink", "llm", "agents", "experiment", "steering", "config", "general"];
+        let components = [
+            "runtime",
+            "matching",
+            "registry",
+            "pml",
+            "policy",
+            "bus",
+            "sink",
+            "llm",
+            "agents",
+            "experiment",
+            "steering",
+            "config",
+            "general",
+        ];
         let mut seen = std::collections::HashSet::new();
         for &code in ErrorCode::ALL {
             assert!(seen.insert(code.as_str()), "{code} is listed twice");
