@@ -13,10 +13,7 @@ import { BUILTIN_KINDS, type BodyOf, type BuiltinKind, type Message, type Messag
  */
 export type Reply<K> = K extends 'user-survey' ? Answers | undefined : K extends 'user-chat' ? string | undefined : undefined
 
-export type Handler<P, S, M extends MessageSchemas, K extends string> = (
-  ctx: AgentContext<P, S, M>,
-  message: Message<BodyOf<M, K>, K>,
-) => HandlerResult<K>
+export type Handler<P, S, M extends MessageSchemas, K extends string> = (ctx: AgentContext<P, S, M>, message: Message<BodyOf<M, K>, K>) => HandlerResult<K>
 
 // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing returns void, an async one Promise<void>.
 type HandlerResult<K> = Reply<K> | void | Promise<Reply<K> | void>
