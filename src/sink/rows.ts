@@ -49,7 +49,7 @@ function compile(columns: { name: string; type: string }[]): Encoder {
   for (const c of columns) if (!/^[a-z_]+$/.test(c.name)) throw new Error(`unexpected sink column name ${c.name}`)
   const isText = (t: string) => t === 'text' || t === 'uuid'
   // Booleans cross with the numbers, as 1 and 0 (crates/myriad-core/src/sink/columns.rs).
-  const isNumber = (t: string) => t === 'timestamptz' || t === 'float8' || t === 'int8' || t === 'boolean'
+  const isNumber = (t: string) => t === 'timestamptz' || t === 'float8' || t === 'int8' || t === 'bool'
   const texts = columns.filter((c) => isText(c.type)).length
   const numbers = columns.filter((c) => isNumber(c.type)).length
   const reads = columns.map((c, j) => `const v${j} = r.${c.name}`).join('\n    ')
@@ -58,7 +58,7 @@ function compile(columns: { name: string; type: string }[]): Encoder {
     if (isText(c.type)) return [`(typeof v${j} === 'string' || v${j} == null)`]
     if (c.type === 'timestamptz') return [`(v${j} instanceof Date || typeof v${j} === 'number' || v${j} == null)`]
     if (c.type === 'float8' || c.type === 'int8') return [`(typeof v${j} === 'number' || v${j} == null)`]
-    if (c.type === 'boolean') return [`(typeof v${j} === 'boolean' || v${j} == null)`]
+    if (c.type === 'bool') return [`(typeof v${j} === 'boolean' || v${j} == null)`]
     return []
   })
   const puts = columns.map((c, j) => {
@@ -66,7 +66,7 @@ function compile(columns: { name: string; type: string }[]): Encoder {
     if (c.type === 'timestamptz') return `numbers[m++] = v${j} instanceof Date ? v${j}.getTime() : typeof v${j} === 'number' ? v${j} : NaN`
     // An int8 value that is not an integer (or beyond 2^53 - 1) is refused in Rust, with a reason.
     if (c.type === 'float8' || c.type === 'int8') return `numbers[m++] = typeof v${j} === 'number' ? v${j} : NaN`
-    if (c.type === 'boolean') return `numbers[m++] = v${j} === true ? 1 : v${j} === false ? 0 : NaN`
+    if (c.type === 'bool') return `numbers[m++] = v${j} === true ? 1 : v${j} === false ? 0 : NaN`
     return `json.push(v${j})`
   })
   const body = `

@@ -32,7 +32,7 @@ impl ColType {
             Jsonb => "jsonb",
             Float8 => "float8",
             Int8 => "int8",
-            Bool => "boolean",
+            Bool => "bool",
         }
     }
 }
