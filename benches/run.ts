@@ -23,9 +23,10 @@ import { registry } from './suites/registry.js'
 import { scan } from './suites/scan.js'
 import { simulation } from './suites/simulation.js'
 import { sink } from './suites/sink.js'
+import { steering } from './suites/steering.js'
 
 /** Every suite, in run order. Later suites (sink, async) are one module each, added here. */
-const SUITES: Suite[] = [matching, scan, registry, policy, bus, sink, async, simulation]
+const SUITES: Suite[] = [matching, scan, registry, policy, bus, sink, async, simulation, steering]
 const RESULTS = join(ROOT, 'bench', 'results', 'latest.json')
 
 interface SuiteResult {

@@ -3,6 +3,7 @@
 // the helper answers with the LLM; the asker gives feedback, and trust and the policy learn.
 //   npx tsx examples/mutual-aid.ts            (10,000 citizens, 10 ticks, the local test LLM)
 //   MYRIAD_AGENTS=1000 MYRIAD_TICKS=5 MYRIAD_LLM_URL=http://127.0.0.1:8080/v1 npx tsx examples/mutual-aid.ts
+//   MYRIAD_REPLAY=runs/mutual-aid/<runId> npx tsx examples/mutual-aid.ts   (answers from that run's LLM calls)
 import { Experiment, defineAgent } from '@myriad-agents/core'
 import { startLLMServer } from '@myriad-agents/core/testing'
 import { z } from 'zod'
@@ -62,7 +63,8 @@ const Citizen = defineAgent({
 
 const agents = Number(process.env.MYRIAD_AGENTS ?? 10_000)
 const ticks = Number(process.env.MYRIAD_TICKS ?? 10)
-const server = process.env.MYRIAD_LLM_URL ? undefined : await startLLMServer({ latency: { fixedMs: 100 } })
+const replay = process.env.MYRIAD_REPLAY
+const server = process.env.MYRIAD_LLM_URL || replay ? undefined : await startLLMServer({ latency: { fixedMs: 100 } })
 const baseUrl = process.env.MYRIAD_LLM_URL ?? server?.url ?? ''
 const names = ['Ada', 'Ben', 'Cleo', 'Dan', 'Eve', 'Fay', 'Gus', 'Hal', 'Ivy', 'Jo']
 
@@ -81,8 +83,11 @@ const exp = new Experiment({
       }),
     },
   ],
-  llm: { providers: [{ name: 'llm', baseUrl, models: [process.env.MYRIAD_LLM_MODEL ?? 'test-model'], apiKey: process.env.MYRIAD_LLM_KEY }] },
-  clock: { mode: 'lockstep', tickMs: 60_000 },
+  llm: replay
+    ? { replay }
+    : { providers: [{ name: 'llm', baseUrl, models: [process.env.MYRIAD_LLM_MODEL ?? 'test-model'], apiKey: process.env.MYRIAD_LLM_KEY }] },
+  // A fixed start: simulated time, and so every record, is the same in each run of the seed.
+  clock: { mode: 'lockstep', tickMs: 60_000, start: Date.UTC(2026, 0, 1) },
 })
 
 exp.on('tick', (t) =>

@@ -490,6 +490,12 @@ export interface PolicyUpdateStats {
  */
 export declare function readArchive(dir: string, table: string, exp?: string | undefined | null): Promise<string>
 
+/**
+ * The rows of experiment `exp` in `table` on Postgres, as `read_archive` gives them
+ * (`myriad_core::sink::read_postgres`), which `src/sink/archive.ts` parses.
+ */
+export declare function readPostgres(dsn: string, schema: string | undefined | null, table: string, exp: string): Promise<string>
+
 export interface RegistryCounters {
   processed: number
   rejected: number

@@ -134,7 +134,7 @@ test('secrets are refused in the file, taken from the environment, and redacted 
   const missing = codeAndMessage(() => loadConfig(byReference.path, { env: {} }))
   t.regex(missing.message, /\$\{MY_KEY\} is not set in the environment/)
   const loaded = loadConfig(byReference.path, { env: { MY_KEY: 'sk-from-env', PGPW: 's3cret' } })
-  t.is(loaded.config.llm?.providers[0].apiKey, 'sk-from-env')
+  t.is(loaded.config.llm?.providers?.[0].apiKey, 'sk-from-env')
   t.deepEqual(loaded.config.sink, { postgres: 'postgres://me:s3cret@127.0.0.1/test' })
   const shown = loaded.show()
   t.false(shown.includes('sk-from-env'))
@@ -148,7 +148,7 @@ test('MYRIAD_LLM_URL makes a provider when the file has none; a key alone makes 
   const f = fileWith(BASE)
   t.teardown(f.done)
   const loaded = loadConfig(f.path, { env: { MYRIAD_LLM_URL: 'http://127.0.0.1:8089/v1', MYRIAD_LLM_MODEL: 'smol', MYRIAD_LLM_KEY: 'k' } })
-  const p = loaded.config.llm?.providers[0]
+  const p = loaded.config.llm?.providers?.[0]
   t.like(p, { name: 'env', baseUrl: 'http://127.0.0.1:8089/v1', models: ['smol'], apiKey: 'k' })
   t.is(loaded.sourceOf(['llm', 'providers', 0, 'models']), 'env MYRIAD_LLM_MODEL')
   t.is(loadConfig(f.path, { env: { MYRIAD_LLM_KEY: 'k' } }).config.llm, undefined)

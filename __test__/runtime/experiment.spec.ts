@@ -48,6 +48,7 @@ test('population mistakes are typed errors before anything starts', async (t) =>
   await refused([{ agent: A, count: 1.5, profiles: named(2) }], /count must be a non-negative integer/)
   await refused([{ agent: A, count: 3, profiles: named(2) }], /asks for 3 agents but its profiles gave 2/)
   await refused([{ agent: A, count: 2, profiles: named(2), ids: () => 'dup' }], /already taken/)
+  await refused([{ agent: A, count: 1, profiles: named(1), ids: () => '@cohort:x' }], /ids starting with @ are reserved/)
   const unknownKey = t.throws(() => new Experiment({ name: 'x', population: [], colck: {} } as never))
   t.is((unknownKey as MyriadError).code, 'ERR_INVALID_ARG')
 })

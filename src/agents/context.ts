@@ -62,7 +62,10 @@ export interface AgentMemory {
 export interface AgentLLM {
   chat(request: ChatRequest): Promise<ChatResult>
   json<T>(request: JsonRequest<T>): Promise<JsonResult<T>>
-  /** Agents that share `key` share one call per tick: the first asks, the rest get its answer. */
+  /**
+   * Agents that share `key` share one call per tick: the first asks, the rest get its answer. The
+   * call is the cohort's (`@cohort:<key>` in `llm_calls`), charged to no agent's budget.
+   */
   cohort(key: string): Pick<AgentLLM, 'chat' | 'json'>
 }
 

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url'
 
 import type { AgentType } from '../agents/index.js'
 import { MyriadError } from '../errors/index.js'
-import type { ExperimentOptions, PopulationEntry, ProfileSource } from '../runtime/index.js'
+import { type ExperimentOptions, type PopulationEntry, type ProfileSource, type ReplaySource, isDatabaseUrl } from '../runtime/index.js'
 import type { LoadedConfig } from './load.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: a module's agent types have any profile and state.
@@ -106,14 +106,16 @@ export async function experimentOptions(loaded: LoadedConfig): Promise<{ options
   let llm: ExperimentOptions['llm']
   let llmBudget: ExperimentOptions['llmBudget']
   if (config.llm) {
-    const { agentBudget, providers, ...client } = config.llm
+    const { agentBudget, providers, replay, ...client } = config.llm
     llmBudget = agentBudget
     llm = {
       ...client,
-      providers: providers.map(({ apiKeyFile, apiKey, ...p }) => ({
+      providers: providers?.map(({ apiKeyFile, apiKey, ...p }) => ({
         ...p,
         apiKey: apiKeyFile ? readSecret(resolve(dir, apiKeyFile)) : apiKey || undefined,
       })),
+      // A run directory is relative to the file, as every path in it.
+      replay: relativeReplay(replay, dir),
     }
   }
   const options: ExperimentOptions = {
@@ -129,6 +131,13 @@ export async function experimentOptions(loaded: LoadedConfig): Promise<{ options
     matching: config.matching,
   }
   return { options, ticks }
+}
+
+function relativeReplay(replay: ReplaySource | undefined, dir: string): ReplaySource | undefined {
+  if (replay === undefined) return undefined
+  const from = typeof replay === 'string' ? replay : replay.from
+  if (isDatabaseUrl(from)) return replay
+  return typeof replay === 'string' ? resolve(dir, from) : { ...replay, from: resolve(dir, from) }
 }
 
 function readSecret(path: string): string {

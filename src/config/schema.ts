@@ -6,7 +6,7 @@
 import { z } from 'zod'
 
 import { LLMConfigSchema, ProviderConfigSchema } from '../llm/index.js'
-import { ExperimentOptionsSchema } from '../runtime/index.js'
+import { ExperimentOptionsSchema, OnMissSchema, ReplaySourceSchema, checkReplay } from '../runtime/index.js'
 
 const O = ExperimentOptionsSchema.shape
 
@@ -22,9 +22,14 @@ const { providers: _providers, ...llmShape } = LLMConfigSchema.shape
 const LLMFileSchema = z
   .strictObject({
     ...llmShape,
-    providers: z.array(ProviderFileSchema).min(1, 'llm needs at least one provider').describe('In failover order.'),
+    providers: z.array(ProviderFileSchema).min(1, 'llm needs at least one provider').optional().describe('In failover order.'),
     agentBudget: O.llmBudget.describe('A per-agent LLM budget; a call past it fails with ERR_LLM_BUDGET.'),
+    replay: ReplaySourceSchema.optional().describe(
+      "Answer the calls from an earlier run's llm_calls: its run directory (relative to this file), or { from: postgres://..., exp }.",
+    ),
+    onMiss: OnMissSchema,
   })
+  .superRefine(checkReplay)
   .describe('The LLM client the agents share (ctx.llm)')
 
 export const PopulationFileEntrySchema = z
@@ -48,6 +53,7 @@ export const ExperimentConfigSchema = z
       .strictObject({
         name: O.name,
         seed: O.seed,
+        params: O.params,
         ticks: z.number().int().min(0).default(10).describe('Ticks to run (lockstep), or turns per agent (async).'),
         groups: O.groups,
         stepTimeoutMs: O.stepTimeoutMs,

@@ -50,6 +50,11 @@ const CODE_OF: Record<FailureClass, ErrorCode> = {
   internal: 'ERR_INTERNAL',
 }
 
+/** The failure class an `ERR_LLM_*` code stands for (a replayed failure is rebuilt from its code). */
+export function failureOfCode(code: string): FailureClass | undefined {
+  return FAILURE_CLASSES.find((f) => CODE_OF[f] === code)
+}
+
 export interface LLMErrorDetails {
   provider?: string
   model?: string

@@ -1,7 +1,7 @@
 // LLM orchestration over OpenAI-compatible endpoints: the layer's public face.
 export { LLM, type JsonRequest, type JsonResult, type EmbedRequest, type EmbedResult, type RecordedCall } from './client.js'
 export { LLMStream } from './stream.js'
-export { LLMError, FAILURE_CLASSES, type FailureClass, type LLMErrorDetails } from './errors.js'
+export { LLMError, FAILURE_CLASSES, failureOfCode, type FailureClass, type LLMErrorDetails } from './errors.js'
 export { estimateTextTokens, estimateMessageTokens, estimatePromptTokens, trimToBudget, type Trimmed } from './budget.js'
 export { extractJson, parseStructured, NOT_FOUND, type OutputSchema } from './structured.js'
 export { STEPS as DEGRADATION_STEPS, type Degradation } from './ladder.js'

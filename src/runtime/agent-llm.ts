@@ -7,9 +7,10 @@ import { MyriadError } from '../errors/index.js'
 import { type ChatRequest, type ChatResult, type JsonRequest, type JsonResult, type LLM, LLMError } from '../llm/index.js'
 import { hash32 } from './random.js'
 import type { Recorder } from './recording.js'
+import { type Replay, mismatch } from './replay.js'
 
 export interface AgentBudget {
-  /** Calls one agent may make in one tick (cohort hits are free). */
+  /** Calls one agent may make in one tick (cohort calls are free). */
   callsPerTick?: number
   /** Prompt + completion tokens one agent may spend over the whole run. */
   tokens?: number
@@ -48,6 +49,9 @@ export interface CallSite {
 
 type Call = 'chat' | 'json'
 
+/** The `agent_id` of a cohort's calls in `llm_calls`: `@cohort:<key>` (no agent id starts with `@`). */
+export const COHORT = '@cohort:'
+
 /** SHA-free request fingerprint (two FNV-1a words over the JSON), enough to check a replay's match. */
 export function requestHash(kind: Call, request: ChatRequest): string {
   const text = JSON.stringify([
@@ -75,6 +79,8 @@ export class AgentLLMs {
     private readonly recorder: Recorder,
     private readonly budget: AgentBudget,
     agents: number,
+    /** Answers calls from an earlier run's records; a miss goes to `llm` when `live`, else fails. */
+    private readonly replay?: { from: Replay; live: boolean },
   ) {
     this.tokensSpent = budget.tokens === undefined ? undefined : new Float64Array(agents)
   }
@@ -100,7 +106,7 @@ export class AgentLLMs {
   private call(site: CallSite, kind: Call, request: ChatRequest, cohort: string | undefined): Promise<unknown> {
     const client = this.llm
     // Refusals before any I/O throw in the turn, awaited or not (see TurnContext.own).
-    if (!client) throw new MyriadError('ERR_LLM_NO_PROVIDER', `agent ${site.agent} called the LLM, but the experiment has no llm configured`)
+    if (!client && !this.replay) throw new MyriadError('ERR_LLM_NO_PROVIDER', `agent ${site.agent} called the LLM, but the experiment has no llm configured`)
     if (cohort !== undefined) {
       if (this.cohortTick !== site.tick) {
         this.cohorts = new Map()
@@ -113,23 +119,39 @@ export class AgentLLMs {
         return shared
       }
     }
-    const index = site.calls++
-    if (this.budget.callsPerTick !== undefined && index >= this.budget.callsPerTick) {
+    // A cohort's call is the cohort's, not its first caller's (which agent asks first depends on
+    // timing): it is recorded as `@cohort:<key>`, call 0, and charged to no agent's budget, so
+    // the agents' own call indices, and the records, do not depend on who came first.
+    const caller = cohort === undefined ? site.agent : `${COHORT}${cohort}`
+    const index = cohort === undefined ? site.calls++ : 0
+    if (cohort === undefined && this.budget.callsPerTick !== undefined && index >= this.budget.callsPerTick) {
       throw new LLMError('budget', `agent ${site.agent} made more than ${this.budget.callsPerTick} LLM calls in tick ${site.tick}`)
     }
-    if (this.tokensSpent && (this.tokensSpent[site.slot] ?? 0) >= (this.budget.tokens ?? Infinity)) {
+    if (cohort === undefined && this.tokensSpent && (this.tokensSpent[site.slot] ?? 0) >= (this.budget.tokens ?? Infinity)) {
       throw new LLMError('budget', `agent ${site.agent} spent its budget of ${this.budget.tokens} tokens`)
     }
-    const tagged = { ...request, signal: request.signal ?? site.signal }
     const started = performance.now()
-    const pending = kind === 'json' ? client.json(tagged as JsonRequest<unknown>) : client.chat(tagged)
+    const hash = requestHash(kind, request)
+    let pending: Promise<ChatResult>
+    let replayMiss = false
+    const replayed = this.replay?.from.answer(caller, site.tick, index, kind, request, hash)
+    if (replayed && 'result' in replayed) pending = Promise.resolve(replayed.result)
+    else if (replayed && 'error' in replayed) pending = Promise.reject(replayed.error)
+    else if (replayed && !(this.replay?.live && client)) pending = Promise.reject(mismatch(replayed.miss))
+    else {
+      // Live: no replay, or a miss with onMiss 'live' (recorded as such).
+      replayMiss = replayed !== undefined
+      if (replayMiss && this.replay) this.replay.from.stats.live++
+      const tagged = { ...request, signal: request.signal ?? site.signal }
+      pending = kind === 'json' ? (client as LLM).json(tagged as JsonRequest<unknown>) : (client as LLM).chat(tagged)
+    }
     const recorded = pending.then(
       (result) => {
-        this.finish(site, index, kind, request, result, undefined, performance.now() - started, cohort)
+        this.finish(site, caller, index, kind, request, hash, replayMiss, result, undefined, performance.now() - started, cohort)
         return result
       },
       (error: unknown) => {
-        this.finish(site, index, kind, request, undefined, error, performance.now() - started, cohort)
+        this.finish(site, caller, index, kind, request, hash, replayMiss, undefined, error, performance.now() - started, cohort)
         throw error
       },
     )
@@ -143,9 +165,13 @@ export class AgentLLMs {
 
   private finish(
     site: CallSite,
+    caller: string,
     index: number,
     kind: Call,
     request: ChatRequest,
+    hash: string,
+    /** A replay's miss sent to the live provider: its row says so. */
+    replayMiss: boolean,
     result: ChatResult | undefined,
     error: unknown,
     latencyMs: number,
@@ -156,18 +182,27 @@ export class AgentLLMs {
     this.stats.latencies.push(latencyMs)
     if (error !== undefined) this.stats.failed++
     const tokens = result ? result.usage.promptTokens + result.usage.completionTokens : 0
-    if (this.tokensSpent) this.tokensSpent[site.slot] += tokens
+    if (this.tokensSpent && cohort === undefined) this.tokensSpent[site.slot] += tokens
     const { signal: _signal, schema: _schema, ...sent } = request as JsonRequest<unknown>
     this.recorder.add('llm_calls', {
       exp_id: this.recorder.exp,
-      agent_id: site.agent,
+      agent_id: caller,
       tick: site.tick,
       call_index: index,
       ts: site.ts,
       model: result?.model ?? request.model ?? null,
-      request_hash: requestHash(kind, request),
-      request: { kind, cohort: cohort ?? null, ...sent },
-      response: result ? { text: result.text, finishReason: result.finishReason, toolCalls: result.toolCalls, provider: result.provider } : null,
+      request_hash: hash,
+      request: { kind, cohort: cohort ?? null, ...(replayMiss ? { replay: 'live' } : {}), ...sent },
+      // What a replay answers with: the reply, or the failure's message (its code is `outcome`).
+      response: result
+        ? {
+            text: result.text,
+            finishReason: result.finishReason,
+            toolCalls: result.toolCalls,
+            provider: result.provider,
+            ...('repaired' in result ? { repaired: result.repaired } : {}),
+          }
+        : { error: error instanceof Error ? error.message : String(error) },
       prompt_tokens: result?.usage.promptTokens ?? null,
       completion_tokens: result?.usage.completionTokens ?? null,
       latency_ms: latencyMs,

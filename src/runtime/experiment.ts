@@ -23,6 +23,7 @@ import { type ExperimentOptions, ExperimentOptionsSchema, type ResolvedExperimen
 import { Population } from './population.js'
 import { hash32, mix32 } from './random.js'
 import { Recorder } from './recording.js'
+import { Replay } from './replay.js'
 import { Run } from './run.js'
 import { type Matching, collectSpecialties, openMatching } from './setup.js'
 import { type RecordsAt, type RunSummary, type TickInfo, summarize } from './summary.js'
@@ -250,8 +251,14 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
     const pop = await Population.build(o.population, o.seed)
     const specialties = collectSpecialties(pop)
     if (pop.size >= LARGE_POPULATION) widenYoungGeneration()
+    const { replay: replaySource, onMiss, ...llmConfig } = o.llm === undefined || o.llm instanceof LLM ? { replay: undefined, onMiss: 'error' } : o.llm
+    const replay = replaySource === undefined ? undefined : { from: await Replay.load(replaySource), live: onMiss === 'live' }
     const llm =
-      o.llm === undefined ? undefined : o.llm instanceof LLM ? o.llm : new LLM({ ...o.llm, ...(o.concurrency.llm ? { concurrency: o.concurrency.llm } : {}) })
+      o.llm instanceof LLM
+        ? o.llm
+        : 'providers' in llmConfig && llmConfig.providers
+          ? new LLM({ ...llmConfig, providers: llmConfig.providers, ...(o.concurrency.llm ? { concurrency: o.concurrency.llm } : {}) })
+          : undefined
     const ownsLLM = llm !== undefined && !(o.llm instanceof LLM)
     this.pop = pop
     const where = o.sink ?? defaultSink(o.name, this.runId)
@@ -273,10 +280,10 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
       this.matching = matching
       const start = o.clock.start ?? Date.now()
       const memory = new MemoryStore(matching.embedder)
-      const llms = new AgentLLMs(llm, recorder, o.llmBudget, pop.size)
+      const llms = new AgentLLMs(llm, recorder, o.llmBudget, pop.size, replay)
       const unknown = this.surveys.unknownIds(pop)
       if (unknown.length > 0) throw new MyriadError('ERR_UNKNOWN_AGENT', `a survey names ${unknown.slice(0, 5).join(', ')}, not agents of this experiment`)
-      if (!llm && this.surveys.needsLLM(pop)) {
+      if (!llm && !replay && this.surveys.needsLLM(pop)) {
         throw new MyriadError(
           'ERR_LLM_NO_PROVIDER',
           'a survey is scheduled, agents without a user-survey handler answer through the LLM, and the experiment has none',
@@ -331,7 +338,7 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
         ticks: run.ticks,
         turns: run.turns,
         messages: mailbox.stats,
-        llm: { ...run.services.llms.totals },
+        llm: { ...run.services.llms.totals, ...(replay ? { replay: { ...replay.from.stats } } : {}) },
         errors: run.errors,
         errorCount: run.errorCount,
         parked: run.parked,

@@ -1,6 +1,6 @@
 // The experiment runtime: a population stepped on the native core.
 export { Experiment, type Progress, type RunOptions } from './experiment.js'
-export { ExperimentOptionsSchema, type ExperimentOptions } from './options.js'
+export { ExperimentOptionsSchema, ReplaySourceSchema, OnMissSchema, checkReplay, type ExperimentOptions } from './options.js'
 export type { PopulationEntry, ProfileSource } from './population.js'
 export type { RunSummary, TickInfo, TurnError, RecordsAt } from './summary.js'
 export type { DeliveryStats } from './mailbox.js'
@@ -9,3 +9,4 @@ export type { ScheduledSurvey, SurveyTarget, AgentView } from './surveys.js'
 export { World, type Who, type Intervention } from './world.js'
 export { EXPERIMENTER } from './surveys.js'
 export { INTERVIEWER } from './interviews.js'
+export { type ReplaySource, type ReplayStats, isDatabaseUrl } from './replay.js'

@@ -14,6 +14,42 @@ const positive = z.number().positive()
 const positiveInt = z.number().int().positive()
 
 /** Bus settings an experiment passes on to each group's connection (it sets `exp`, `group` and `agents` itself). */
+/** A run to answer LLM calls from: its run directory (the archive), or a Postgres URL with its exp id. */
+export const ReplaySourceSchema = z.union([
+  z.string().min(1),
+  z.strictObject({
+    from: z.string().min(1).describe('A run directory, or a postgres:// URL.'),
+    exp: z.string().min(1).optional().describe("The recorded run's exp id (`<name>/<runId>`); needed for Postgres, or a directory with several runs."),
+    schema: z.string().min(1).optional().describe('The Postgres schema (default myriad).'),
+  }),
+])
+
+export const OnMissSchema = z
+  .enum(['error', 'live'])
+  .default('error')
+  .describe(
+    "A call the replay has no match for: 'error' fails it with ERR_REPLAY_MISMATCH, 'live' sends it to the providers (its llm_calls row says replay: 'live').",
+  )
+
+/** Providers or a replay, and a live fallback only with providers (the experiment file checks the same). */
+export function checkReplay(c: { providers?: unknown[]; replay?: unknown; onMiss: string }, ctx: z.RefinementCtx): void {
+  if (!c.providers && c.replay === undefined) ctx.addIssue({ code: 'custom', path: ['providers'], message: 'llm needs providers, or a replay to answer from' })
+  if (c.onMiss === 'live' && !c.providers) ctx.addIssue({ code: 'custom', path: ['onMiss'], message: "onMiss 'live' needs providers to send the misses to" })
+  if (c.onMiss === 'live' && c.replay === undefined) ctx.addIssue({ code: 'custom', path: ['onMiss'], message: 'onMiss is for a replay' })
+}
+
+/**
+ * The LLM configuration an experiment takes: the client's, with `replay` (answers from an earlier
+ * run) and `onMiss`; providers may be left out when every call is replayed.
+ */
+const ExperimentLLMConfigSchema = LLMConfigSchema.extend({
+  providers: LLMConfigSchema.shape.providers.optional(),
+  replay: ReplaySourceSchema.optional().describe(
+    "Answer calls from an earlier run's llm_calls, by (agent, tick, call index), checked by request hash: its run directory, a postgres:// URL with { from, exp }.",
+  ),
+  onMiss: OnMissSchema,
+}).superRefine(checkReplay)
+
 const BusSettingsSchema = BusOptionsSchema.omit({ exp: true, group: true, agents: true, clientId: true })
 
 export const ExperimentOptionsSchema = z
@@ -28,9 +64,11 @@ export const ExperimentOptionsSchema = z
       .min(1)
       .describe('Who takes part: `{ agent, count, profiles, ids? }` per agent type.'),
     llm: z
-      .union([z.instanceof(LLM), LLMConfigSchema])
+      .union([z.instanceof(LLM), ExperimentLLMConfigSchema])
       .optional()
-      .describe('An `LLM` client, or its configuration (the experiment then owns and closes it). Without one, LLM calls fail with ERR_LLM_NO_PROVIDER.'),
+      .describe(
+        'An `LLM` client, or its configuration (the experiment then owns and closes it), with `replay` to answer from an earlier run. Without one, LLM calls fail with ERR_LLM_NO_PROVIDER.',
+      ),
     params: z
       .record(z.string(), z.unknown())
       .default({})

@@ -105,6 +105,8 @@ export class Population {
         }
         const id = entry.ids ? entry.ids(i) : `${entry.agent.name}-${i}`
         if (typeof id !== 'string' || id.length === 0) throw invalidArg(`population[${e}].ids(${i}) must return a non-empty string`)
+        // `@cohort:<key>` names a cohort's LLM calls in llm_calls.
+        if (id.startsWith('@')) throw invalidArg(`population[${e}].ids(${i}) is '${id}': ids starting with @ are reserved`)
         const slot = pop.ids.length
         if (pop.slotOf(id) !== undefined) throw invalidArg(`agent id '${id}' (population[${e}], ${i}) is already taken: ids must be unique in the experiment`)
         if (entry.ids) pop.customIds.set(id, slot)

@@ -6,7 +6,7 @@
 // which learns once per tick.
 import type { FindHelpersOptions, Helper, Outcome } from '../agents/index.js'
 import { invalidArg } from '../errors/index.js'
-import type { Match, SemanticIndex } from '../matching/index.js'
+import type { Embedder, Match, SemanticIndex } from '../matching/index.js'
 import { MAX_CANDIDATES, type Policy, STATE_DIM, buildState } from '../policy/index.js'
 import type { AgentInfo, Registry } from '../registry/index.js'
 
@@ -32,6 +32,13 @@ interface Decision {
   tick: number
 }
 
+/**
+ * Query vectors kept, most recently used first: a population asks the same questions again and
+ * again, and embedding one (milliseconds of CPU) costs far more than finding its matches.
+ * 4,096 vectors of 384 floats are 6 MB.
+ */
+const QUERY_CACHE = 4096
+
 /** Decisions kept for feedback this many ticks; later feedback still reaches the trust ledger. */
 const DECISION_TTL_TICKS = 16
 
@@ -40,6 +47,8 @@ export interface RoutingStats {
   batches: number
   feedback: number
   updates: number
+  /** Query texts embedded (the others were embedded before, and cached). */
+  embedded: number
 }
 
 export class Router {
@@ -50,9 +59,11 @@ export class Router {
   private rewards: { state: Float32Array; action: number; reward: number }[] = []
   private feedbackSeq = 0
   private tick = 0
-  readonly stats: RoutingStats = { asks: 0, batches: 0, feedback: 0, updates: 0 }
+  readonly stats: RoutingStats = { asks: 0, batches: 0, feedback: 0, updates: 0, embedded: 0 }
+  private readonly queryVectors = new Map<string, Float32Array>()
 
   constructor(
+    private readonly embedder: Embedder,
     private readonly index: SemanticIndex,
     private readonly registry: Registry,
     private readonly policy: Policy,
@@ -138,7 +149,7 @@ export class Router {
       const queries = [...new Set(batch.map((a) => a.query))]
       // Rows, not agents: a row may give several candidates; a few more in case its agents are busy.
       const kMax = Math.min(this.texts.length, Math.max(...batch.map((a) => a.k)) + 4)
-      const hitsByQuery = this.index.size === 0 ? queries.map(() => [] as Match[]) : await this.index.topKBatch(queries, kMax)
+      const hitsByQuery = this.index.size === 0 ? queries.map(() => [] as Match[]) : await this.index.topKBatch(await this.vectorsOf(queries), kMax)
       const hits = new Map(queries.map((q, i) => [q, hitsByQuery[i]]))
       const candidates = batch.map((ask) => this.candidates(ask, hits.get(ask.query) ?? []))
       const decided = candidates.map((c, i) => ({ c, i })).filter(({ c }) => c.length > 0)
@@ -179,6 +190,30 @@ export class Router {
     } catch (error) {
       for (const ask of batch) ask.reject(error)
     }
+  }
+
+  /** The queries' vectors, `n * dim` floats: from the cache, the others embedded in one call. */
+  private async vectorsOf(queries: string[]): Promise<Float32Array> {
+    const missing = queries.filter((q) => !this.queryVectors.has(q))
+    if (missing.length > 0) {
+      const embedded = await this.embedder.embed(missing)
+      this.stats.embedded += missing.length
+      const dim = embedded.length / missing.length
+      missing.forEach((q, i) => {
+        this.queryVectors.set(q, embedded.slice(i * dim, (i + 1) * dim))
+      })
+    }
+    const dim = this.embedder.dim
+    const out = new Float32Array(queries.length * dim)
+    queries.forEach((q, i) => {
+      const vector = this.queryVectors.get(q) as Float32Array
+      // Most recently used last: the first key is the one to evict.
+      this.queryVectors.delete(q)
+      this.queryVectors.set(q, vector)
+      out.set(vector, i * dim)
+    })
+    while (this.queryVectors.size > QUERY_CACHE) this.queryVectors.delete(this.queryVectors.keys().next().value as string)
+    return out
   }
 
   /**

@@ -111,7 +111,7 @@ export async function openMatching(pop: Population, specialties: Specialties, o:
   }
   const window = o.matching.registry.window
   return {
-    router: new Router(index, registry, policy, exp, window, pop.ids, distinct, groups),
+    router: new Router(model, index, registry, policy, exp, window, pop.ids, distinct, groups),
     embedder,
     index,
     registry,

@@ -1,5 +1,6 @@
 // What `run` resolves with: what happened, how long it took, and where the records are.
 import type { DeliveryStats } from './mailbox.js'
+import type { ReplayStats } from './replay.js'
 import type { RoutingStats } from './routing.js'
 
 export interface TickInfo {
@@ -34,7 +35,8 @@ export interface RunSummary {
   ticks: number
   turns: number
   messages: DeliveryStats
-  llm: { calls: number; cohortHits: number }
+  /** LLM calls made (cohort hits are calls shared, not made); with a replay, how it answered them. */
+  llm: { calls: number; cohortHits: number; replay?: ReplayStats }
   /** Failed turns (all of them are in the `errors` table; the first 100 are listed). */
   errors: { count: number; first: TurnError[] }
   /** Agents that failed `maxConsecutiveFailures` turns in a row and take no more turns. */
@@ -59,7 +61,7 @@ export interface SummaryInput {
   ticks: TickInfo[]
   turns: number
   messages: DeliveryStats
-  llm: { calls: number; cohortHits: number }
+  llm: { calls: number; cohortHits: number; replay?: ReplayStats }
   errors: TurnError[]
   errorCount: number
   parked: string[]

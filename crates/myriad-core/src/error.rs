@@ -106,6 +106,8 @@ error_codes! {
         "Rows were accepted but could not be written to the database or the archive";
     CorruptArchive = "ERR_CORRUPT_ARCHIVE", "sink",
         "A file is not a valid Myriad Avro archive file, or its schema does not match the table";
+    SinkRead = "ERR_SINK_READ", "sink",
+        "Reading records back from Postgres failed: the query was refused or the connection dropped";
     LlmTimeout = "ERR_LLM_TIMEOUT", "llm",
         "An LLM call did not finish within its deadline, or a stream went quiet for too long";
     LlmRateLimit = "ERR_LLM_RATE_LIMIT", "llm",
@@ -154,6 +156,12 @@ error_codes! {
         "A survey, interview or intervention was scheduled for a tick the run has already started or passed";
     ReplayMismatch = "ERR_REPLAY_MISMATCH", "steering",
         "A replayed LLM call has no recorded call at its (agent, tick, call index), or the recorded request differs from this one";
+    CheckpointCorrupt = "ERR_CHECKPOINT_CORRUPT", "steering",
+        "A checkpoint file is damaged or truncated (a checksum or length does not match), or is not a Myriad checkpoint: nothing was loaded";
+    CheckpointVersion = "ERR_CHECKPOINT_VERSION", "steering",
+        "A checkpoint was written by a newer format version than this Myriad reads";
+    CheckpointMismatch = "ERR_CHECKPOINT_MISMATCH", "steering",
+        "Experiment.resume was given options that differ from the checkpoint's (the fields that differ are named)";
     Config = "ERR_CONFIG", "config",
         "An experiment file is not valid: broken YAML or JSON, an unknown key, a wrong type, a secret written in the file, or a run directory that exists";
     AgentsModule = "ERR_AGENTS_MODULE", "config",
@@ -224,6 +232,12 @@ pub enum Error {
     SinkWrite(String),
     #[error("{path} is not a valid Myriad archive file: {reason}")]
     CorruptArchive { path: PathBuf, reason: String },
+    #[error("reading records from Postgres: {0}")]
+    SinkRead(String),
+    #[error("{path} is not a valid checkpoint: {reason}")]
+    CorruptCheckpoint { path: PathBuf, reason: String },
+    #[error("{path} is a checkpoint of format version {found}; this Myriad reads versions up to {supported}: upgrade Myriad to resume it")]
+    CheckpointVersion { path: PathBuf, found: u32, supported: u32 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -256,6 +270,9 @@ impl Error {
             Error::SinkConnect(_) => ErrorCode::SinkConnect,
             Error::SinkWrite(_) => ErrorCode::SinkWrite,
             Error::CorruptArchive { .. } => ErrorCode::CorruptArchive,
+            Error::SinkRead(_) => ErrorCode::SinkRead,
+            Error::CorruptCheckpoint { .. } => ErrorCode::CheckpointCorrupt,
+            Error::CheckpointVersion { .. } => ErrorCode::CheckpointVersion,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -199,3 +199,14 @@ pub async fn import_archive(dir: String, config: NativeSinkConfig) -> Settled<Na
 pub async fn read_archive(dir: String, table: String, exp: Option<String>) -> Settled<String> {
     settle(async move { sink::read_archive(std::path::Path::new(&dir), sink::Table::parse(&table)?, exp.as_deref()).await }).await
 }
+
+/// The rows of experiment `exp` in `table` on Postgres, as `read_archive` gives them
+/// (`myriad_core::sink::read_postgres`), which `src/sink/archive.ts` parses.
+#[napi(ts_return_type = "Promise<string>")]
+pub async fn read_postgres(dsn: String, schema: Option<String>, table: String, exp: String) -> Settled<String> {
+    settle(async move {
+        let schema = schema.unwrap_or_else(|| SinkOptions::default().schema);
+        sink::read_postgres(&dsn, &schema, sink::Table::parse(&table)?, &exp).await
+    })
+    .await
+}

@@ -96,7 +96,7 @@ async function runWithProgress(exp: Experiment, ticks: number, display: Display)
  */
 async function startTestServer(loaded: LoadedConfig, options: ExperimentOptions): Promise<LLMServer | undefined> {
   const wanted = loaded.config.testServer
-  const first = options.llm && !(options.llm instanceof LLM) ? options.llm.providers[0] : undefined
+  const first = options.llm && !(options.llm instanceof LLM) ? options.llm.providers?.[0] : undefined
   if (!wanted || !first || first.baseUrl !== TEST_SERVER_PLACEHOLDER) return undefined
   const { latencyMs, jitterMs, seed } = wanted
   const server = await startLLMServer({ seed, latency: latencyOf(latencyMs, jitterMs) })
@@ -120,7 +120,7 @@ function claimRunDirectory(loaded: LoadedConfig, overwrite: boolean): void {
 
 /** Every provider's host answers a TCP connect within 3 s, before tick 0. */
 async function checkLLMReachable(options: ExperimentOptions): Promise<void> {
-  const providers = options.llm && !(options.llm instanceof LLM) ? options.llm.providers : []
+  const providers = (options.llm && !(options.llm instanceof LLM) ? options.llm.providers : undefined) ?? []
   for (const p of providers) {
     const url = new URL(p.baseUrl)
     const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80))

@@ -16,6 +16,7 @@ mod import;
 mod pipeline;
 mod postgres;
 mod read;
+mod read_postgres;
 mod rows;
 mod schema;
 
@@ -28,6 +29,7 @@ pub use avro::{archive_path, schema_json};
 pub use columns::{Columns, Piece};
 pub use import::{import_archive, ImportReport};
 pub use read::read_archive;
+pub use read_postgres::read_postgres;
 pub use rows::{Rejected, Rows};
 pub use schema::{partition_name, ColType, Column, Migration, Table, MIGRATIONS, TABLES};
 
