@@ -851,5 +851,6 @@ module.exports.NULL_PIECE = nativeBinding.NULL_PIECE
 module.exports.optionDefaults = nativeBinding.optionDefaults
 module.exports.readArchive = nativeBinding.readArchive
 module.exports.readPostgres = nativeBinding.readPostgres
+module.exports.rewindPostgres = nativeBinding.rewindPostgres
 module.exports.simdKernels = nativeBinding.simdKernels
 module.exports.sinkColumns = nativeBinding.sinkColumns

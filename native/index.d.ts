@@ -60,6 +60,11 @@ export declare class NativePolicy {
   static loadOnnx(path: string, options?: NativePolicyOptions | undefined | null): Promise<NativePolicy>
   static loadSafetensors(path: string, options?: NativePolicyOptions | undefined | null): Promise<NativePolicy>
   /**
+   * A policy's whole learning state written by `saveState` (weights, optimiser, baseline,
+   * sampling stream): for resuming a checkpoint.
+   */
+  static loadState(path: string): Promise<NativePolicy>
+  /**
    * One decision written into `probs` (length = actions), returning the action: no object or
    * array is created per call, which keeps a decision from JS within a few microseconds.
    */
@@ -73,6 +78,7 @@ export declare class NativePolicy {
   update(states: Float32Array, actions: Uint32Array, rewards: Float32Array): Promise<PolicyUpdateStats>
   exportOnnx(path: string): Promise<void>
   saveSafetensors(path: string): Promise<void>
+  saveState(path: string): Promise<void>
   get stateDim(): number
   get actions(): number
 }
@@ -508,6 +514,12 @@ export interface Rejection {
   code: string
   reason: string
 }
+
+/**
+ * Deletes experiment `exp`'s rows of tick `fromTick` and later on Postgres (a resumed run's
+ * first step); resolves with how many.
+ */
+export declare function rewindPostgres(dsn: string, schema: string | undefined | null, exp: string, fromTick: number): Promise<number>
 
 export interface RuntimeInfo {
   path: string

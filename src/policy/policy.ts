@@ -61,6 +61,16 @@ export class Policy {
   }
 
   /**
+   * A policy's whole learning state written by `saveState`: weights, Adam's moments, the reward
+   * baseline and the sampling stream, so it decides and learns on exactly as the saved one would.
+   * A damaged file or another kind of file is `ERR_CHECKPOINT_CORRUPT`.
+   */
+  static async loadState(path: string): Promise<Policy> {
+    if (typeof path !== 'string') throw invalidArg('path must be a string')
+    return new Policy(await callNative(() => native.NativePolicy.loadState(path)))
+  }
+
+  /**
    * One decision on the calling thread; `state` is a built state or what to build it from.
    * `probs` is the decision's own, a view of `actions` floats into a buffer that later decisions'
    * views share (as small Buffers share Node's pool).
@@ -98,8 +108,14 @@ export class Policy {
     return callNative(() => this.inner.exportOnnx(path))
   }
 
+  /** Writes the weights only (an untrained optimiser and a fresh stream when loaded). */
   saveSafetensors(path: string): Promise<void> {
     return callNative(() => this.inner.saveSafetensors(path))
+  }
+
+  /** Writes the whole learning state (see `loadState`), atomically: what checkpoints hold. */
+  saveState(path: string): Promise<void> {
+    return callNative(() => this.inner.saveState(path))
   }
 
   get stateDim(): number {

@@ -85,6 +85,16 @@ export class AgentLLMs {
     this.tokensSpent = budget.tokens === undefined ? undefined : new Float64Array(agents)
   }
 
+  /** What a checkpoint keeps: the run's totals and the tokens each agent has spent. */
+  snapshot(): { totals: { calls: number; cohortHits: number }; tokensSpent: Float64Array | undefined } {
+    return { totals: { ...this.totals }, tokensSpent: this.tokensSpent?.slice() }
+  }
+
+  restore(s: { totals: { calls: number; cohortHits: number }; tokensSpent: Float64Array | undefined }): void {
+    Object.assign(this.totals, s.totals)
+    if (this.tokensSpent && s.tokensSpent) this.tokensSpent.set(s.tokensSpent)
+  }
+
   /** Calls from now on go to `llm` (an intervention's `world.setLLM`). */
   replace(llm: LLM): void {
     this.llm = llm

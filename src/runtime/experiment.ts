@@ -3,6 +3,7 @@
 // the embedder, specialty index, registry and policy; then each tick runs the due turns through
 // one scheduler, delivers the tick's messages, lets the policy learn and records the tick.
 import { EventEmitter } from 'node:events'
+import { rmSync } from 'node:fs'
 import { setFlagsFromString } from 'node:v8'
 import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -23,6 +24,8 @@ import { type ExperimentOptions, ExperimentOptionsSchema, type ResolvedExperimen
 import { Population } from './population.js'
 import { hash32, mix32 } from './random.js'
 import { Recorder } from './recording.js'
+import { type Manifest, type ManifestHead, checkpointsIn, openCheckpoint, writeCheckpoint } from './checkpoint-file.js'
+import { differences, fingerprint, readState, restoreState, rewindRecords, saveParts, sinkPosition } from './checkpoint.js'
 import { Replay } from './replay.js'
 import { Run } from './run.js'
 import { type Matching, collectSpecialties, openMatching } from './setup.js'
@@ -87,6 +90,11 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
   private readonly surveys: SurveyDesk
   private readonly interviews = new InterviewDesk(() => this.expId)
   private readonly interventions: { at?: number; every?: number; fn: Intervention }[] = []
+  /** The checkpoint this experiment resumes (`Experiment.resume`). */
+  private resumeFrom: { dir: string; manifest: Manifest } | undefined
+  /** Checkpoints asked for with `checkpoint(path)`, written at the end of the tick in flight. */
+  private readonly requested: { path: string; resolve: (path: string) => void; reject: (error: unknown) => void }[] = []
+  private lastCheckpoint: string | undefined
 
   constructor(options: ExperimentOptions) {
     super()
@@ -114,6 +122,7 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
     if (!Number.isInteger(tick) || tick < 0) throw new MyriadError('ERR_INVALID_ARG', `at(tick, fn): tick must be a non-negative integer, got ${String(tick)}`)
     if (typeof fn !== 'function') throw new MyriadError('ERR_INVALID_ARG', 'at(tick, fn): fn must be a function of the world')
     if (tick < this.nextTick) throw new MyriadError('ERR_TICK_PAST', `at(${tick}, fn): the run is past tick ${tick} (the next tick is ${this.nextTick})`)
+    // A resumed run's script adds what it added before: an intervention before the checkpoint's tick happened then.
     this.interventions.push({ at: tick, fn })
     return this
   }
@@ -189,6 +198,40 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
     if (!this.stopping.signal.aborted) this.stopping.abort(new MyriadError('ERR_EXPERIMENT_STATE', 'the experiment was stopped'))
   }
 
+  /**
+   * An experiment that goes on from the checkpoint at `path` (one written by `checkpoint` or by the
+   * `checkpoint` option; a directory of them gives its newest): `run({ ticks })` then runs the
+   * ticks from the checkpoint's to `ticks`, recording under the same experiment id, as the run
+   * that wrote it would have. `options` are the run's (agent types and functions cannot be
+   * saved): what must match the checkpoint and does not is `ERR_CHECKPOINT_MISMATCH` naming the
+   * fields; a damaged checkpoint `ERR_CHECKPOINT_CORRUPT`, a newer format `ERR_CHECKPOINT_VERSION`.
+   */
+  static async resume(path: string, options: ExperimentOptions): Promise<Experiment> {
+    const { dir, manifest } = await openCheckpoint(path)
+    const exp = new Experiment(options)
+    const differ = differences(manifest.fingerprint, fingerprint(exp.options))
+    if (differ.length > 0) throw new MyriadError('ERR_CHECKPOINT_MISMATCH', `resume ${dir}: the options differ from the checkpoint's: ${differ.join('; ')}`)
+    ;(exp as { runId: string }).runId = manifest.runId
+    exp.resumeFrom = { dir, manifest }
+    return exp
+  }
+
+  /**
+   * Writes a checkpoint to `path` at the end of the tick in flight (lockstep); resolves with the
+   * checkpoint's directory once it is whole. Call it while the experiment runs (from a `'tick'`
+   * listener, say); the `checkpoint` option writes them every n ticks.
+   */
+  checkpoint(path: string): Promise<string> {
+    if (typeof path !== 'string' || path.length === 0)
+      return Promise.reject(new MyriadError('ERR_INVALID_ARG', 'checkpoint(path): path must be a non-empty string'))
+    if (this.options.clock.mode !== 'lockstep') return Promise.reject(new MyriadError('ERR_EXPERIMENT_STATE', 'checkpoint(path) needs the lockstep clock'))
+    if (this.phase !== 'running')
+      return Promise.reject(
+        new MyriadError('ERR_EXPERIMENT_STATE', `checkpoint(path): the experiment is ${this.phase === 'idle' ? 'not running yet' : 'done'}`),
+      )
+    return new Promise((done, fail) => this.requested.push({ path: resolve(path), resolve: done, reject: fail }))
+  }
+
   /** The routing components (present once `run` has set up agents with a specialty). */
   get registry(): Registry | undefined {
     return this.matching?.registry
@@ -236,6 +279,9 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
     }
     const ticks = options?.ticks
     if (!Number.isInteger(ticks) || ticks < 0) throw new MyriadError('ERR_INVALID_ARG', `run({ ticks }) needs a non-negative integer, got ${String(ticks)}`)
+    if (this.options.checkpoint && this.options.clock.mode !== 'lockstep') {
+      throw new MyriadError('ERR_EXPERIMENT_STATE', 'the checkpoint option needs the lockstep clock (an async run has no tick that every agent has finished)')
+    }
     this.phase = 'running'
     try {
       return await this.execute(ticks)
@@ -249,6 +295,9 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
     const started = performance.now()
     // Everything that can be refused is checked before anything is opened or written.
     const pop = await Population.build(o.population, o.seed)
+    const resumed = this.resumeFrom
+    // Read (and so checked) before anything is opened: a checkpoint that cannot be used changes nothing.
+    const saved = resumed ? readState(resumed.dir) : undefined
     const specialties = collectSpecialties(pop)
     if (pop.size >= LARGE_POPULATION) widenYoungGeneration()
     const { replay: replaySource, onMiss, ...llmConfig } = o.llm === undefined || o.llm instanceof LLM ? { replay: undefined, onMiss: 'error' } : o.llm
@@ -261,8 +310,10 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
           : undefined
     const ownsLLM = llm !== undefined && !(o.llm instanceof LLM)
     this.pop = pop
-    const where = o.sink ?? defaultSink(o.name, this.runId)
-    const sink = await Sink.open('archive' in where ? { dir: resolve(where.archive) } : { dsn: where.postgres, schema: where.schema })
+    const given = o.sink ?? defaultSink(o.name, this.runId)
+    const where = 'archive' in given ? { archive: resolve(given.archive) } : given
+    if (resumed) await rewindRecords(where, resumed.manifest)
+    const sink = await Sink.open('archive' in where ? { dir: where.archive } : { dsn: where.postgres, schema: where.schema })
     const recorder = new Recorder(sink, this.expId)
     const groups = Math.max(1, Math.min(o.groups ?? availableParallelism(), pop.size || 1))
     const groupSize = Math.ceil(pop.size / groups) || 1
@@ -276,9 +327,9 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
       }
       const lockstep = o.clock.mode === 'lockstep'
       const mailbox = new Mailbox(pop, buses, (slot) => Math.floor(slot / groupSize), recorder, o.seed, !lockstep)
-      const matching = await openMatching(pop, specialties, o, this.expId)
+      const matching = await openMatching(pop, specialties, o, this.expId, resumed?.dir)
       this.matching = matching
-      const start = o.clock.start ?? Date.now()
+      const start = resumed?.manifest.start ?? o.clock.start ?? Date.now()
       const memory = new MemoryStore(matching.embedder)
       const llms = new AgentLLMs(llm, recorder, o.llmBudget, pop.size, replay)
       const unknown = this.surveys.unknownIds(pop)
@@ -315,7 +366,10 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
         !lockstep,
       )
       host.run = run
-      this.recordStart(pop, recorder, start)
+      if (saved) {
+        host.params = Object.freeze(await restoreState(saved, run))
+        this.nextTick = resumed?.manifest.tick ?? 0
+      } else this.recordStart(pop, recorder, start)
       await recorder.flush()
       this.current = { run, llm, mailbox }
       const setupS = (performance.now() - started) / 1000
@@ -324,13 +378,15 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
         timeOf: (tick: number) => start + tick * o.clock.tickMs,
         onTick: (info: TickInfo) => this.emit('tick', info),
         beforeTick: (tick: number, now: number) => this.steer(host, tick, now),
+        afterTick: (tick: number) => this.checkpointAfter(tick, run, matching, where, start, host.params),
+        first: resumed?.manifest.tick,
       }
       await (lockstep ? runLockstep(run, ticks, hooks) : runAsync(run, ticks, hooks))
       if (run.failure !== undefined) throw run.failure
       await recorder.sync()
       const records: RecordsAt =
         'archive' in where
-          ? { archive: resolve(where.archive), rows: recorder.stats.rows, refused: recorder.stats.refused }
+          ? { archive: where.archive, rows: recorder.stats.rows, refused: recorder.stats.refused }
           : { postgres: redact(where.postgres), schema: where.schema ?? 'myriad', rows: recorder.stats.rows, refused: recorder.stats.refused }
       return summarize({
         exp: this.expId,
@@ -349,8 +405,11 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
         stopped: this.stopping.signal.aborted,
         routing: matching.router?.stats,
         memory: { agents: memory.agents, texts: memory.texts, embedded: memory.embedded },
+        resumedFrom: resumed?.manifest.tick,
+        checkpoint: this.lastCheckpoint,
       })
     } finally {
+      for (const r of this.requested.splice(0)) r.reject(new MyriadError('ERR_EXPERIMENT_STATE', `checkpoint(${r.path}): the run ended before the tick did`))
       this.surveys.close()
       this.interviews.close()
       await Promise.allSettled(buses.map((b) => b.close()))
@@ -358,6 +417,35 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
       await Promise.allSettled(madeLLMs.map((l) => l.close()))
       await sink.close()
     }
+  }
+
+  /** After a tick: the checkpoints asked for, and the automatic one when it is due. */
+  private async checkpointAfter(
+    tick: number,
+    run: Run,
+    matching: Matching,
+    where: { archive: string } | { postgres: string; schema?: string },
+    start: number,
+    params: Readonly<Record<string, unknown>>,
+  ): Promise<void> {
+    const auto = this.options.checkpoint
+    const next = tick + 1
+    const paths = this.requested.splice(0)
+    if (auto && next % auto.every === 0) paths.push({ path: join(resolve(auto.dir), `tick-${next}`), resolve: () => {}, reject: (e) => run.fail(e) })
+    if (paths.length === 0) return
+    await run.services.recorder.sync()
+    const o = this.options
+    const head: ManifestHead = { name: o.name, runId: this.runId, exp: this.expId, tick: next, start, fingerprint: fingerprint(o), sink: sinkPosition(where) }
+    for (const p of paths) {
+      try {
+        await writeCheckpoint(p.path, head, (dir) => saveParts(dir, run, matching, { ...params }))
+        this.lastCheckpoint = p.path
+        p.resolve(p.path)
+      } catch (error) {
+        p.reject(error)
+      }
+    }
+    if (auto) for (const old of checkpointsIn(resolve(auto.dir)).slice(0, -auto.keep)) rmSync(old, { recursive: true, force: true })
   }
 
   /** The start of a lockstep tick: its interventions in the order they were added, then its surveys and interviews. */

@@ -18,6 +18,10 @@ export interface ClockHooks {
   onTick: (info: TickInfo) => void
   /** At the start of a tick, before its turns: interventions, surveys and interviews (lockstep only). */
   beforeTick?: (tick: number, now: number) => Promise<void>
+  /** After a tick, everything of it recorded: a checkpoint, when one is due (lockstep only). */
+  afterTick?: (tick: number) => Promise<void>
+  /** The first tick to run (a resumed run's checkpoint tick; default 0). */
+  first?: number
 }
 
 /** The slots that take a turn in `tick`: due to step, or with messages waiting; parked ones never. */
@@ -50,7 +54,7 @@ export const delta = (now: DeliveryStats, before: DeliveryStats): DeliveryStats 
 export async function runLockstep(run: Run, ticks: number, hooks: ClockHooks): Promise<void> {
   const { pop, mailbox, recorder, llms, router } = run.services
   const o = run.options
-  for (let tick = 0; tick < ticks && !hooks.stopping.aborted; tick++) {
+  for (let tick = hooks.first ?? 0; tick < ticks && !hooks.stopping.aborted; tick++) {
     const started = performance.now()
     const now = hooks.timeOf(tick)
     const before = { ...mailbox.stats }
@@ -106,5 +110,6 @@ export async function runLockstep(run: Run, ticks: number, hooks: ClockHooks): P
     run.recordTick(now, info)
     await recorder.flush()
     hooks.onTick(info)
+    await hooks.afterTick?.(tick)
   }
 }

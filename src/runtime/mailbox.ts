@@ -61,7 +61,7 @@ class Delivered implements Message {
     readonly tick: number,
     /** The sender's send index in its tick. */
     readonly order: number,
-    private readonly origin?: { from: string; msgId: string },
+    readonly origin?: { from: string; msgId: string },
   ) {}
 
   get from(): string {
@@ -77,6 +77,25 @@ class Delivered implements Message {
   toJSON(): Message {
     return { from: this.from, to: this.to, kind: this.kind, body: this.body, tick: this.tick, msgId: this.msgId }
   }
+}
+
+/** A message waiting in an inbox, as a checkpoint holds it. */
+export type PendingMessage = [
+  slot: number,
+  sender: number,
+  kind: string,
+  body: unknown,
+  tick: number,
+  order: number,
+  origin: { from: string; msgId: string } | null,
+]
+
+/** What a checkpoint keeps of the mailbox at a tick's end: the next tick's inboxes and the counters. */
+export interface MailboxSnapshot {
+  pending: PendingMessage[]
+  stats: DeliveryStats
+  foreign: number
+  closed: number
 }
 
 const byOrigin = (a: Delivered, b: Delivered) => a.sender - b.sender || a.order - b.order
@@ -173,6 +192,31 @@ export class Mailbox implements Parts {
     return new Promise((resolve) => {
       this.unblock = resolve
     })
+  }
+
+  /**
+   * The inboxes of `tick` (the next one: a lockstep checkpoint is taken between ticks, everything
+   * sent before it delivered) and the counters.
+   */
+  snapshot(tick: number): MailboxSnapshot {
+    const set = this.set(tick)
+    const pending: PendingMessage[] = []
+    for (const slot of this.receiving[set]) {
+      const filed = this.boxes[set][slot]
+      if (!filed) continue
+      for (const m of Array.isArray(filed) ? filed : [filed]) pending.push([slot, m.sender, m.kind, m.body, m.tick, m.order, m.origin ?? null])
+    }
+    return { pending, stats: { ...this.stats }, foreign: this.foreign, closed: this.closed }
+  }
+
+  /** Files a snapshot's messages for `tick`, in the order they were filed, and takes its counters. */
+  restore(tick: number, s: MailboxSnapshot): void {
+    for (const [slot, sender, kind, body, sent, order, origin] of s.pending) {
+      this.fileAt(tick, slot, new Delivered(this, sender, slot, kind, body, sent, order, origin ?? undefined))
+    }
+    Object.assign(this.stats, s.stats)
+    this.foreign = s.foreign
+    this.closed = s.closed
   }
 
   /** A lockstep tick starts. */

@@ -15,6 +15,13 @@ interface Memories {
   ticks: number[]
 }
 
+/** What a checkpoint keeps: every agent's memories, with the vectors they were stored from. */
+export interface MemorySnapshot {
+  agents: [slot: number, texts: string[], ticks: number[], vectors: Float32Array][]
+  embedded: number
+  texts: number
+}
+
 export class MemoryStore {
   private readonly bySlot = new Map<number, Memories>()
   private readonly vectors = new Map<string, Float32Array>()
@@ -31,6 +38,38 @@ export class MemoryStore {
   /** Agents that remember anything. */
   get agents(): number {
     return this.bySlot.size
+  }
+
+  /** Between ticks (nothing being embedded): each memory's vector as embedded (the index keeps f16). */
+  snapshot(): MemorySnapshot {
+    const agents: MemorySnapshot['agents'] = []
+    for (const [slot, m] of this.bySlot) {
+      const vectors = m.texts.map((text, row) => this.vectors.get(text) ?? m.index.get(String(row)))
+      const dim = vectors[0]?.length ?? 0
+      const flat = new Float32Array(vectors.length * dim)
+      vectors.forEach((v, i) => flat.set(v, i * dim))
+      agents.push([slot, [...m.texts], [...m.ticks], flat])
+    }
+    return { agents, embedded: this.embedded, texts: this.texts }
+  }
+
+  /** Rebuilds the agents' memories from a snapshot, each index filled in one call. */
+  async restore(s: MemorySnapshot): Promise<void> {
+    for (const [slot, texts, ticks, flat] of s.agents) {
+      if (texts.length === 0) continue
+      const dim = flat.length / texts.length
+      const index = SemanticIndex.create({ dim, storage: 'f16' })
+      await index.upsert(
+        texts.map((_, row) => String(row)),
+        flat,
+      )
+      this.bySlot.set(slot, { index, texts, ticks })
+      texts.forEach((text, i) => {
+        if (!this.vectors.has(text)) this.vectors.set(text, flat.slice(i * dim, (i + 1) * dim))
+      })
+    }
+    this.embedded = s.embedded
+    this.texts = s.texts
   }
 
   size(slot: number): number {

@@ -106,6 +106,14 @@ export const ExperimentOptionsSchema = z
         llm: positiveInt.optional().describe("LLM calls in flight at once (sets the LLM config's `concurrency` when the experiment makes the client)."),
       })
       .prefault({}),
+    checkpoint: z
+      .strictObject({
+        every: positiveInt.describe('A checkpoint after every n-th tick (lockstep), written to dir/tick-<next tick>.'),
+        dir: z.string().min(1).describe('Where the checkpoints go; Experiment.resume(dir, options) takes the newest.'),
+        keep: positiveInt.default(2).describe('Checkpoints kept: older ones are removed once a newer one is whole.'),
+      })
+      .optional()
+      .describe('Automatic checkpoints (see exp.checkpoint(path) for one on demand).'),
     groups: positiveInt.optional().describe('Agent groups: each has one bus connection (default: one per core).'),
     stepTimeoutMs: positive.default(30_000).describe('A turn running longer is aborted (ctx.signal) and recorded as ERR_STEP_TIMEOUT.'),
     maxConsecutiveFailures: positiveInt.default(3).describe('Failed turns in a row after which an agent is parked (no more turns).'),

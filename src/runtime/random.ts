@@ -38,6 +38,12 @@ export class RandomStreams {
   snapshot(): Uint32Array {
     return this.words.slice()
   }
+
+  /** Puts the streams back where a snapshot of as many streams had them. */
+  restore(words: Uint32Array): void {
+    if (words.length !== this.words.length) throw new Error(`a snapshot of ${words.length} random streams for ${this.words.length}`)
+    this.words.set(words)
+  }
 }
 
 /** One seeded stream, for what the experiment itself draws (profiles, sampling). */

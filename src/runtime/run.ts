@@ -12,6 +12,16 @@ import type { TurnServices } from './turn.js'
 /** The first failures listed in the summary (all of them are recorded). */
 const ERRORS_LISTED = 100
 
+/** What a checkpoint keeps of a run: its counters and each agent's last recorded state hash. */
+export interface RunSnapshot {
+  errors: TurnError[]
+  parked: string[]
+  ticks: TickInfo[]
+  errorCount: number
+  turns: number
+  hashes: Uint32Array
+}
+
 export class Run {
   readonly errors: TurnError[] = []
   readonly parked: string[] = []
@@ -33,6 +43,26 @@ export class Run {
     const pop = services.pop
     this.hashes = new Uint32Array(pop.size)
     for (let i = 0; i < pop.size; i++) this.hashes[i] = hash32(JSON.stringify(pop.states[i]) ?? 'null')
+  }
+
+  snapshot(): RunSnapshot {
+    return {
+      errors: [...this.errors],
+      parked: [...this.parked],
+      ticks: [...this.ticks],
+      errorCount: this.errorCount,
+      turns: this.turns,
+      hashes: this.hashes.slice(),
+    }
+  }
+
+  restore(s: RunSnapshot): void {
+    this.errors.push(...s.errors)
+    this.parked.push(...s.parked)
+    this.ticks.push(...s.ticks)
+    this.errorCount = s.errorCount
+    this.turns = s.turns
+    this.hashes.set(s.hashes)
   }
 
   fail(error: unknown): void {

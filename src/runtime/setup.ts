@@ -3,11 +3,14 @@
 // Specialty texts repeat across a large population, so the index holds each distinct text once
 // (embedded once), and a row's agents are found through `RowAgents`: a million agents with 10,000
 // specialties make an index of 10,000 rows, not a million.
+import { join } from 'node:path'
+
 import { MyriadError } from '../errors/index.js'
 import { Embedder, SemanticIndex } from '../matching/index.js'
 import { Policy } from '../policy/index.js'
 import { Registry } from '../registry/index.js'
 import type { ResolvedExperimentOptions } from './options.js'
+import { PARTS } from './checkpoint-file.js'
 import type { Population } from './population.js'
 import { type RowAgents, Router } from './routing.js'
 
@@ -46,6 +49,15 @@ function lazyEmbedder(options: ResolvedExperimentOptions['matching']['embedder']
   }
 }
 
+async function restoreMatching(from: string, model: Embedder): Promise<{ index: SemanticIndex; registry: Registry; policy: Policy }> {
+  const [index, registry, policy] = await Promise.all([
+    SemanticIndex.load(join(from, PARTS.index), { embedder: model }),
+    Registry.load(join(from, PARTS.registry)),
+    Policy.loadState(join(from, PARTS.policy)),
+  ])
+  return { index, registry, policy }
+}
+
 /** The agents with a specialty and their texts, checked before the run opens anything. */
 export interface Specialties {
   slots: number[]
@@ -71,14 +83,19 @@ export function collectSpecialties(pop: Population): Specialties {
   return { slots, texts }
 }
 
-export async function openMatching(pop: Population, specialties: Specialties, o: ResolvedExperimentOptions, exp: string): Promise<Matching> {
+/**
+ * Sets up the routing components: embedded and registered afresh, or, resuming, as a checkpoint
+ * in `from` saved them (the index, the registry with its trust ledger, the policy's whole state).
+ */
+export async function openMatching(pop: Population, specialties: Specialties, o: ResolvedExperimentOptions, exp: string, from?: string): Promise<Matching> {
   const embedder = lazyEmbedder(o.matching.embedder)
   const { slots: withSpecialty, texts } = specialties
   if (withSpecialty.length === 0) return { router: undefined, embedder, index: undefined, registry: undefined, policy: undefined, specialties: 0 }
   const model = await embedder()
-  const index = SemanticIndex.create({ embedder: model, storage: o.matching.storage })
-  const registry = Registry.create(o.matching.registry)
-  const policy = Policy.create({ ...o.matching.policy, seed: o.seed })
+  const restored = from === undefined ? undefined : await restoreMatching(from, model)
+  const index = restored?.index ?? SemanticIndex.create({ embedder: model, storage: o.matching.storage })
+  const registry = restored?.registry ?? Registry.create(o.matching.registry)
+  const policy = restored?.policy ?? Policy.create({ ...o.matching.policy, seed: o.seed })
   // Each distinct text is one row of the index; its agents are a range of `agentsOf`.
   const rowOf = new Map<string, number>()
   const distinct: string[] = []
@@ -93,6 +110,9 @@ export async function openMatching(pop: Population, specialties: Specialties, o:
     rows[j] = row
   })
   const groups = groupByRow(rows, distinct.length, withSpecialty)
+  const window = o.matching.registry.window
+  const router = new Router(model, index, registry, policy, exp, window, pop.ids, distinct, groups, o.seed)
+  if (restored) return { router, embedder, index, registry, policy, specialties: distinct.length }
   for (let at = 0; at < distinct.length; at += EMBED_CHUNK) {
     const part = distinct.slice(at, at + EMBED_CHUNK)
     await index.upsert(
@@ -109,9 +129,8 @@ export async function openMatching(pop: Population, specialties: Specialties, o:
     const refused = results.find((r) => !r.ok)
     if (refused) throw new Error(`registering agents: ${refused.error?.code}: ${refused.error?.reason}`)
   }
-  const window = o.matching.registry.window
   return {
-    router: new Router(model, index, registry, policy, exp, window, pop.ids, distinct, groups),
+    router,
     embedder,
     index,
     registry,

@@ -53,6 +53,10 @@ export interface RunSummary {
   routing?: RoutingStats
   /** Agents with memories, texts remembered, and texts embedded for them (a repeated text once). */
   memory: { agents: number; texts: number; embedded: number }
+  /** The tick a resumed run went on from. */
+  resumedFrom?: number
+  /** The last checkpoint this run wrote. */
+  checkpoint?: string
 }
 
 export interface SummaryInput {
@@ -72,6 +76,8 @@ export interface SummaryInput {
   stopped: boolean
   routing?: RoutingStats
   memory: { agents: number; texts: number; embedded: number }
+  resumedFrom?: number
+  checkpoint?: string
 }
 
 export function summarize(s: SummaryInput): RunSummary {
@@ -92,6 +98,8 @@ export function summarize(s: SummaryInput): RunSummary {
     refusals: s.refusals,
     stopped: s.stopped,
     memory: s.memory,
+    ...(s.resumedFrom === undefined ? {} : { resumedFrom: s.resumedFrom }),
+    ...(s.checkpoint === undefined ? {} : { checkpoint: s.checkpoint }),
     ...(s.routing ? { routing: { ...s.routing } } : {}),
   }
 }

@@ -97,6 +97,13 @@ impl NativePolicy {
         })
     }
 
+    /// A policy's whole learning state written by `saveState` (weights, optimiser, baseline,
+    /// sampling stream): for resuming a checkpoint.
+    #[napi(ts_return_type = "Promise<NativePolicy>")]
+    pub fn load_state(path: String) -> AsyncTask<Job<NativePolicy>> {
+        Job::spawn(move || Ok(shared(myriad_core::Policy::load_state(&PathBuf::from(path))?)))
+    }
+
     /// One decision written into `probs` (length = actions), returning the action: no object or
     /// array is created per call, which keeps a decision from JS within a few microseconds.
     #[napi(catch_unwind)]
@@ -167,6 +174,12 @@ impl NativePolicy {
     pub fn save_safetensors(&self, path: String) -> AsyncTask<Job<()>> {
         let inner = self.inner.clone();
         Job::spawn(move || inner.read().map_err(|_| poisoned())?.save_safetensors(&PathBuf::from(path)))
+    }
+
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn save_state(&self, path: String) -> AsyncTask<Job<()>> {
+        let inner = self.inner.clone();
+        Job::spawn(move || inner.read().map_err(|_| poisoned())?.save_state(&PathBuf::from(path)))
     }
 
     #[napi(getter, catch_unwind)]

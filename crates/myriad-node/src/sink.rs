@@ -210,3 +210,14 @@ pub async fn read_postgres(dsn: String, schema: Option<String>, table: String, e
     })
     .await
 }
+
+/// Deletes experiment `exp`'s rows of tick `fromTick` and later on Postgres (a resumed run's
+/// first step); resolves with how many.
+#[napi(ts_return_type = "Promise<number>")]
+pub async fn rewind_postgres(dsn: String, schema: Option<String>, exp: String, from_tick: i64) -> Settled<f64> {
+    settle(async move {
+        let schema = schema.unwrap_or_else(|| SinkOptions::default().schema);
+        Ok(sink::rewind_postgres(&dsn, &schema, &exp, from_tick).await? as f64)
+    })
+    .await
+}

@@ -181,9 +181,9 @@ impl Mlp {
 #[derive(Debug, Clone)]
 pub struct Adam {
     pub lr: f32,
-    step: i32,
-    m: Grads,
-    v: Grads,
+    pub(crate) step: i32,
+    pub(crate) m: Grads,
+    pub(crate) v: Grads,
 }
 
 impl Adam {

@@ -6,6 +6,7 @@
 mod gemm;
 pub mod mlp;
 pub mod onnx;
+mod state;
 
 use std::path::Path;
 use std::sync::Mutex;

@@ -17,6 +17,7 @@ mod pipeline;
 mod postgres;
 mod read;
 mod read_postgres;
+mod rewind;
 mod rows;
 mod schema;
 
@@ -30,6 +31,7 @@ pub use columns::{Columns, Piece};
 pub use import::{import_archive, ImportReport};
 pub use read::read_archive;
 pub use read_postgres::read_postgres;
+pub use rewind::rewind_postgres;
 pub use rows::{Rejected, Rows};
 pub use schema::{partition_name, ColType, Column, Migration, Table, MIGRATIONS, TABLES};
 
