@@ -3,7 +3,8 @@
 // calls answered from the first run's llm_calls), each in its own process; the two archives are
 // compared row for row. `survey`: every agent of a population answers a two-question survey
 // through the LLM (the test server at 100 ms, concurrency 1024), against the ideal latency x
-// ceil(agents / concurrency).
+// ceil(agents / concurrency). `checkpoint`: a population with specialties checkpointed after a
+// tick and resumed (benches/steering/checkpoint.ts, a process per N): the time of each, the size.
 import { execFile } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -48,6 +49,29 @@ async function comparable(dir: string, table: SinkTable): Promise<string[]> {
       return JSON.stringify(rest)
     })
     .sort()
+}
+
+async function checkpointRow(agents: number): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), 'myriad-bench-checkpoint-'))
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', 'benches/steering/checkpoint.ts', String(agents), dir], {
+      cwd: ROOT,
+      maxBuffer: 16 << 20,
+      timeout: 60 * 60_000,
+    })
+    const r = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { checkpoint_s: number; resume_s: number; bytes: number; rss_mb: number; turns: number }
+    return {
+      case: 'checkpoint + resume',
+      agents,
+      checkpoint_s: round(r.checkpoint_s, 2),
+      resume_s: round(r.resume_s, 2),
+      checkpoint_mb: round(r.bytes / 2 ** 20, 1),
+      bytes_per_agent: Math.round(r.bytes / agents),
+      rss_mb: Math.round(r.rss_mb),
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 async function replayRow(agents: number, ticks: number): Promise<Row> {
@@ -162,6 +186,11 @@ export const steering: Suite = {
     'responded',
     'invalid_rate',
     'errors',
+    'checkpoint_s',
+    'resume_s',
+    'checkpoint_mb',
+    'bytes_per_agent',
+    'rss_mb',
   ],
   async run({ opts, progress, note }) {
     const rows: Row[] = []
@@ -181,6 +210,14 @@ export const steering: Suite = {
     } finally {
       await server.stop()
     }
+    const checkpointN = opts.quick ? [10_000] : opts.extended ? [100_000, 1_000_000] : [100_000]
+    for (const n of checkpointN) {
+      rows.push(await checkpointRow(n))
+      progress(`checkpoint n=${n}: ${JSON.stringify(rows.at(-1))}`)
+    }
+    note(
+      'checkpoint: agents with a specialty each (10,000 distinct) and a small state; checkpoint_s = exp.checkpoint(path) after tick 1 until the checkpoint is whole (the sink flushed first; state.bin, index.bin, registry.json, policy.state written and checksummed); resume_s = Experiment.resume(path) until the first resumed tick starts (files checked, population rebuilt, components loaded); the archive on the same disk',
+    )
     note(
       `replay: examples/mutual-aid.ts (seed 42, ${ticks} ticks) in a child process each run, live against its own test server at ${LATENCY_MS} ms, then with MYRIAD_REPLAY; live_s and replay_s are the ticks (summary.wallS - setupS; setup, the same work in both, is setup_s); rows compared: ${COMPARED.join(', ')} without exp_id and latency_ms`,
     )
@@ -195,6 +232,9 @@ export const steering: Suite = {
       if (r.case === 'replay mutual-aid') {
         out.push(verdict(r.rows_differing === 0, `replay n=${r.agents}: ${r.rows_differing} of ${r.rows_compared} rows differ from the live run (target 0)`))
         out.push(verdict(Number(r.speedup) >= 10, `replay n=${r.agents}: ${r.speedup}x faster than live (target >= 10x)`))
+      } else if (r.case === 'checkpoint + resume') {
+        out.push(verdict(Number(r.checkpoint_s) <= 10, `checkpoint n=${r.agents}: ${r.checkpoint_s} s, ${r.bytes_per_agent} bytes per agent (target <= 10 s)`))
+        out.push(verdict(Number(r.resume_s) <= 10, `resume n=${r.agents}: ${r.resume_s} s (target <= 10 s)`))
       } else {
         out.push(
           verdict(

@@ -294,10 +294,10 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
     const o = this.options
     const started = performance.now()
     // Everything that can be refused is checked before anything is opened or written.
-    const pop = await Population.build(o.population, o.seed)
     const resumed = this.resumeFrom
     // Read (and so checked) before anything is opened: a checkpoint that cannot be used changes nothing.
     const saved = resumed ? readState(resumed.dir) : undefined
+    const pop = await Population.build(o.population, o.seed, saved)
     const specialties = collectSpecialties(pop)
     if (pop.size >= LARGE_POPULATION) widenYoungGeneration()
     const { replay: replaySource, onMiss, ...llmConfig } = o.llm === undefined || o.llm instanceof LLM ? { replay: undefined, onMiss: 'error' } : o.llm

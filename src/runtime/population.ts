@@ -68,7 +68,7 @@ export class Population {
    * recorded: `ERR_AGENT_PROFILE` with the entry, index and zod issues for the first bad profile,
    * `ERR_INVALID_ARG` for duplicate agent names or ids and counts that are not whole numbers.
    */
-  static async build(entries: readonly PopulationEntry[], seed: number): Promise<Population> {
+  static async build(entries: readonly PopulationEntry[], seed: number, restored?: { profiles: unknown[]; states: unknown[] }): Promise<Population> {
     const pop = new Population()
     if (!Array.isArray(entries) || entries.length === 0) throw invalidArg('population must list at least one { agent, count, profiles } entry')
     const typeIndex = new Map<AnyAgentType, number>()
@@ -90,6 +90,7 @@ export class Population {
     pop.failures = new Uint8Array(total)
     pop.parked = new Uint8Array(total)
     const draw = stream(seed ^ 0x5bd1e995)
+    if (restored) return Population.restore(pop, entries, typeIndex, total, seed, restored)
     for (const [e, entry] of entries.entries()) {
       const type = typeIndex.get(entry.agent) as number
       // Default ids of a type are one range (a second entry of the type without ids would repeat
@@ -117,6 +118,41 @@ export class Population {
         i++
       }
       if (i < entry.count) throw invalidArg(`population[${e}] (${entry.agent.name}) asks for ${entry.count} agents but its profiles gave ${i}`)
+    }
+    pop.random = new RandomStreams(seed, total)
+    return pop
+  }
+
+  /**
+   * A resumed run's population: ids and types from the entries, profiles and states as the
+   * checkpoint holds them (checked when they were first made), not drawn and parsed again.
+   */
+  private static restore(
+    pop: Population,
+    entries: readonly PopulationEntry[],
+    typeIndex: Map<AnyAgentType, number>,
+    total: number,
+    seed: number,
+    restored: { profiles: unknown[]; states: unknown[] },
+  ): Population {
+    if (restored.states.length !== total || restored.profiles.length !== total) {
+      throw new MyriadError('ERR_CHECKPOINT_MISMATCH', `population: the checkpoint holds ${restored.states.length} agents, the options make ${total}`)
+    }
+    for (const [e, entry] of entries.entries()) {
+      const type = typeIndex.get(entry.agent) as number
+      if (!entry.ids && !pop.defaultIds.has(entry.agent.name)) pop.defaultIds.set(entry.agent.name, { first: pop.ids.length, count: entry.count })
+      for (let i = 0; i < entry.count; i++) {
+        const slot = pop.ids.length
+        const id = entry.ids ? entry.ids(i) : `${entry.agent.name}-${i}`
+        if (typeof id !== 'string' || id.length === 0 || id.startsWith('@'))
+          throw invalidArg(`population[${e}].ids(${i}) must return a non-empty string not starting with @`)
+        if (pop.slotOf(id) !== undefined) throw invalidArg(`agent id '${id}' (population[${e}], ${i}) is already taken: ids must be unique in the experiment`)
+        if (entry.ids) pop.customIds.set(id, slot)
+        pop.ids.push(id)
+        pop.typeOf[slot] = type
+        pop.profiles.push(restored.profiles[slot])
+        pop.states.push(restored.states[slot])
+      }
     }
     pop.random = new RandomStreams(seed, total)
     return pop
