@@ -176,6 +176,43 @@ test('Ctrl-C stops after the tick in flight with every record flushed, exit code
   )
 })
 
+test('with a checkpoint section, Ctrl-C leaves a checkpoint and myriad run --resume goes on to the end, each tick recorded once', async (t) => {
+  const dir = project(t)
+  await myriad(['init'], dir)
+  writeFileSync(join(dir, 'experiment.yaml'), `${readFileSync(join(dir, 'experiment.yaml'), 'utf8')}\ncheckpoint:\n  every: 50\n  dir: checkpoints\n`)
+  const child: ChildProcess = spawn(process.execPath, [bin, 'run', '--ticks', '8', '--json', '--set', 'testServer.latencyMs=300'], { cwd: dir })
+  let out = ''
+  child.stdout?.on('data', (d) => {
+    out += d
+  })
+  await new Promise<void>((resolve) => {
+    const check = setInterval(() => {
+      if ((out.match(/"type":"tick"/g) ?? []).length >= 2) {
+        clearInterval(check)
+        resolve()
+      }
+    }, 20)
+  })
+  child.kill('SIGINT')
+  t.is(await new Promise<number | null>((resolve) => child.on('exit', resolve)), 130)
+  const last = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { text?: string }
+  const hint = /myriad run --resume (\S+)/.exec(last.text ?? '')
+  t.truthy(hint, last.text)
+  const resumed = await myriad(['run', '--resume', hint?.[1] ?? '', '--ticks', '8', '--json'], dir)
+  t.is(resumed.code, 0, resumed.stderr)
+  const summary = resumed.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; ticks?: number; resumedFrom?: number; turns?: number })
+    .find((l) => l.type === 'summary')
+  t.is(summary?.ticks, 8)
+  t.is(summary?.turns, 800)
+  t.true((summary?.resumedFrom ?? 0) >= 2 && (summary?.resumedFrom ?? 9) < 8)
+  const [runDir] = runDirs(dir, 'mutual-aid')
+  const turns = (await readArchive(runDir, { table: 'metrics' })).filter((m) => m.name === 'turns').map((m) => m.tick)
+  t.deepEqual(turns.sort(), [0, 1, 2, 3, 4, 5, 6, 7], 'each tick recorded once')
+})
+
 test('every command answers --help with its usage and examples; --version; unknown commands', async (t) => {
   const dir = project(t)
   const top = await myriad(['--help'], dir)

@@ -129,6 +129,7 @@ export async function experimentOptions(loaded: LoadedConfig): Promise<{ options
     clock: config.clock,
     concurrency: config.concurrency,
     matching: config.matching,
+    checkpoint: config.checkpoint ? { ...config.checkpoint, dir: resolve(dir, config.checkpoint.dir) } : undefined,
   }
   return { options, ticks }
 }

@@ -83,6 +83,7 @@ export const ExperimentConfigSchema = z
     clock: O.clock,
     concurrency: O.concurrency,
     matching: O.matching,
+    checkpoint: O.checkpoint,
   })
   .describe('An experiment file (experiment.yaml)')
 

@@ -431,7 +431,9 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
     const auto = this.options.checkpoint
     const next = tick + 1
     const paths = this.requested.splice(0)
-    if (auto && next % auto.every === 0) paths.push({ path: join(resolve(auto.dir), `tick-${next}`), resolve: () => {}, reject: (e) => run.fail(e) })
+    // A run stopped (stop(), Ctrl-C) leaves a checkpoint of where it stopped, to resume from.
+    if (auto && (next % auto.every === 0 || this.stopping.signal.aborted))
+      paths.push({ path: join(resolve(auto.dir), `tick-${next}`), resolve: () => {}, reject: (e) => run.fail(e) })
     if (paths.length === 0) return
     await run.services.recorder.sync()
     const o = this.options

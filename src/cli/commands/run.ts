@@ -19,7 +19,7 @@ import { type Display, jsonLines, livePanel, plainLines } from '../progress.js'
 export const run: Command = {
   name: 'run',
   summary: 'run an experiment file with live progress',
-  usage: `usage: myriad run [file] [--json] [--overwrite] [overrides]
+  usage: `usage: myriad run [file] [--json] [--overwrite] [--resume checkpoint] [overrides]
 
 Runs the experiment that file describes (default: experiment.yaml). The agents module it names is
 loaded as it is, TypeScript included. Progress is a live panel on a terminal, a line per tick
@@ -28,6 +28,8 @@ every record flushed (exit code 130); a second Ctrl-C quits at once.
 
   --json        JSON lines: {"type":"tick",...} per tick, then {"type":"summary",...}
   --overwrite   replace the records of sink.archive when that directory holds some already
+  --resume P    go on from the checkpoint P (or the newest under the directory P, e.g. the file's
+                checkpoint.dir): the same records, continued from the checkpoint's tick
 ${OVERRIDE_USAGE}
 
 exit codes: 0 done, 1 the run failed, 2 refused before it started (file, agents module, LLM, run
@@ -36,12 +38,13 @@ directory), 130 stopped by Ctrl-C (records flushed).
 examples:
   myriad run
   myriad run experiment.yaml --ticks 20 --set concurrency.steps=512
+  myriad run --resume runs/checkpoints
   MYRIAD_LLM_URL=http://127.0.0.1:8080/v1 MYRIAD_LLM_MODEL=smollm2 myriad run --json > run.jsonl`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { ...OVERRIDE_FLAGS, json: { type: 'boolean' }, overwrite: { type: 'boolean' } },
+      options: { ...OVERRIDE_FLAGS, json: { type: 'boolean' }, overwrite: { type: 'boolean' }, resume: { type: 'string' } },
     })
     const file = positionals[0] ?? 'experiment.yaml'
     const loaded = loadConfig(file, { overrides: overridesOf(values) })
@@ -49,9 +52,10 @@ examples:
     const server = await startTestServer(loaded, options)
     try {
       await checkLLMReachable(options)
-      // Last, since --overwrite removes the old records.
-      claimRunDirectory(loaded, values.overwrite === true)
-      const exp = new Experiment(options)
+      // A resumed run continues its records; otherwise last, since --overwrite removes the old records.
+      const exp = values.resume
+        ? await Experiment.resume(resolve(values.resume), options)
+        : (claimRunDirectory(loaded, values.overwrite === true), new Experiment(options))
       const name = loaded.config.experiment.name
       const display: Display = values.json ? jsonLines() : process.stdout.isTTY ? livePanel(name, ticks) : plainLines(name, ticks)
       return await runWithProgress(exp, ticks, display)
@@ -79,7 +83,9 @@ async function runWithProgress(exp: Experiment, ticks: number, display: Display)
     display.done(summary)
     if (summary.stopped) {
       display.note(
-        `stopped after ${summary.ticks} of ${ticks} ticks; the records above are complete. To go on, run again (a new run), e.g. with --ticks ${ticks - summary.ticks}.`,
+        summary.checkpoint
+          ? `stopped after ${summary.ticks} of ${ticks} ticks; the records above are complete. To go on from the last checkpoint: myriad run --resume ${summary.checkpoint}`
+          : `stopped after ${summary.ticks} of ${ticks} ticks; the records above are complete. To go on, run again (a new run), e.g. with --ticks ${ticks - summary.ticks}; with a checkpoint section the run could be resumed.`,
       )
       return EXIT.interrupted
     }
