@@ -6,7 +6,7 @@ import pg from 'pg'
 import { z } from 'zod'
 
 import { Experiment, defineAgent, embeddedBrokerUrl, importArchive } from '../../src/index.js'
-import { DSN, archiveDir, cleanup } from './helpers.js'
+import { DSN, archiveDir, cleanup, recorded } from './helpers.js'
 
 const Sender = defineAgent({
   name: 'sender',
@@ -114,5 +114,53 @@ test.serial("a foreign MQTT client's message reaches the agent's next turn as it
   const heard = (listener.state as { heard: unknown[] }).heard
   t.deepEqual(heard, [{ kind: 'user-chat', body: { question: 'how are you?' } }])
   t.is(summary.errors.count, 0)
+  cleanup(dir)
+})
+
+test.serial("an outside MQTT client interviews an agent: its question on the agent's user-chat topic, the reply on its own, both recorded", async (t) => {
+  const { default: mqtt } = await import('mqtt')
+  const dir = archiveDir('outside-interview')
+  const Person = defineAgent({
+    name: 'person',
+    profile: z.object({ job: z.string() }),
+    state: {},
+    async step() {
+      await new Promise((r) => setTimeout(r, 20))
+    },
+    on: { 'user-chat': (ctx, m) => `${ctx.profile.job} here, you asked: ${(m.body as { text: string }).text}` },
+  })
+  const exp = new Experiment({
+    name: 'outside',
+    population: [{ agent: Person, count: 3, profiles: (i) => ({ job: `job${i}` }) }],
+    bus: 'embedded',
+    sink: { archive: dir },
+  })
+  const reply = new Promise<Record<string, unknown>>((resolve) => {
+    exp.once('tick', () => {
+      const client = mqtt.connect(embeddedBrokerUrl(5), { protocolVersion: 5 })
+      const inbox = `exps/outside.${exp.runId}/agents/reporter-1/user-chat`
+      client.on('message', (_topic, payload) => {
+        resolve(JSON.parse(payload.toString()))
+        client.end()
+      })
+      client.on('connect', () =>
+        client.subscribe(inbox, { qos: 1 }, () =>
+          client.publish(`exps/outside.${exp.runId}/agents/person-2/user-chat`, JSON.stringify({ text: 'what do you do?', replyTo: 'reporter-1' }), { qos: 1 }),
+        ),
+      )
+    })
+  })
+  const summary = await exp.run({ ticks: 40 })
+  const got = await reply
+  t.deepEqual(got, { text: 'job2 here, you asked: what do you do?', from: 'person-2', inReplyTo: null })
+  t.is(summary.errors.count, 0)
+  const rows = (await recorded(summary, 'messages')).filter((m) => m.kind === 'user-chat')
+  t.deepEqual(
+    rows.map((m) => [m.src, m.dst, (m.payload as { text: string }).text]),
+    [
+      ['reporter-1', 'person-2', 'what do you do?'],
+      ['person-2', 'reporter-1', 'job2 here, you asked: what do you do?'],
+    ],
+  )
   cleanup(dir)
 })

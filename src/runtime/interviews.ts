@@ -2,6 +2,10 @@
 // the next tick; its turn answers through its `on['user-chat']` handler (a returned string is the
 // reply) or, when it has none or it returns nothing, through the LLM with its profile, state and
 // the memories closest to the question. Both sides of the exchange are `messages` rows.
+//
+// Over MQTT an outside client interviews the same way: it publishes `{ "text", "replyTo" }` on
+// the agent's `user-chat` topic, and the reply `{ "text", "from", "inReplyTo" }` goes to the
+// `user-chat` topic of `replyTo` (exps/<exp>/agents/<replyTo>/user-chat), which it subscribes to.
 import type { AgentContext, Message } from '../agents/index.js'
 import { MyriadError } from '../errors/index.js'
 import type { Mailbox } from './mailbox.js'
@@ -10,6 +14,8 @@ import type { Recorder } from './recording.js'
 
 /** The sender the records show for interview questions, and the receiver of the replies. */
 export const INTERVIEWER = 'interviewer'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** Memories put in the default answer's prompt. */
 const RECALLED = 5
@@ -22,6 +28,18 @@ interface Pending {
 }
 
 type ChatHandler = (ctx: AgentContext, message: Message) => unknown
+
+/** How a reply leaves: over the bus to an outside client (`Mailbox.reply`). */
+export type Publish = (slot: number, to: string, body: unknown, msgId: string) => void
+
+/** An outside client's interview question: a `user-chat` message from no agent, with a text and where to reply. */
+export function outsideQuestion(message: Message, isAgent: (id: string) => boolean): { text: string; replyTo: string } | undefined {
+  if (message.kind !== 'user-chat' || (message.from !== '' && isAgent(message.from))) return undefined
+  const body = message.body as { text?: unknown; replyTo?: unknown } | null
+  if (typeof body !== 'object' || body === null || typeof body.text !== 'string' || typeof body.replyTo !== 'string') return undefined
+  if (body.text.length === 0 || body.replyTo.length === 0 || /[/+#]/.test(body.replyTo)) return undefined
+  return { text: body.text, replyTo: body.replyTo }
+}
 
 export class InterviewDesk {
   private queued: Pending[] = []
@@ -66,14 +84,60 @@ export class InterviewDesk {
     for (const p of this.queued.splice(0)) p.reject(new MyriadError('ERR_EXPERIMENT_STATE', 'the run ended before the interview question was delivered'))
   }
 
+  /**
+   * An outside client's question (see `outsideQuestion`): recorded, answered as an interview, and
+   * the reply (or the failure's message) published to `replyTo`.
+   */
+  answerOutside(
+    ctx: AgentContext & { slot: number },
+    message: Message,
+    question: { text: string; replyTo: string },
+    handler: ChatHandler | undefined,
+    recorder: Recorder,
+    replyId: string,
+    publish: Publish,
+  ): void | Promise<void> {
+    recorder.add('messages', {
+      exp_id: this.exp(),
+      // The column is a uuid: an outside client's own message id is kept only when it is one.
+      msg_id: UUID.test(message.msgId) ? message.msgId : null,
+      src: question.replyTo,
+      dst: ctx.id,
+      kind: 'user-chat',
+      ts: ctx.now,
+      tick: ctx.tick,
+      payload: message.body ?? null,
+    })
+    const inReplyTo = message.msgId || null
+    const p: Pending = {
+      id: ctx.id,
+      text: question.text,
+      resolve: (text) => publish(ctx.slot, question.replyTo, { text, from: ctx.id, inReplyTo }, replyId),
+      reject: (error) =>
+        publish(ctx.slot, question.replyTo, { error: error instanceof Error ? error.message : String(error), from: ctx.id, inReplyTo }, replyId),
+    }
+    return this.answerWith(p, question.replyTo, ctx, message, handler, recorder, replyId)
+  }
+
   answer(ctx: AgentContext, message: Message, handler: ChatHandler | undefined, recorder: Recorder, replyId: string): void | Promise<void> {
-    const p = this.byBody.get(message.body as object) as Pending
+    return this.answerWith(this.byBody.get(message.body as object) as Pending, INTERVIEWER, ctx, message, handler, recorder, replyId)
+  }
+
+  private answerWith(
+    p: Pending,
+    to: string,
+    ctx: AgentContext,
+    message: Message,
+    handler: ChatHandler | undefined,
+    recorder: Recorder,
+    replyId: string,
+  ): void | Promise<void> {
     const reply = (text: string) => {
       recorder.add('messages', {
         exp_id: this.exp(),
         msg_id: replyId,
         src: ctx.id,
-        dst: INTERVIEWER,
+        dst: to,
         kind: 'user-chat',
         ts: ctx.now,
         tick: ctx.tick,

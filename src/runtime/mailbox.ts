@@ -186,6 +186,28 @@ export class Mailbox implements Parts {
     return outbox.length >= OUTBOX_BATCH ? this.post(group).then(() => undefined) : SENT
   }
 
+  /**
+   * Publishes `body` from `slot` straight to `to`, an id outside the population (an outside
+   * client's reply topic), on `user-chat`. A refusal is an `errors` row, not a failed turn.
+   */
+  reply(slot: number, to: string, body: unknown, msgId: string, tick: number, ts: number): void {
+    const from = this.pop.ids[slot]
+    const sent = this.buses[this.groupOf(slot)].publish([{ to, kind: 'user-chat', payload: JSON.stringify(body), from, msgId }]).then(
+      () => undefined,
+      (error: unknown) => {
+        this.recorder.add('errors', {
+          exp_id: this.recorder.exp,
+          ts,
+          tick,
+          agent_id: from,
+          comp: 'delivery',
+          detail: `${(error as { code?: string }).code ?? 'ERR_BUS_REFUSED'}: ${from}'s interview reply to ${to} was not published: ${(error as Error).message}`,
+        })
+      },
+    )
+    this.sending.push(sent)
+  }
+
   /** A promise while too many batches are being published: the scheduler waits on it before starting turns. */
   congested(): Promise<void> | undefined {
     if (this.posting < POSTS_IN_FLIGHT) return undefined

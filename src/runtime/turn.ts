@@ -8,7 +8,7 @@ import type { AgentLLMs, CallSite } from './agent-llm.js'
 import { type Mailbox, SENT } from './mailbox.js'
 import type { MemoryStore } from './memory.js'
 import type { AnyAgentType, Population } from './population.js'
-import type { InterviewDesk } from './interviews.js'
+import { type InterviewDesk, outsideQuestion } from './interviews.js'
 import type { Recorder } from './recording.js'
 import type { Router } from './routing.js'
 import type { TurnSignal } from './scheduler.js'
@@ -195,6 +195,13 @@ function dispatch(ctx: TurnContext, handlers: Record<string, AnyHandler | undefi
   if (message.kind === 'user-chat' && services.interviews.owns(message)) {
     const replyId = services.mailbox.messageId(ctx.slot, ctx.tick, REPLY_INDEX + i)
     return services.interviews.answer(ctx, message, handler, services.recorder, replyId)
+  }
+  const outside = message.kind === 'user-chat' ? outsideQuestion(message, (id) => services.pop.slotOf(id) !== undefined) : undefined
+  if (outside) {
+    const replyId = services.mailbox.messageId(ctx.slot, ctx.tick, REPLY_INDEX + i)
+    return services.interviews.answerOutside(ctx, message, outside, handler, services.recorder, replyId, (slot, to, body, id) =>
+      services.mailbox.reply(slot, to, body, id, ctx.tick, ctx.now),
+    )
   }
   return handler?.(ctx, message)
 }
