@@ -38,6 +38,18 @@ function project(t: { teardown: (f: () => void) => void }): string {
   return dir
 }
 
+/** Resolves once `output()` (a `--json` run's stdout so far) holds `n` tick lines. */
+function ticksIn(output: () => string, n: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = setInterval(() => {
+      if ((output().match(/"type":"tick"/g) ?? []).length >= n) {
+        clearInterval(check)
+        resolve()
+      }
+    }, 20)
+  })
+}
+
 function runDirs(dir: string, name: string): string[] {
   const base = join(dir, 'runs', name)
   return existsSync(base) ? readdirSync(base).map((r) => join(base, r)) : []
@@ -146,14 +158,7 @@ test('Ctrl-C stops after the tick in flight with every record flushed, exit code
     out += d
   })
   // Interrupt once a few ticks have run.
-  await new Promise<void>((resolve) => {
-    const check = setInterval(() => {
-      if ((out.match(/"type":"tick"/g) ?? []).length >= 3) {
-        clearInterval(check)
-        resolve()
-      }
-    }, 20)
-  })
+  await ticksIn(() => out, 3)
   child.kill('SIGINT')
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
   t.is(code, 130)
@@ -185,14 +190,7 @@ test('with a checkpoint section, Ctrl-C leaves a checkpoint and myriad run --res
   child.stdout?.on('data', (d) => {
     out += d
   })
-  await new Promise<void>((resolve) => {
-    const check = setInterval(() => {
-      if ((out.match(/"type":"tick"/g) ?? []).length >= 2) {
-        clearInterval(check)
-        resolve()
-      }
-    }, 20)
-  })
+  await ticksIn(() => out, 2)
   child.kill('SIGINT')
   t.is(await new Promise<number | null>((resolve) => child.on('exit', resolve)), 130)
   const last = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { text?: string }

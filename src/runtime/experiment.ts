@@ -84,7 +84,7 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
   private readonly stopping = new AbortController()
   private pop: Population | undefined
   private matching: Matching | undefined
-  private current: { run: Run; llm: LLM | undefined; mailbox: Mailbox } | undefined
+  private current: { run: Run; llm: LLM | undefined; replaying: boolean; mailbox: Mailbox } | undefined
   /** The first tick that has not started: what surveys, interviews and interventions can still be for. */
   private nextTick = 0
   private readonly surveys: SurveyDesk
@@ -149,7 +149,7 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
           'ERR_UNKNOWN_AGENT',
           `survey '${survey?.name}': ${unknown.slice(0, 5).join(', ')} ${unknown.length === 1 ? 'is not an agent' : 'are not agents'} of this experiment`,
         )
-      if (!this.current?.llm && this.pop.types.some((t) => !t.on['user-survey'])) {
+      if (this.current && !this.current.llm && !this.current.replaying && this.pop.types.some((t) => !t.on['user-survey'])) {
         throw new MyriadError(
           'ERR_LLM_NO_PROVIDER',
           `survey '${survey?.name}': agents without a user-survey handler answer through the LLM, and the experiment has none`,
@@ -371,7 +371,7 @@ export class Experiment extends EventEmitter<{ tick: [TickInfo] }> {
         this.nextTick = resumed?.manifest.tick ?? 0
       } else this.recordStart(pop, recorder, start)
       await recorder.flush()
-      this.current = { run, llm, mailbox }
+      this.current = { run, llm, replaying: replay !== undefined, mailbox }
       const setupS = (performance.now() - started) / 1000
       const hooks = {
         stopping: this.stopping.signal,

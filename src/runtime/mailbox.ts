@@ -164,14 +164,7 @@ export class Mailbox implements Parts {
     const receiver = this.pop.slotOf(to)
     if (receiver === undefined) {
       this.stats.failed++
-      this.recorder.add('errors', {
-        exp_id: this.recorder.exp,
-        ts,
-        tick,
-        agent_id: from,
-        comp: 'delivery',
-        detail: `ERR_UNKNOWN_AGENT: ${from} sent a ${kind} message (${msgId}) to '${to}', which is not an agent of this experiment`,
-      })
+      this.deliveryError(ts, tick, from, `ERR_UNKNOWN_AGENT: ${from} sent a ${kind} message (${msgId}) to '${to}', which is not an agent of this experiment`)
       return SENT
     }
     const json = JSON.stringify(body) ?? 'null'
@@ -195,14 +188,8 @@ export class Mailbox implements Parts {
     const sent = this.buses[this.groupOf(slot)].publish([{ to, kind: 'user-chat', payload: JSON.stringify(body), from, msgId }]).then(
       () => undefined,
       (error: unknown) => {
-        this.recorder.add('errors', {
-          exp_id: this.recorder.exp,
-          ts,
-          tick,
-          agent_id: from,
-          comp: 'delivery',
-          detail: `${(error as { code?: string }).code ?? 'ERR_BUS_REFUSED'}: ${from}'s interview reply to ${to} was not published: ${(error as Error).message}`,
-        })
+        const code = (error as { code?: string }).code ?? 'ERR_BUS_REFUSED'
+        this.deliveryError(ts, tick, from, `${code}: ${from}'s interview reply to ${to} was not published: ${(error as Error).message}`)
       },
     )
     this.sending.push(sent)
@@ -317,19 +304,22 @@ export class Mailbox implements Parts {
       boxes[slot] = undefined
       for (const message of Array.isArray(filed) ? filed : [filed]) {
         n++
-        this.recorder.add('errors', {
-          exp_id: this.recorder.exp,
+        this.deliveryError(
           ts,
           tick,
-          agent_id: message.from,
-          comp: 'delivery',
-          detail: `ERR_UNDELIVERED: ${message.from}'s ${message.kind} message (${message.msgId}) reached ${this.pop.ids[slot]}, ${why}`,
-        })
+          message.from,
+          `ERR_UNDELIVERED: ${message.from}'s ${message.kind} message (${message.msgId}) reached ${this.pop.ids[slot]}, ${why}`,
+        )
       }
     }
     this.stats.failed += n
     this.stats.delivered -= n
     return n
+  }
+
+  /** A message that did not reach its receiver: an `errors` row (component `delivery`). */
+  private deliveryError(ts: number, tick: number, agent: string, detail: string): void {
+    this.recorder.add('errors', { exp_id: this.recorder.exp, ts, tick, agent_id: agent, comp: 'delivery', detail })
   }
 
   private post(group: number): Promise<unknown> {
@@ -415,14 +405,12 @@ export class Mailbox implements Parts {
         // Past its tick's delivery timeout (counted lost then): now it is a failed delivery, recorded.
         this.stats.lost--
         this.stats.failed++
-        this.recorder.add('errors', {
-          exp_id: this.recorder.exp,
-          ts: Date.now(),
+        this.deliveryError(
+          Date.now(),
           tick,
-          agent_id: m.from,
-          comp: 'delivery',
-          detail: `ERR_UNDELIVERED: ${m.from}'s ${kind} message (${m.msgId}) to ${m.agentId} arrived after tick ${tick} had started`,
-        })
+          m.from,
+          `ERR_UNDELIVERED: ${m.from}'s ${kind} message (${m.msgId}) to ${m.agentId} arrived after tick ${tick} had started`,
+        )
         continue
       }
       this.fileAt(tick, slot, message)
