@@ -24,11 +24,17 @@ const args = process.argv.slice(2)
 const cacheArg = args.indexOf('--cache-dir')
 const cache = cacheArg >= 0 ? args[cacheArg + 1] : process.env.HF_HUB_CACHE || join(process.env.HF_HOME || join(homedir(), '.cache', 'huggingface'), 'hub')
 
+// Keep in step with RECIPE in fetch_model.py: an entry it built with an older recipe is rebuilt.
+const RECIPE = 'int8 recipe 2: the FFN output projections of all six layers kept fp32'
+
 function cachedSnapshot() {
   const ref = join(cache, REPO_DIR, 'refs', 'main')
   if (!existsSync(ref)) return undefined
   const snap = join(cache, REPO_DIR, 'snapshots', readFileSync(ref, 'utf8').trim())
-  return REQUIRED.every((f) => existsSync(join(snap, f))) ? snap : undefined
+  if (!REQUIRED.every((f) => existsSync(join(snap, f)))) return undefined
+  const source = join(snap, 'MYRIAD_SOURCE.txt')
+  if (existsSync(source) && !readFileSync(source, 'utf8').includes(RECIPE)) return undefined
+  return snap
 }
 
 const found = cachedSnapshot()
