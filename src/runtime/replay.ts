@@ -59,8 +59,7 @@ export class Replay {
 
   private constructor(
     private readonly calls: Map<string, CallRow>,
-    /** Where the calls came from, for messages. */
-    readonly source: string,
+    /** The recorded run's exp id, for messages. */
     readonly exp: string,
   ) {}
 
@@ -92,7 +91,7 @@ export class Replay {
     if (rows.length === 0) throw new MyriadError('ERR_INVALID_ARG', `replay: ${from} holds no recorded LLM calls${exp ? ` of ${exp}` : ''}`)
     const calls = new Map<string, CallRow>()
     for (const row of rows) calls.set(key(row.agent_id, row.tick, row.call_index), row)
-    return new Replay(calls, from, exps[0])
+    return new Replay(calls, exps[0])
   }
 
   /** The recorded answer to this call, or why there is none. */
