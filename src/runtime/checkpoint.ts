@@ -139,18 +139,13 @@ export function readState(dir: string): RuntimeState {
   }
 }
 
-/** Puts the population and the run's services where the checkpoint had them. */
+/**
+ * Puts the run's services where the checkpoint had them; the population already holds the
+ * checkpoint's states and profiles (`Population.build(entries, seed, state)` took them, and
+ * checked the count).
+ */
 export async function restoreState(state: RuntimeState, run: Run): Promise<Record<string, unknown>> {
   const { pop, mailbox, memory, router, llms, recorder } = run.services
-  if (state.states.length !== pop.size) {
-    throw new MyriadError('ERR_CHECKPOINT_MISMATCH', `population: the checkpoint holds ${state.states.length} agents, the options make ${pop.size}`)
-  }
-  state.states.forEach((s, i) => {
-    pop.states[i] = s
-  })
-  state.profiles.forEach((p, i) => {
-    pop.profiles[i] = p
-  })
   pop.parked.set(state.parked)
   pop.failures.set(state.failures)
   pop.random.restore(state.random)

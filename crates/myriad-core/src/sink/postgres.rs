@@ -168,6 +168,11 @@ impl PgTarget {
     }
 }
 
+/// Whether `schema.table` exists (a database the sink never wrote to has none of its tables).
+pub(super) async fn table_exists(conn: &mut PgConnection, schema: &str, table: Table) -> std::result::Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(format!("\"{schema}\".{}", table.name())).fetch_one(conn).await
+}
+
 /// Connection-level trouble (and the server shutting down or running short) is worth a retry on a
 /// new connection; anything the server says about the data or the statement is not.
 fn classify(e: sqlx::Error) -> Failure {

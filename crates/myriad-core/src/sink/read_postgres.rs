@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::AssertSqlSafe;
 
 use super::pipeline::connect_error;
-use super::postgres::PgTarget;
+use super::postgres::{table_exists, PgTarget};
 use super::schema::{validate_schema_name, ColType, Table};
 use crate::{Error, Result};
 
@@ -18,12 +18,7 @@ pub async fn read_postgres(dsn: &str, schema: &str, table: Table, exp: &str) -> 
     validate_schema_name(schema)?;
     let target = PgTarget::new(dsn, schema, Duration::from_secs(10))?;
     let mut conn = target.connect().await.map_err(connect_error)?;
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(format!("\"{schema}\".{}", table.name()))
-        .fetch_one(&mut conn)
-        .await
-        .map_err(|e| Error::SinkRead(e.to_string()))?;
-    if !exists {
+    if !table_exists(&mut conn, schema, table).await.map_err(|e| Error::SinkRead(e.to_string()))? {
         return Ok("[]".into());
     }
     let rows: Vec<String> = sqlx::query_scalar(AssertSqlSafe(select(schema, table)))

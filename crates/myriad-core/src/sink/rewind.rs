@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::{AssertSqlSafe, Connection};
 
 use super::pipeline::connect_error;
-use super::postgres::PgTarget;
+use super::postgres::{table_exists, PgTarget};
 use super::schema::{validate_schema_name, TABLES};
 use crate::{Error, Result};
 
@@ -20,12 +20,7 @@ pub async fn rewind_postgres(dsn: &str, schema: &str, exp: &str, from_tick: i64)
     let mut tx = conn.begin().await.map_err(failed)?;
     let mut deleted = 0;
     for table in TABLES {
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-            .bind(format!("\"{schema}\".{}", table.name()))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(failed)?;
-        if exists {
+        if table_exists(&mut tx, schema, table).await.map_err(failed)? {
             let sql = format!(r#"DELETE FROM "{schema}".{} WHERE exp_id = $1 AND tick >= $2"#, table.name());
             deleted += sqlx::query(AssertSqlSafe(sql)).bind(exp).bind(from_tick).execute(&mut *tx).await.map_err(failed)?.rows_affected();
         }
